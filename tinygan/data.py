@@ -1,0 +1,623 @@
+"""Face images -> cropped, normalised batches (folder, .zip or .tar; cached).
+
+The pipeline, in the order the code below follows it::
+
+    source (folder / .zip / .tar)      list_images: sorted image names
+      -> one file's bytes              decode + preprocess_image: centre crop, resize
+      -> uint8 (S, S, 3)               written once into a memory-mapped .npy cache
+      -> FaceDataset.images            uint8 (N, S, S, 3), read straight from disk
+      -> BatchLoader.get_batch         gather, mirror, to_float: float32 (B, 3, S, S) in [-1, 1]
+
+Decoding a JPEG costs about a millisecond, but reading 64x64x3 bytes from a
+cache is almost free. So every image is decoded exactly once into the cache,
+and later epochs and runs only read it. The cache holds uint8 values, a quarter
+of the size of float32, and the conversion to float happens one batch at a time.
+
+Batches are *stateless*. Batch ``i`` of epoch ``e`` depends only on
+``(seed, e, i)``, so to resume training bit-identically you only need to know
+where you stopped. There is no random generator state to save.
+
+Run ``print(tinygan.data.CELEBA_HELP)`` to learn where to get CelebA.
+"""
+import hashlib
+import io
+import json
+import os
+import tarfile
+import time
+import urllib.parse
+import urllib.request
+import zipfile
+from functools import partial
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from . import backend
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+CELEBA_CROP = 128 / 178   # the usual CelebA face crop: 128 px of the 178 px wide aligned images
+CACHE_VERSION = 1         # bump when preprocessing changes, so that old caches are rebuilt
+CACHE_SUFFIX = ".tinygan-cache.npy"
+RESAMPLE = "lanczos"      # recorded in the cache sidecar, see preprocess_image
+
+# SeedSequence pads a short seed with zeros, so [seed, e] and [seed, e, 0]
+# would give the same numbers. These tags keep the order and the flips apart.
+_ORDER_STREAM, _FLIP_STREAM = 0, 1
+
+CELEBA_HELP = """\
+Getting CelebA for tinygan
+--------------------------
+tinygan trains on the aligned and cropped CelebA faces, img_align_celeba.zip
+(1.4 GB, 202,599 JPEGs of 178x218 px). CelebA is for non-commercial research and
+education only (Liu et al., "Deep Learning Face Attributes in the Wild", ICCV 2015).
+
+1. Download img_align_celeba.zip yourself, from one of these:
+   - the official page, https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html
+     (look for "Align&Cropped Images"; the links go to Google Drive or Baidu), or
+   - the Kaggle mirror, https://www.kaggle.com/datasets/jessicali9530/celeba-dataset
+     (`kaggle datasets download -d jessicali9530/celeba-dataset`). Its archive.zip
+     holds the same JPEGs in a nested img_align_celeba/ folder. You can point
+     tinygan at archive.zip as it is.
+   The official zip has MD5 00d2c5bc6d35e252742224ab0c1e8fcb (check with `md5sum`).
+   Google Drive needs a browser for files this large. tinygan.data.download(url,
+   dest, sha256) only fetches from a plain http(s):// or file:// URL.
+
+2. Give tinygan the zip (no need to unpack it), or the unpacked folder:
+       from tinygan.data import FaceDataset, BatchLoader
+       faces = FaceDataset("~/data/img_align_celeba.zip")
+       batches = BatchLoader(faces, batch_size=128, seed=0)
+   The first run decodes every image once into a uint8 cache (about 2.5 GB at
+   64x64). The cache goes next to the zip. If that folder is read-only, it goes
+   to ~/.cache/tinygan, or to $TINYGAN_CACHE if that is set. Later runs open the
+   cache at once. The 89x109 half-size copies work the same way: the crop is a
+   fraction of the image width, so the face is framed the same at either size.
+"""
+
+
+def _say(verbose, message):
+    if verbose:
+        print(f"tinygan.data: {message}", flush=True)
+
+
+# ---------------------------------------------------------------- one image
+
+def _check_count(value, what, low=0):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{what} must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
+def _checked_options(image_size, crop):
+    """(image_size, crop) as plain int/float, or a ValueError that says what is allowed."""
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 1:
+        raise ValueError(f"image_size must be a positive int (pixels), got {image_size!r}")
+    if isinstance(crop, (int, np.integer)) and not isinstance(crop, bool) and crop >= 1:
+        return int(image_size), int(crop)
+    if isinstance(crop, (float, np.floating)) and 0.0 < crop <= 1.0:
+        return int(image_size), float(crop)
+    raise ValueError(f"crop must be a fraction of the image width in (0, 1] (float) "
+                     f"or a side in pixels (int >= 1), got {crop!r}")
+
+
+def _to_rgb(img):
+    """Any PIL mode (L, CMYK, P, RGBA, ...) -> RGB.
+
+    Transparent pixels are put on white. A plain ``convert("RGB")`` would show
+    whatever colour they happen to store, which is often black.
+    """
+    if img.mode == "RGB":
+        return img
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def preprocess_image(img, image_size=64, crop=CELEBA_CROP):
+    """Centre-crop a square and resize it: PIL image -> uint8 (S, S, 3).
+
+    The side of the crop is ``crop * width`` for a float ``crop``, or ``crop``
+    pixels for an int. A fraction frames the face the same way at any scale:
+    128/178 of the width is 128 px of a 178x218 CelebA image and 64 px of its
+    89x109 copy. The crop box may start half-way through a pixel (89 - 64 = 25,
+    so the left edge is at 12.5). PIL's ``resize(box=...)`` takes the box in
+    float coordinates and samples exactly there, with no rounding.
+
+    Filter: LANCZOS. PIL's resize is a convolution whose kernel widens by the
+    shrink factor, so every filter is antialiased at any scale.
+    (``reducing_gap`` is only a speed-up that gives some of that accuracy
+    away.) Lanczos keeps more detail than bicubic. It is slower, but each image
+    is resized only once, when the cache is built.
+
+    Raises ValueError when the crop does not fit in the image (a very wide
+    image, or an int crop larger than the image), or when the crop is smaller
+    than a quarter of the output (a 1x1 image): such a picture is not a face
+    framed like the others.
+    """
+    image_size, crop = _checked_options(image_size, crop)
+    img = _to_rgb(img)
+    width, height = img.size
+    side = crop * width if isinstance(crop, float) else float(crop)
+    if side > width or side > height:
+        raise ValueError(f"a {side:g} px square crop does not fit in a {width}x{height} image")
+    if side < image_size / 4:
+        raise ValueError(f"{width}x{height} image is too small: its {side:g} px crop "
+                         f"would be stretched more than 4x to {image_size} px")
+    left, top = (width - side) / 2, (height - side) / 2
+    box = (left, top, left + side, top + side)
+    resized = img.resize((image_size, image_size), Image.LANCZOS, box=box)
+    return np.asarray(resized, dtype=np.uint8)                    # (S, S, 3)
+
+
+def _decode(raw, image_size, crop):
+    """Bytes of one image file -> uint8 (S, S, 3), or a ValueError that says why not.
+
+    PIL's ``ImageFile.LOAD_TRUNCATED_IMAGES`` is left False and ``load()`` runs
+    inside the try, so a truncated JPEG fails here. Otherwise it would come out
+    half grey.
+    """
+    if len(raw) == 0:
+        raise ValueError("empty file (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(raw)) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)   # phone photos store "rotate me" in EXIF
+            return preprocess_image(img, image_size, crop)
+    except Image.UnidentifiedImageError:
+        raise ValueError("not an image (PIL cannot identify the format)") from None
+    except ValueError:
+        raise
+    except Exception as err:   # decoders raise OSError, SyntaxError, DecompressionBombError, ...
+        raise ValueError(f"corrupt or truncated ({type(err).__name__}: {err})") from err
+
+
+def load_image(path, image_size=64, crop=CELEBA_CROP):
+    """One image file -> uint8 (S, S, 3). Raises ValueError naming the file if it cannot be used."""
+    path = Path(path).expanduser()
+    try:
+        return _decode(path.read_bytes(), image_size, crop)
+    except ValueError as err:
+        raise ValueError(f"cannot use image {path}: {err}") from err
+
+
+# ---------------------------------------------------------------- sources
+
+def _is_image_name(name):
+    """True for image files. Hidden files, such as macOS ``__MACOSX/._x.jpg`` forks, are not images."""
+    parts = PurePosixPath(name).parts
+    return (name.lower().endswith(IMAGE_EXTENSIONS)
+            and not any(part.startswith((".", "__MACOSX")) for part in parts))
+
+
+def _member_name(name):
+    """An archive member's name without a leading './', so it matches the folder's name for the same file."""
+    return PurePosixPath(name).as_posix()
+
+
+def source_kind(source):
+    """'folder', 'zip' or 'tar' (.tar, .tar.gz, .tgz, ...), judged by the content, not by the name."""
+    source = Path(source)
+    if not source.exists():
+        raise FileNotFoundError(f"face image source {source} does not exist; expected a folder of images, "
+                                "a .zip or a .tar(.gz) (print(tinygan.data.CELEBA_HELP) for CelebA)")
+    if source.is_dir():
+        return "folder"
+    if zipfile.is_zipfile(source):
+        return "zip"
+    if tarfile.is_tarfile(source):
+        return "tar"
+    raise ValueError(f"{source} is not a folder, a .zip or a .tar(.gz); expected one of those, holding "
+                     f"{'/'.join(IMAGE_EXTENSIONS)} images")
+
+
+def list_images(source):
+    """Sorted names of the image files in a source: paths relative to the folder, or member names."""
+    source = Path(source)
+    kind = source_kind(source)
+    if kind == "folder":
+        names = (path.relative_to(source).as_posix() for path in source.rglob("*") if path.is_file())
+    elif kind == "zip":
+        with zipfile.ZipFile(source) as archive:
+            names = [_member_name(info.filename) for info in archive.infolist() if not info.is_dir()]
+    else:
+        with tarfile.open(source, "r:*") as archive:
+            names = [_member_name(member.name) for member in archive.getmembers() if member.isfile()]
+    return sorted(name for name in names if _is_image_name(name))
+
+
+def _read_tar_member(archive, member):
+    return archive.extractfile(member).read()
+
+
+def _readers(source, wanted):
+    """Yield ``(name, read)`` for each wanted image, in the order the source stores them.
+
+    ``read()`` returns the file's bytes. It is called by the consumer inside its
+    own try, so one unreadable file cannot stop the loop. A tar is walked front to
+    back: jumping around a .tar.gz would decompress it again and again.
+    """
+    kind = source_kind(source)
+    if kind == "folder":
+        for name in sorted(wanted):
+            yield name, (source / name).read_bytes
+    elif kind == "zip":
+        with zipfile.ZipFile(source) as archive:
+            for info in archive.infolist():
+                if _member_name(info.filename) in wanted:
+                    yield _member_name(info.filename), partial(archive.read, info)
+    else:
+        with tarfile.open(source, "r:*") as archive:
+            for member in archive:
+                if member.isfile() and _member_name(member.name) in wanted:
+                    yield _member_name(member.name), partial(_read_tar_member, archive, member)
+
+
+def source_signature(source):
+    """What a cache must match to be reused: the path, and the size and mtime of the source.
+
+    An archive changes only as a whole, so its size and mtime are enough. A folder
+    signs the listing of its images (name, size, mtime), so adding, removing or
+    editing a single image is noticed.
+    """
+    source = Path(source).resolve()
+    kind = source_kind(source)
+    if kind != "folder":
+        stat = source.stat()
+        return {"kind": kind, "path": str(source), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    listing = hashlib.sha256()
+    names = list_images(source)
+    for name in names:
+        stat = (source / name).stat()
+        listing.update(f"{name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return {"kind": kind, "path": str(source), "files": len(names), "listing_sha256": listing.hexdigest()}
+
+
+# ---------------------------------------------------------------- the uint8 cache
+
+def _can_write_in(directory):
+    """True if a cache file may be put in ``directory``.
+
+    A folder whose permission bits let nobody write counts as read-only even for
+    root, who could write there anyway. The shared data folder is like that.
+    """
+    try:
+        mode = directory.stat().st_mode
+    except OSError:
+        return False
+    return bool(mode & 0o222) and os.access(directory, os.W_OK)
+
+
+def cache_paths(source, options, cache_dir=None):
+    """(.npy, .json) paths of the cache for ``source`` preprocessed with ``options``.
+
+    The file name records the options, so caches at 64 and 128 px live side by
+    side. The cache goes next to the source. It goes to ``cache_dir`` instead
+    when one is given, or when the source's folder is read-only (then
+    ``$TINYGAN_CACHE`` or ``~/.cache/tinygan``). There a hash of the source's
+    path keeps two sources with the same name apart.
+    """
+    source = Path(source).resolve()
+    crop = options["crop"]
+    tag = f"{options['image_size']}px-crop" + (f"{crop:.4f}" if isinstance(crop, float) else f"{crop}px")
+    if options["limit"] is not None:
+        tag += f"-first{options['limit']}"
+    if cache_dir is None and _can_write_in(source.parent):
+        directory, stem = source.parent, source.name
+    else:
+        directory = Path(cache_dir or os.environ.get("TINYGAN_CACHE") or "~/.cache/tinygan").expanduser()
+        stem = f"{source.name}-{hashlib.sha256(str(source).encode()).hexdigest()[:8]}"
+    npy_path = directory / f"{stem}.{tag}{CACHE_SUFFIX}"
+    return npy_path, npy_path.with_suffix(".json")
+
+
+def _open_cache(npy_path, json_path, expected):
+    """(images memmap, sidecar dict) if a finished cache matches ``expected``, else None."""
+    try:
+        meta = json.loads(json_path.read_text())
+        images = np.load(npy_path, mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    if any(meta.get(key) != value for key, value in expected.items()):
+        return None
+    size = expected["options"]["image_size"]
+    if images.dtype != np.uint8 or images.shape != (len(meta["names"]), size, size, 3):
+        return None
+    return images, meta
+
+
+def _write_json(path, meta):
+    partial_path = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    partial_path.write_text(json.dumps(meta, indent=1))
+    os.replace(partial_path, path)
+
+
+def _keep_rows(path, keep, out_path, chunk=4096):
+    """Rewrite the .npy at ``path`` with only the rows where ``keep`` is True, a chunk at a time."""
+    rows = np.load(path, mmap_mode="r")
+    kept = np.flatnonzero(keep)
+    out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.uint8, shape=(len(kept),) + rows.shape[1:])
+    for start in range(0, len(kept), chunk):
+        out[start:start + chunk] = rows[kept[start:start + chunk]]
+    out.flush()
+    del out, rows
+    os.replace(out_path, path)
+
+
+def skipped_summary(skipped, total, source, most=20):
+    """One line that names every skipped file (the first ``most`` of them) and says why."""
+    listed = "; ".join(f"{name} ({reason})" for name, reason in skipped[:most])
+    more = f"; and {len(skipped) - most} more" if len(skipped) > most else ""
+    return f"skipped {len(skipped)} of {total} files in {source}: {listed}{more}"
+
+
+def _decode_into(rows, source, names, options, verbose):
+    """Decode each image of ``names`` into its row of ``rows``. Returns (kept mask, skipped list).
+
+    A file that cannot be used leaves its row empty and is listed as
+    (name, reason).
+    """
+    size, crop = options["image_size"], options["crop"]
+    row_of = {name: row for row, name in enumerate(names)}
+    kept = np.zeros(len(names), dtype=bool)
+    skipped = []
+    start = last_report = time.perf_counter()
+    for done, (name, read) in enumerate(_readers(source, row_of), start=1):
+        try:
+            rows[row_of[name]] = _decode(read(), size, crop)
+            kept[row_of[name]] = True
+        except Exception as err:   # a bad file must never stop a 200k-image build
+            skipped.append((name, str(err) if isinstance(err, ValueError) else f"unreadable ({err})"))
+        if time.perf_counter() - last_report > 5.0:
+            last_report = time.perf_counter()
+            _say(verbose, f"decoded {done:,}/{len(names):,} images ({done / (last_report - start):,.0f} images/s)")
+    return kept, skipped
+
+
+def build_cache(source, names, npy_path, json_path, header, verbose=True):
+    """Decode ``names`` from ``source`` once into a uint8 .npy (N, S, S, 3) and its .json sidecar.
+
+    Each image is written straight into a memory-mapped file
+    (``np.lib.format.open_memmap``), so the 202,599 CelebA faces (2.5 GB at 64x64)
+    never have to fit in RAM together. Row ``i`` is ``names[i]``, in sorted
+    order, whatever order the archive stores them in. Rows of skipped files are
+    dropped at the end. Everything is written under temporary names and renamed
+    with ``os.replace``, which is atomic. A run that is cut short therefore
+    leaves no half-written cache that a later run could take for a good one.
+
+    Returns ``(images memmap, sidecar dict)``.
+    """
+    size = header["options"]["image_size"]
+    npy_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = npy_path.with_name(f"{npy_path.name}.{os.getpid()}.tmp")
+    compact_path = tmp_path.with_suffix(".tmp2")
+    start = time.perf_counter()
+    try:
+        rows = np.lib.format.open_memmap(tmp_path, mode="w+", dtype=np.uint8, shape=(len(names), size, size, 3))
+        kept, skipped = _decode_into(rows, source, names, header["options"], verbose)
+        rows.flush()
+        del rows
+        if not kept.any():
+            raise ValueError(f"none of the {len(names)} images in {source} could be used; "
+                             f"expected RGB-convertible images larger than the crop. "
+                             + skipped_summary(skipped, len(names), source, most=3))
+        if skipped:
+            _keep_rows(tmp_path, kept, compact_path)
+        json_path.unlink(missing_ok=True)   # no stale sidecar may ever describe the new .npy
+        os.replace(tmp_path, npy_path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+        compact_path.unlink(missing_ok=True)
+    seconds = time.perf_counter() - start
+    meta = dict(header, names=[name for name, keep in zip(names, kept) if keep], skipped=skipped,
+                build_seconds=round(seconds, 3))
+    _write_json(json_path, meta)
+    if skipped:
+        _say(verbose, skipped_summary(skipped, len(names), source))
+    _say(verbose, f"cached {int(kept.sum()):,} images of {size}x{size} in {seconds:.1f} s "
+                  f"({len(names) / max(seconds, 1e-9):,.0f} images/s) -> {npy_path}")
+    return np.load(npy_path, mmap_mode="r"), meta
+
+
+class FaceDataset:
+    """Face images from a folder, .zip or .tar, cropped and resized once into a uint8 cache.
+
+    Attributes:
+        images      np.memmap uint8 (N, S, S, 3), the cache on disk
+        names       list of N names (sorted), row i is names[i]
+        skipped     list of (name, reason) for files that could not be used
+        cache_path  Path of the .npy cache (its .json sidecar sits beside it)
+
+    The cache is rebuilt when the source (path, size, mtime, or a folder's
+    listing) or the options differ from what its sidecar recorded, or when
+    ``rebuild=True``. ``limit`` keeps only the first ``limit`` files in sorted
+    order. If some of those are skipped, fewer images remain.
+    """
+
+    def __init__(self, source, image_size=64, crop=CELEBA_CROP, cache_dir=None, rebuild=False,
+                 verbose=True, limit=None):
+        image_size, crop = _checked_options(image_size, crop)
+        limit = None if limit is None else _check_count(limit, "limit", low=1)
+        self.source = Path(source).expanduser().resolve()
+        options = {"image_size": image_size, "crop": crop, "limit": limit, "resample": RESAMPLE}
+        expected = {"version": CACHE_VERSION, "source": source_signature(self.source), "options": options}
+        self.cache_path, meta_path = cache_paths(self.source, options, cache_dir)
+        size = f"{image_size}x{image_size}"
+        cached = None if rebuild else _open_cache(self.cache_path, meta_path, expected)
+        if cached is None:
+            names = list_images(self.source)[:limit]
+            if not names:
+                raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {self.source}")
+            _say(verbose, f"decoding {len(names):,} images from {self.source} into a {size} cache")
+            cached = build_cache(self.source, names, self.cache_path, meta_path, expected, verbose)
+        else:
+            _say(verbose, f"{len(cached[1]['names']):,} images of {size} from cache {self.cache_path}")
+        self.images, meta = cached
+        self.names = meta["names"]
+        self.skipped = [tuple(item) for item in meta["skipped"]]
+        self.image_size, self.crop = image_size, crop
+
+    def __len__(self):
+        return len(self.names)
+
+    def __repr__(self):
+        return (f"FaceDataset({str(self.source)!r}, {len(self)} images of {self.image_size}x{self.image_size}, "
+                f"{len(self.skipped)} skipped, cache={str(self.cache_path)!r})")
+
+
+# ---------------------------------------------------------------- batches
+
+def gather(images, indices):
+    """``images[indices]`` as a new uint8 array (B, S, S, 3).
+
+    A memory-mapped file reads fastest front to back, so the rows are read in
+    sorted order and then put back in the order that was asked for.
+    """
+    indices = np.asarray(indices)
+    order = np.argsort(indices, kind="stable")
+    batch = np.empty((len(indices),) + images.shape[1:], dtype=np.uint8)
+    batch[order] = images[indices[order]]
+    return batch
+
+
+def to_float(batch_uint8_nhwc, flip_mask=None):
+    """uint8 (B, H, W, 3) in [0, 255] -> float32 (B, 3, H, W) in [-1, 1] on the active backend.
+
+    ``x = pixel / 127.5 - 1`` maps 0 to -1 and 255 to 1 exactly. Images where
+    ``flip_mask`` is True are mirrored left-right first, while they are still
+    uint8 (4x fewer bytes to move than float32). The input is never changed.
+    The result has the logical NCHW shape that the layers expect, but it is a
+    transposed view of contiguous NHWC memory. The conv layers read that memory
+    without copying it.
+    """
+    batch = np.asarray(batch_uint8_nhwc)
+    if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] != 3:
+        raise ValueError(f"to_float expects uint8 images (B, H, W, 3), got {batch.dtype} {batch.shape}")
+    if flip_mask is not None:
+        flip_mask = np.asarray(flip_mask, dtype=bool)
+        if flip_mask.shape != (len(batch),):
+            raise ValueError(f"flip_mask must have shape ({len(batch)},), got {flip_mask.shape}")
+        batch = batch.copy()
+        batch[flip_mask] = batch[flip_mask, :, ::-1]               # reverse the W axis
+    x = batch.astype(np.float32)                                   # (B, H, W, 3)
+    x /= np.float32(127.5)
+    x -= np.float32(1.0)
+    return backend.to_device(x).transpose(0, 3, 1, 2)              # (B, 3, H, W) view
+
+
+class BatchLoader:
+    """Shuffled, mirrored float batches. Each one is a pure function of (seed, epoch, index).
+
+    Epoch ``e`` visits the images in the order
+    ``np.random.default_rng([seed, 0, e]).permutation(N)``. The mirror flips of
+    batch ``i`` come from ``np.random.default_rng([seed, 1, e, i])``. Nothing in
+    the loader changes as it is used. A run that stopped after batch ``i`` of
+    epoch ``e`` resumes with ``loader.epoch(e, start=i + 1)`` and sees exactly
+    the batches it would have seen.
+
+    ``dataset`` is a FaceDataset, or any uint8 array (N, S, S, 3).
+    """
+
+    def __init__(self, dataset, batch_size=128, seed=0, shuffle=True, flip=True, drop_last=True):
+        self.images = getattr(dataset, "images", dataset)
+        if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[-1] != 3:
+            raise ValueError(f"BatchLoader expects uint8 images (N, S, S, 3), got "
+                             f"{self.images.dtype} {self.images.shape}")
+        self.batch_size = _check_count(batch_size, "batch_size", low=1)
+        self.seed = _check_count(seed, "seed")
+        self.shuffle, self.flip, self.drop_last = bool(shuffle), bool(flip), bool(drop_last)
+        if len(self) == 0:
+            raise ValueError(f"batch_size {batch_size} is larger than the dataset ({len(self.images)} images) "
+                             "and drop_last=True: expected a smaller batch_size or drop_last=False")
+        self._order_of = (None, None)   # (epoch, order): the last permutation, kept to save recomputing it
+
+    def __len__(self):
+        """Batches per epoch."""
+        n = len(self.images)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def order(self, epoch):
+        """The order (indices into the images) of ``epoch``, read-only."""
+        epoch = _check_count(epoch, "epoch")
+        if self._order_of[0] != epoch:
+            if self.shuffle:
+                order = np.random.default_rng([self.seed, _ORDER_STREAM, epoch]).permutation(len(self.images))
+            else:
+                order = np.arange(len(self.images))
+            order.flags.writeable = False
+            self._order_of = (epoch, order)
+        return self._order_of[1]
+
+    def flips(self, epoch, index, count):
+        """Which of the ``count`` images of batch ``index`` of ``epoch`` are mirrored (bool array)."""
+        if not self.flip:
+            return np.zeros(count, dtype=bool)
+        return np.random.default_rng([self.seed, _FLIP_STREAM, epoch, index]).random(count) < 0.5
+
+    def get_batch(self, epoch, index):
+        """Batch ``index`` of ``epoch``: float32 (B, 3, S, S) in [-1, 1] on the active backend."""
+        index = _check_count(index, "batch index")
+        if index >= len(self):
+            raise IndexError(f"batch index {index} is out of range: an epoch has {len(self)} batches")
+        indices = self.order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
+        return to_float(gather(self.images, indices), self.flips(epoch, index, len(indices)))
+
+    def epoch(self, epoch, start=0):
+        """Iterate over batches ``start, ..., len(self) - 1`` of ``epoch``."""
+        for index in range(_check_count(start, "start"), len(self)):
+            yield self.get_batch(epoch, index)
+
+
+# ---------------------------------------------------------------- download
+
+def _sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(url, dest, sha256=None, verbose=True):
+    """Download ``url`` to the file ``dest`` (or into the folder ``dest``) and check its SHA-256.
+
+    The bytes go to ``dest + '.part'`` first. They are renamed to ``dest`` only
+    when the download is complete and the checksum matches, so ``dest`` is
+    either missing or whole. If ``dest`` already exists and its checksum matches
+    (or no checksum was given), it is kept and nothing is downloaded. On a
+    mismatch the download is deleted and a ValueError shows both checksums.
+    Returns the Path of the file. See CELEBA_HELP for where CelebA lives.
+    """
+    if sha256 is not None and (len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256.lower())):
+        raise ValueError(f"sha256 must be 64 hex digits, got {sha256!r}")
+    dest = Path(dest).expanduser()
+    if dest.is_dir():
+        dest = dest / (PurePosixPath(urllib.parse.urlparse(url).path).name or "download")
+    if dest.exists() and (sha256 is None or _sha256_of(dest) == sha256.lower()):
+        _say(verbose, f"{dest} is already there, not downloading {url}")
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    try:
+        with urllib.request.urlopen(url) as response, open(part, "wb") as out:
+            total, done, last_report = int(response.headers.get("Content-Length") or 0), 0, time.perf_counter()
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                done += len(chunk)
+                if time.perf_counter() - last_report > 2.0:
+                    last_report = time.perf_counter()
+                    of_total = f" of {total / 1e6:,.1f}" if total else ""
+                    _say(verbose, f"downloading {url}: {done / 1e6:,.1f}{of_total} MB")
+        got = _sha256_of(part)
+        if sha256 is not None and got != sha256.lower():
+            raise ValueError(f"checksum mismatch for {url}: expected sha256 {sha256.lower()}, got {got}; "
+                             "the download was deleted. Check the URL and the expected checksum.")
+        os.replace(part, dest)
+    finally:
+        part.unlink(missing_ok=True)
+    _say(verbose, f"downloaded {url} -> {dest} ({done / 1e6:,.1f} MB, sha256 {got})")
+    return dest
