@@ -1,0 +1,186 @@
+"""Using a trained GAN: generate faces, walk between them, do arithmetic on z, ask D.
+
+Each face is seeded on its own: z for seed s is drawn from a generator seeded
+with s alone, and G runs in eval mode (BatchNorm uses its running statistics),
+so an image never depends on the other images in its batch. The same seed
+gives the same face in a batch of 1 or of 1,000, on the CPU or the GPU.
+"""
+from pathlib import Path
+
+import numpy as np
+
+from . import backend, checkpoint
+from .dcgan import Discriminator, Generator
+from .nn import sigmoid
+from .train import find_checkpoint, sample_noise
+
+PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "generator.npz"
+GENERATOR_FORMAT = "tinygan-generator"
+
+
+# --- loading -------------------------------------------------------------------
+def _is_torch_layout(tree):
+    return "format" not in tree and any(k.startswith("main.") for k in tree)
+
+
+def generator_from_state_dict(state, z_dist="normal"):
+    """Build a Generator whose shape is read off a (PyTorch-layout) state_dict, then load it."""
+    first = np.asarray(state["main.0.weight"])                 # (nz, ngf * 2^(blocks-1), 4, 4)
+    n_convs = sum(1 for k in state if k.endswith(".weight") and np.asarray(state[k]).ndim == 4)
+    image_size = 4 * 2 ** (n_convs - 1)
+    ngf = first.shape[1] // 2 ** (n_convs - 2)
+    last = [k for k in state if k.endswith(".weight") and np.asarray(state[k]).ndim == 4][-1]
+    G = Generator(nz=first.shape[0], ngf=ngf, nc=np.asarray(state[last]).shape[1], image_size=image_size, rng=0)
+    G.load_state_dict({k: np.asarray(v, dtype=np.float32) for k, v in state.items()})
+    G.z_dist = z_dist
+    return G.eval()
+
+
+def discriminator_from_state_dict(state):
+    first = np.asarray(state["main.0.weight"])                 # (ndf, nc, 4, 4)
+    n_convs = sum(1 for k in state if k.endswith(".weight") and np.asarray(state[k]).ndim == 4)
+    D = Discriminator(ndf=first.shape[0], nc=first.shape[1], image_size=4 * 2 ** (n_convs - 1), rng=0)
+    D.load_state_dict({k: np.asarray(v, dtype=np.float32) for k, v in state.items()})
+    return D.eval()
+
+
+def load_tree(path):
+    """Read a training checkpoint, a run directory, a generator file or a PyTorch-layout .npz."""
+    path = Path(path)
+    if path.is_dir():
+        path = find_checkpoint(path)
+    return checkpoint.load(path), path
+
+
+def load_generator(path=None):
+    """The generator (eval mode) from ``path``; with no path, the pretrained one shipped with tinygan."""
+    if path is None:
+        if not PRETRAINED.exists():
+            raise FileNotFoundError(f"no pretrained generator at {PRETRAINED}; pass --checkpoint PATH")
+        path = PRETRAINED
+    tree, path = load_tree(path)
+    if _is_torch_layout(tree):
+        return generator_from_state_dict(tree)
+    if "G" not in tree:
+        raise ValueError(f"{path} holds no generator (expected a tinygan checkpoint with G/... arrays)")
+    return generator_from_state_dict(tree["G"], tree.get("config", {}).get("z_dist", "normal"))
+
+
+def load_discriminator(path):
+    """The discriminator (eval mode) from a training checkpoint, run directory or PyTorch-layout .npz."""
+    tree, path = load_tree(path)
+    if _is_torch_layout(tree):
+        return discriminator_from_state_dict(tree)
+    if "D" not in tree:
+        raise ValueError(f"{path} holds no discriminator: judging needs a training checkpoint "
+                         "(ckpt_*.npz), not a generator-only file")
+    return discriminator_from_state_dict(tree["D"])
+
+
+# --- generating ----------------------------------------------------------------
+def noise_for_seeds(seeds, nz, z_dist="normal"):
+    """One z per seed, (len(seeds), nz, 1, 1), each drawn from its own seeded generator."""
+    seeds = [int(s) for s in seeds]
+    if any(s < 0 for s in seeds):
+        raise ValueError(f"seeds must be non-negative integers, got {seeds}")
+    return backend.xp.concatenate([sample_noise(backend.default_rng(s), 1, nz, z_dist) for s in seeds])
+
+
+def _run_generator(G, z, batch_size):
+    images = [backend.to_numpy(G(z[i:i + batch_size])) for i in range(0, z.shape[0], batch_size)]
+    return to_uint8(np.concatenate(images))
+
+
+def to_uint8(images):
+    """float (N, 3, H, W) in [-1, 1] -> uint8 (N, H, W, 3)."""
+    from .viz import to_uint8_images
+    return to_uint8_images(images)
+
+
+def generate_images(G, seeds, batch_size=64):
+    """uint8 faces (N, H, W, 3), one per seed."""
+    z = noise_for_seeds(seeds, G.config["nz"], getattr(G, "z_dist", "normal"))
+    return _run_generator(G, z, batch_size)
+
+
+def slerp(z0, z1, t):
+    """Spherical interpolation: follow the great circle between z0 and z1.
+
+    Gaussian z concentrate near a sphere of radius sqrt(nz); a straight line
+    between two of them passes closer to the origin, where G saw no training
+    points. slerp(t) = sin((1-t) w)/sin(w) z0 + sin(t w)/sin(w) z1, cos w = <z0, z1>/(|z0||z1|).
+    """
+    xp = backend.get_array_module(z0)
+    a, b = z0.reshape(-1), z1.reshape(-1)
+    cos = float((a @ b) / (xp.linalg.norm(a) * xp.linalg.norm(b)))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if omega < 1e-6:                                  # (nearly) parallel: plain lerp is exact enough
+        return (1 - t) * z0 + t * z1
+    return (np.sin((1 - t) * omega) * z0 + np.sin(t * omega) * z1) / np.sin(omega)
+
+
+def interpolate(G, seeds, steps=8, method="slerp", batch_size=64):
+    """Faces along a path through the z of ``seeds`` (2 or more), ``steps`` per leg: uint8 (M, H, W, 3)."""
+    if len(seeds) < 2:
+        raise ValueError(f"interpolation needs at least 2 seeds, got {list(seeds)}")
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2, got {steps}")
+    if method not in ("slerp", "linear"):
+        raise ValueError(f"method must be 'slerp' or 'linear', got {method!r}")
+    z = noise_for_seeds(seeds, G.config["nz"], getattr(G, "z_dist", "normal"))
+    path = []
+    for leg in range(len(seeds) - 1):
+        for k, t in enumerate(np.linspace(0.0, 1.0, steps)):
+            if leg > 0 and k == 0:
+                continue                            # the leg's first face ended the previous leg
+            path.append(slerp(z[leg], z[leg + 1], t) if method == "slerp" else (1 - t) * z[leg] + t * z[leg + 1])
+    return _run_generator(G, backend.xp.stack(path).astype(np.float32), batch_size)
+
+
+def vector_arithmetic(G, group_a, group_b, group_c, batch_size=64):
+    """Radford et al.'s face arithmetic: mean z(A) - mean z(B) + mean z(C).
+
+    E.g. A = smiling women, B = neutral women, C = neutral men -> smiling men.
+    Averaging a few z per concept makes the direction far less noisy than one z.
+    Returns (faces of A, B, C as lists of uint8 arrays, the result face).
+    """
+    nz, z_dist = G.config["nz"], getattr(G, "z_dist", "normal")
+    groups = [group_a, group_b, group_c]
+    if any(len(g) == 0 for g in groups):
+        raise ValueError("each of the three seed groups needs at least one seed")
+    zs = [noise_for_seeds(g, nz, z_dist) for g in groups]
+    result_z = zs[0].mean(axis=0) - zs[1].mean(axis=0) + zs[2].mean(axis=0)
+    means = backend.xp.stack([z.mean(axis=0) for z in zs] + [result_z])
+    faces = [_run_generator(G, z, batch_size) for z in zs]
+    return faces, _run_generator(G, means, batch_size)
+
+
+def judge(D, images_uint8, batch_size=64):
+    """D's probability that each image (uint8 (N, H, W, 3), preprocessed like the training data) is real."""
+    from .data import to_float
+    probs = []
+    for i in range(0, len(images_uint8), batch_size):
+        logits = D(to_float(np.asarray(images_uint8[i:i + batch_size])))
+        probs.append(backend.to_numpy(sigmoid(logits)).reshape(-1))
+    return np.concatenate(probs)
+
+
+# --- PyTorch-layout export / import --------------------------------------------
+def export_torch(module, path):
+    """Write ``module.state_dict()`` with exactly PyTorch's keys (main.0.weight, ...) to an .npz."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = module.state_dict()
+    with checkpoint.atomic_write(path) as f:
+        np.savez(f, **{k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()})
+    return path
+
+
+def save_generator(G, path, provenance=None, dtype=np.float16):
+    """A generator-only file (float16 by default: half the size, invisible in the images)."""
+    tree = {"format": GENERATOR_FORMAT, "config": {**G.config, "z_dist": getattr(G, "z_dist", "normal")},
+            "G": {k: v.astype(dtype) for k, v in G.state_dict().items()}}
+    if provenance:
+        tree["provenance"] = provenance
+    checkpoint.save(path, tree)
+    return Path(path)

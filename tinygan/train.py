@@ -1,0 +1,349 @@
+"""The GAN training loop: alternate D and G steps, watch, checkpoint, resume.
+
+One step on a real batch x and noise z (Goodfellow et al. 2014, with the
+non-saturating generator loss; Radford et al. 2016 settings):
+
+    D step:  maximise log D(x) + log(1 - D(G(z)))   i.e. BCE(D(x), 1) + BCE(D(G(z)), 0)
+    G step:  maximise log D(G(z))                    i.e. BCE(D(G(z)), 1)
+
+D returns logits, so every BCE is the stable BCE-with-logits. In the D step
+G(z) is a constant (we never backpropagate into G). In the G step D is a fixed
+function: we pass the gradient through it to G(z) but do not accumulate dL/dW
+for D, which saves a third of D's backward work.
+
+Everything that decides the next step is in a checkpoint: both networks (with
+BatchNorm running statistics), both Adam states, the step, the noise RNG state
+and the config. The batch order is a pure function of (seed, epoch), so resuming
+continues bit-identically, as if the run had never stopped.
+"""
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import backend, checkpoint, viz
+from .dcgan import Discriminator, Generator
+from .losses import BCEWithLogitsLoss
+from .nn import sigmoid
+from .optim import Adam
+
+DEFAULTS = {
+    "data": None,            # CelebA folder, .zip or .tar, or any folder of face images
+    "out": "runs/dcgan",     # where samples, logs and checkpoints go
+    "image_size": 64,
+    "crop": 128 / 178,       # centred square crop, as a fraction of the image width
+    "flip": True,            # random horizontal flips
+    "limit": None,           # use only the first N images (small-data experiments)
+    "nz": 100, "ngf": 64, "ndf": 64,
+    "batch_size": 128,
+    "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
+    "z_dist": "normal",      # "normal": z ~ N(0, I); "uniform": z ~ U(-1, 1)
+    "real_label": 1.0,       # < 1 gives one-sided label smoothing (Salimans et al. 2016 use 0.9)
+    "epochs": 10,
+    "max_steps": None,       # stop after this many steps in total (overrides epochs)
+    "seed": 0,
+    "log_every": 10,         # steps between loss-log rows and progress lines
+    "sample_every": 100,     # steps between fixed-noise sample grids
+    "checkpoint_every": 200,
+    "keep_last": 3,          # checkpoints kept on disk
+    "n_samples": 64,         # images in the fixed-noise grid
+}
+
+PRESETS = {
+    "dcgan": {},             # Radford et al.: Adam 2e-4, beta1 0.5, batch 128, z ~ N(0, I)
+    "seed003": {"z_dist": "uniform", "lr": 3e-4, "batch_size": 64},   # the 'seed 003' variant
+}
+
+LOG_FIELDS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "img_per_s")
+
+
+class DivergenceError(RuntimeError):
+    """Raised when a loss or a weight becomes NaN or infinite."""
+
+
+def make_config(preset="dcgan", **overrides):
+    """DEFAULTS, then the named preset, then explicit overrides (None means 'keep')."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+    config = dict(DEFAULTS, **PRESETS[preset])
+    for key, value in overrides.items():
+        if key not in DEFAULTS:
+            raise ValueError(f"unknown training option {key!r}; expected one of {sorted(DEFAULTS)}")
+        if value is not None:
+            config[key] = value
+    return validate_config(config)
+
+
+def validate_config(config):
+    positive = ("nz", "ngf", "ndf", "batch_size", "epochs", "log_every", "sample_every", "checkpoint_every",
+                "keep_last", "n_samples")
+    for key in positive:
+        if not isinstance(config[key], (int, np.integer)) or config[key] < 1:
+            raise ValueError(f"training option {key} must be a positive integer, got {config[key]!r}")
+    if not config["lr"] > 0:
+        raise ValueError(f"training option lr must be > 0, got {config['lr']!r}")
+    if config["z_dist"] not in ("normal", "uniform"):
+        raise ValueError(f"training option z_dist must be 'normal' or 'uniform', got {config['z_dist']!r}")
+    if not 0 < config["real_label"] <= 1:
+        raise ValueError(f"training option real_label must be in (0, 1], got {config['real_label']!r}")
+    return config
+
+
+def sample_noise(rng, n, nz, z_dist):
+    """z for n images: N(0, I) or U(-1, 1), shape (n, nz, 1, 1)."""
+    if z_dist == "uniform":
+        return rng.uniform((n, nz, 1, 1), -1.0, 1.0)
+    return rng.normal((n, nz, 1, 1))
+
+
+def format_duration(seconds):
+    seconds = int(max(seconds, 0))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+class Trainer:
+    """Owns G, D, their optimisers and the data; ``run()`` trains, ``save()`` checkpoints."""
+
+    def __init__(self, config, dataset=None, verbose=True):
+        from .data import BatchLoader, FaceDataset   # data pulls in Pillow; only training needs it
+        self.config = validate_config(dict(DEFAULTS, **config))
+        c = self.config
+        self.verbose = verbose
+        self.out = Path(c["out"])
+        if dataset is None:
+            if not c["data"]:
+                raise ValueError("no training data: pass --data PATH (a CelebA folder, .zip or .tar)")
+            dataset = FaceDataset(c["data"], image_size=c["image_size"], crop=c["crop"], limit=c["limit"],
+                                  verbose=verbose)
+        if len(dataset) < c["batch_size"]:
+            raise ValueError(f"the dataset has {len(dataset)} images, fewer than one batch of {c['batch_size']}; "
+                             "lower --batch-size")
+        self.dataset = dataset
+        self.loader = BatchLoader(dataset, c["batch_size"], seed=c["seed"], flip=c["flip"])
+        init_rng = backend.default_rng([c["seed"], 0])
+        self.G = Generator(c["nz"], c["ngf"], image_size=c["image_size"], rng=init_rng)
+        self.D = Discriminator(c["ndf"], image_size=c["image_size"], rng=init_rng)
+        betas = (c["beta1"], c["beta2"])
+        self.opt_G = Adam(self.G.parameters(), c["lr"], betas)
+        self.opt_D = Adam(self.D.parameters(), c["lr"], betas)
+        self.loss = BCEWithLogitsLoss()
+        self.noise_rng = backend.default_rng([c["seed"], 1])
+        self.fixed_noise = sample_noise(backend.default_rng([c["seed"], 2]), c["n_samples"], c["nz"], c["z_dist"])
+        self.step = 0
+        self.log = checkpoint.LossLog(self.out / "loss_log.csv", LOG_FIELDS)
+
+    # --- one step ---------------------------------------------------------------
+    def train_step(self, real):
+        """One D update and one G update; returns the step's losses and D's mean outputs."""
+        c, G, D, loss = self.config, self.G, self.D, self.loss
+        z = sample_noise(self.noise_rng, real.shape[0], c["nz"], c["z_dist"])
+        fake = G(z)                                                     # (N, 3, 64, 64)
+
+        # D step: real images towards real_label, fakes towards 0. G(z) is a constant here.
+        self.opt_D.zero_grad()
+        real_logits = D(real)
+        d_loss_real = loss(real_logits, c["real_label"])
+        D.backward(loss.backward(), need_input_grad=False)
+        fake_logits = D(fake)
+        d_loss_fake = loss(fake_logits, 0.0)
+        D.backward(loss.backward(), need_input_grad=False)
+        self.opt_D.step()
+
+        # G step (non-saturating): make the updated D call the fakes real.
+        self.opt_G.zero_grad()
+        D.requires_grad_(False)
+        g_logits = D(fake)
+        g_loss = loss(g_logits, 1.0)
+        grad_fake = D.backward(loss.backward())                        # dL/dG(z), through a fixed D
+        D.requires_grad_(True)
+        G.backward(grad_fake)
+        self.opt_G.step()
+        self.step += 1
+
+        stats = {"d_loss": d_loss_real + d_loss_fake, "g_loss": g_loss,
+                 "d_real": sigmoid(real_logits).mean(), "d_fake": sigmoid(fake_logits).mean()}
+        stats = {k: float(v) for k, v in stats.items()}
+        if not all(math.isfinite(v) for v in stats.values()):
+            raise DivergenceError(f"training diverged at step {self.step}: losses {stats}. The last good checkpoint "
+                                  f"in {self.out / 'checkpoints'} is kept; try a lower --lr or another --seed.")
+        return stats
+
+    # --- the loop ---------------------------------------------------------------
+    @property
+    def total_steps(self):
+        c = self.config
+        return c["max_steps"] if c["max_steps"] else c["epochs"] * len(self.loader)
+
+    def run(self):
+        """Train until total_steps, writing samples, logs and checkpoints; returns the last stats row."""
+        c, per_epoch = self.config, len(self.loader)
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(json.dumps(self.config, indent=2))
+        self.say(f"training a {c['image_size']}x{c['image_size']} DCGAN on {len(self.dataset)} images "
+                 f"({per_epoch} batches of {c['batch_size']} per epoch) for {self.total_steps} steps, "
+                 f"backend {backend.name()}; writing to {self.out}")
+        window, t_window, start_step, t_start = [], time.perf_counter(), self.step, time.perf_counter()
+        row = None
+        try:
+            while self.step < self.total_steps:
+                epoch, index = divmod(self.step, per_epoch)
+                window.append(self.train_step(self.loader.get_batch(epoch, index)))
+                if self.step % c["log_every"] == 0 or self.step == self.total_steps:
+                    now = time.perf_counter()
+                    rate = len(window) * c["batch_size"] / (now - t_window)
+                    row = {"step": self.step, "epoch": self.step / per_epoch,
+                           **{k: float(np.mean([w[k] for w in window])) for k in window[0]}, "img_per_s": rate}
+                    self.log.append(row)
+                    overall = (self.step - start_step) / (now - t_start)
+                    self.progress(row, (self.total_steps - self.step) / overall)
+                    window, t_window = [], now
+                if self.step % c["sample_every"] == 0 or self.step == self.total_steps:
+                    self.save_samples()
+                if self.step % c["checkpoint_every"] == 0 or self.step == self.total_steps:
+                    self.save()
+        except KeyboardInterrupt:
+            path = self.save()
+            self.say(f"\ninterrupted at step {self.step}; saved {path}. Continue with --resume {self.out}")
+            raise
+        self.finish()
+        return row
+
+    def progress(self, row, eta_seconds):
+        per_epoch = len(self.loader)
+        epochs = math.ceil(self.total_steps / per_epoch)
+        self.say(f"epoch {self.step // per_epoch + 1}/{epochs} step {self.step}/{self.total_steps} | "
+                 f"D {row['d_loss']:.3f} G {row['g_loss']:.3f} | D(x) {row['d_real']:.2f} D(G(z)) "
+                 f"{row['d_fake']:.2f} | {row['img_per_s']:.1f} img/s | ETA {format_duration(eta_seconds)}")
+
+    def say(self, text):
+        if self.verbose:
+            print(text, flush=True)
+
+    # --- outputs ----------------------------------------------------------------
+    def sample_grid_path(self, step):
+        return self.out / "samples" / f"step_{step:06d}.png"
+
+    def save_samples(self):
+        """A grid of G(fixed noise), in eval mode so that it does not disturb BatchNorm's statistics."""
+        self.G.eval()
+        images = self.G(self.fixed_noise)
+        self.G.train()
+        viz.save_grid(images, self.sample_grid_path(self.step))
+        if self.log.path.exists():
+            viz.plot_losses(self.log.path, self.out / "loss_plot.png", title="DCGAN losses")
+
+    def finish(self):
+        frames = sorted((self.out / "samples").glob("step_*.png"))
+        if frames:
+            captions = [f"step {int(p.stem.split('_')[1])}" for p in frames]
+            viz.save_gif(frames, self.out / "training.gif", duration_ms=300, captions=captions)
+        self.say(f"done: step {self.step}. Samples in {self.out / 'samples'}, loss log {self.log.path}, "
+                 f"plot {self.out / 'loss_plot.png'}, GIF {self.out / 'training.gif'}, "
+                 f"checkpoints in {self.out / 'checkpoints'}")
+
+    # --- checkpoints ------------------------------------------------------------
+    def state(self):
+        epoch = self.step // len(self.loader)
+        return {"format": "tinygan-dcgan-train", "step": self.step, "config": self.config,
+                "G": self.G.state_dict(), "D": self.D.state_dict(),
+                "optim_G": self.opt_G.state_dict(), "optim_D": self.opt_D.state_dict(),
+                "rng": {"noise": self.noise_rng.state()},
+                "fixed_noise": backend.to_numpy(self.fixed_noise),
+                "data_order": {"epoch": epoch, "order": self.loader.order(epoch)}}
+
+    def save(self):
+        """Write checkpoints/ckpt_<step>.npz atomically, keeping the last ``keep_last``."""
+        for name, p in list(self.G.named_parameters()) + list(self.D.named_parameters()):
+            if not bool(backend.get_array_module(p.data).isfinite(p.data).all()):
+                raise DivergenceError(f"weight {name} is not finite at step {self.step}; not saving. The last good "
+                                      f"checkpoint in {self.out / 'checkpoints'} is kept.")
+        path = checkpoint.step_path(self.out / "checkpoints", self.step)
+        checkpoint.save(path, self.state(), keep_last=self.config["keep_last"])
+        return path
+
+    def load_state(self, state):
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_G.load_state_dict(state["optim_G"])
+        self.opt_D.load_state_dict(state["optim_D"])
+        self.noise_rng.set_state(state["rng"]["noise"])
+        self.fixed_noise = backend.to_device(state["fixed_noise"])
+        self.step = int(state["step"])
+        order = state["data_order"]
+        if not np.array_equal(order["order"], self.loader.order(int(order["epoch"]))):
+            raise ValueError(f"the data differs from the data this checkpoint was trained on "
+                             f"({self.config['data']}): the batch order of epoch {order['epoch']} does not match")
+        self.log.truncate_after(self.step)    # rows written after the checkpoint will be written again
+
+
+def find_checkpoint(path):
+    """A checkpoint file, or the newest one under a run directory (or its checkpoints/ folder)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    for folder in (path / "checkpoints", path):
+        found = checkpoint.latest(folder) if folder.is_dir() else None
+        if found:
+            return found
+    raise FileNotFoundError(f"no checkpoint found at {path} (expected a .npz file or a run directory with "
+                            "checkpoints/ckpt_*.npz)")
+
+
+def resume(path, dataset=None, verbose=True, **overrides):
+    """Rebuild a Trainer from a checkpoint (file or run directory) and its stored config."""
+    ckpt = find_checkpoint(path)
+    state = checkpoint.load(ckpt)
+    if state.get("format") != "tinygan-dcgan-train":
+        raise ValueError(f"{ckpt} is not a tinygan training checkpoint (format {state.get('format')!r})")
+    config = dict(state["config"])
+    for key, value in overrides.items():
+        if value is not None:
+            config[key] = value
+    trainer = Trainer(config, dataset=dataset, verbose=verbose)
+    trainer.load_state(state)
+    trainer.say(f"resumed from {ckpt} at step {trainer.step}")
+    return trainer
+
+
+def add_train_command(subparsers):
+    p = subparsers.add_parser("train", help="train the face DCGAN",
+                              description="Train the 64x64 face DCGAN (Radford et al.) on CelebA or any face folder.")
+    p.add_argument("--data", help="CelebA img_align_celeba folder, .zip or .tar, or a folder of face images")
+    p.add_argument("--out", help=f"output directory (default: {DEFAULTS['out']})")
+    p.add_argument("--preset", default="dcgan", choices=sorted(PRESETS),
+                   help="named settings: dcgan = Radford et al.; seed003 = uniform z, lr 3e-4, batch 64 "
+                        "(default: %(default)s)")
+    p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue a run from its newest checkpoint")
+    for key in ("epochs", "max_steps", "batch_size", "nz", "ngf", "ndf", "image_size", "limit", "seed",
+                "log_every", "sample_every", "checkpoint_every", "keep_last"):
+        p.add_argument("--" + key.replace("_", "-"), type=int, help=f"(default: {DEFAULTS[key]})")
+    for key in ("lr", "beta1", "beta2", "real_label", "crop"):
+        p.add_argument("--" + key.replace("_", "-"), type=float, help=f"(default: {DEFAULTS[key]:.4g})")
+    p.add_argument("--z-dist", choices=("normal", "uniform"), help="noise distribution (default: normal)")
+    p.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
+    p.add_argument("--backend", choices=backend.BACKENDS, help="numpy (CPU) or cupy (GPU) (default: numpy)")
+    p.set_defaults(func=_train_main)
+
+
+def _train_main(args):
+    if args.backend:
+        backend.use(args.backend)
+    options = {k: getattr(args, k) for k in DEFAULTS if hasattr(args, k)}
+    try:
+        if args.resume:
+            trainer = resume(args.resume, **{k: v for k, v in options.items() if v is not None})
+        else:
+            trainer = Trainer(make_config(args.preset, **options))
+        trainer.run()
+    except DivergenceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
