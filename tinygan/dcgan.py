@@ -43,8 +43,8 @@ class Generator(Module):
         """z: (N, nz) or (N, nz, 1, 1) -> images (N, nc, S, S) in [-1, 1]."""
         nz = self.config["nz"]
         backend.check_array(z, "Generator")
-        if z.ndim == 2:
-            z = z.reshape(z.shape[0], nz if z.shape[1] == nz else -1, 1, 1)
+        if z.ndim == 2 and z.shape[1] == nz:
+            z = z.reshape(z.shape[0], nz, 1, 1)
         if z.ndim != 4 or z.shape[1:] != (nz, 1, 1):
             raise ValueError(f"Generator: expected noise of shape (N, {nz}) or (N, {nz}, 1, 1), got {tuple(z.shape)}")
         self.cache = z.shape

@@ -12,6 +12,8 @@ random unit directions, which tests every entry of the gradient at once.
 The relative error  |a - n| / max(|a| + |n|, tiny)  should be around 1e-8 in
 float64; anything above 1e-6 means a bug.
 """
+import numbers
+
 import numpy as np
 
 from . import backend
@@ -93,7 +95,7 @@ def check_loss(loss_fn, x, target, seed=0, h=1e-6):
     """Gradient-check a loss (a scalar function of x) in float64; returns the relative error."""
     rng = backend.default_rng(seed)
     x = backend.to_device(backend.to_numpy(x), dtype=np.float64).copy()
-    if not isinstance(target, (int, float)):
+    if not isinstance(target, numbers.Number):
         target = backend.to_device(backend.to_numpy(target), dtype=np.float64)
     loss_fn(x, target)
     dx = loss_fn.backward()

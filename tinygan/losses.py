@@ -9,6 +9,10 @@ which never takes the log of 0 and never overflows, and whose gradient is simply
     dL/dx = (sigmoid(x) - t) / n.
 From probabilities, dL/dp = (p - t) / (p (1 - p)) / n, which explodes as p -> 0 or 1.
 """
+import numbers
+
+import numpy as np
+
 from . import backend
 from .nn.activations import sigmoid
 
@@ -24,7 +28,7 @@ class _Loss:
         if input.dtype.kind != "f":
             raise TypeError(f"{type(self).__name__}: expected a floating-point input, got dtype {input.dtype}")
         xp = backend.get_array_module(input)
-        if isinstance(target, (int, float)):
+        if isinstance(target, numbers.Number):
             return xp.full(input.shape, target, dtype=input.dtype)
         backend.check_array(target, type(self).__name__ + " target")
         if target.shape != input.shape:
@@ -59,8 +63,9 @@ class BCELoss(_Loss):
         if float(prob.min()) < 0 or float(prob.max()) > 1:
             raise ValueError("BCELoss: input must hold probabilities in [0, 1]; use BCEWithLogitsLoss for logits")
         self.cache = (prob, target)
-        log_p = xp.maximum(xp.log(prob), -100)
-        log_1mp = xp.maximum(xp.log1p(-prob), -100)
+        with np.errstate(divide="ignore"):        # log(0) = -inf, then clamped, as in PyTorch
+            log_p = xp.maximum(xp.log(prob), -100)
+            log_1mp = xp.maximum(xp.log1p(-prob), -100)
         return -(target * log_p + (1 - target) * log_1mp).mean()
 
     def backward(self):

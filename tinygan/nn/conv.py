@@ -98,7 +98,7 @@ class ConvTranspose2d(Module):
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, bias={self.bias is not None}")
+                f"padding={self.padding}, output_padding={self.output_padding}, bias={self.bias is not None}")
 
     def output_hw(self, h, w):
         return tuple(F.conv_transpose2d_output_size(size, k, s, p, op) for size, k, s, p, op in

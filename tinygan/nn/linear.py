@@ -52,7 +52,9 @@ class Reshape(Module):
     def forward(self, x):
         backend.check_array(x, repr(self))
         per_sample = math.prod(x.shape[1:])
-        if per_sample != math.prod(self.shape) and -1 not in self.shape:
+        known = math.prod(s for s in self.shape if s != -1)
+        fits = per_sample % known == 0 if -1 in self.shape else per_sample == known
+        if self.shape.count(-1) > 1 or not fits:
             raise ValueError(f"{self!r}: cannot reshape input {tuple(x.shape)} to (N, "
                              f"{', '.join(map(str, self.shape))})")
         self.cache = x.shape
