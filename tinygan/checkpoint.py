@@ -172,6 +172,8 @@ def save(path, tree, keep_last=None):
 def _read_arrays(path):
     """Every array of the ``.npz`` file ``path``, read eagerly, never unpickling."""
     flat = {}
+    if Path(path).exists() and not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a valid tinygan checkpoint: it is not an .npz (zip) archive")
     try:
         npz = np.load(path, allow_pickle=False)
         if not isinstance(npz, np.lib.npyio.NpzFile):

@@ -43,11 +43,11 @@ class Generator(Module):
         """z: (N, nz) or (N, nz, 1, 1) -> images (N, nc, S, S) in [-1, 1]."""
         nz = self.config["nz"]
         backend.check_array(z, "Generator")
+        self.cache = z.shape                        # dL/dz is returned in the shape z came in
         if z.ndim == 2 and z.shape[1] == nz:
             z = z.reshape(z.shape[0], nz, 1, 1)
         if z.ndim != 4 or z.shape[1:] != (nz, 1, 1):
             raise ValueError(f"Generator: expected noise of shape (N, {nz}) or (N, {nz}, 1, 1), got {tuple(z.shape)}")
-        self.cache = z.shape
         return self.main(z)
 
     def backward(self, grad_output, need_input_grad=False):

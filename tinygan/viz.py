@@ -13,8 +13,6 @@ PNG bytes.
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 from . import backend
@@ -182,6 +180,7 @@ def _plot_smoothed(ax, steps, values, label, color):
 
 def _save_figure(fig, path):
     """Render a Figure with the Agg canvas into a PNG, atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     FigureCanvasAgg(fig)
     path = Path(path)
     with atomic_write(path) as handle:
@@ -208,6 +207,7 @@ def plot_losses(rows_or_csv_path, path, title=None):
     steps = _column(rows, "step")
     has_d_outputs = all(name in rows[0] for name in ("d_real", "d_fake"))
 
+    from matplotlib.figure import Figure     # imported here: matplotlib takes ~1 s to import
     fig = Figure(figsize=(8, 6 if has_d_outputs else 4), layout="constrained")
     axes = fig.subplots(2 if has_d_outputs else 1, 1, sharex=True, squeeze=False)[:, 0]
     _plot_smoothed(axes[0], steps, _column(rows, "d_loss"), "D loss", "tab:blue")
@@ -237,6 +237,7 @@ def plot_fid(steps, fids, path):
     if not (np.isfinite(steps).all() and np.isfinite(fids).all()):
         raise ValueError(f"steps and fids must be finite, got steps={steps.tolist()} fids={fids.tolist()}")
     best = int(np.argmin(fids))
+    from matplotlib.figure import Figure
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.subplots()
     ax.plot(steps, fids, marker="o", color="tab:purple")

@@ -1,0 +1,218 @@
+"""Every script in examples/ runs: --help shows its options and defaults, --quick finishes in seconds and
+writes what it says it writes. Each runs as a subprocess from a temporary directory, as a user would."""
+import csv
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tinygan import checkpoint
+from tinygan.train import Trainer, make_config
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+SCRIPTS = ["train_celeba", "generate_faces", "interpolate", "real_or_fake", "make_training_gif", "pca_faces"]
+
+
+def oval_faces(n, size=64, seed=0):
+    """uint8 (N, S, S, 3): a light oval with two dark eyes on a darker background."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] / size
+    faces = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        cy, cx = 0.55 + rng.normal(0, 0.02), 0.5 + rng.normal(0, 0.02)
+        face = ((yy - cy) / 1.3) ** 2 + (xx - cx) ** 2 < 0.3 ** 2
+        eyes = sum((yy - cy + 0.08) ** 2 + (xx - cx - dx) ** 2 < 0.04 ** 2 for dx in (-0.1, 0.1))
+        picture = np.where(face[..., None], rng.integers(150, 240, 3), rng.integers(0, 100, 3))
+        faces[i] = np.where(eyes[..., None] > 0, 30, picture)
+    return faces
+
+
+@pytest.fixture(scope="module")
+def face_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("faces")
+    for i, face in enumerate(oval_faces(24)):
+        Image.fromarray(face).save(folder / f"{i:06d}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A tiny training run made with the library: checkpoints/ckpt_000003.npz and three sample grids."""
+    out = tmp_path_factory.mktemp("run")
+    config = make_config(out=str(out), nz=8, ngf=4, ndf=4, batch_size=4, n_samples=4, max_steps=3, log_every=1,
+                         sample_every=1, checkpoint_every=3)
+    Trainer(config, dataset=oval_faces(8, seed=1), verbose=False).run()
+    return out
+
+
+def run_example(name, *args, cwd, data=None):
+    """Run examples/<name>.py with ``args`` in ``cwd``; returns the CompletedProcess (text output)."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
+    env.pop("TINYGAN_DATA", None)
+    if data is not None:
+        env["TINYGAN_DATA"] = str(data)
+    return subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def ok(result):
+    assert result.returncode == 0, f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    return result.stdout
+
+
+def one_line(text):
+    return " ".join(text.split())
+
+
+def png_size(path):
+    with Image.open(path) as picture:
+        return picture.format, picture.size
+
+
+def test_every_example_is_tested():
+    found = sorted(p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_"))
+    assert found == sorted(SCRIPTS)
+
+
+HELP_MENTIONS = {
+    "train_celeba": ["--data", "--epochs", "--batch-size", "--preset", "--out", "--resume", "--backend", "--max-steps",
+                     "img_align_celeba.zip", "mmlab.ie.cuhk.edu.hk", "non-commercial"],   # where to get CelebA
+    "generate_faces": ["--checkpoint", "--seeds", "--separate", "pretrained"],
+    "interpolate": ["--seeds", "--gif", "slerp"],
+    "real_or_fake": ["--checkpoint", "NOT a deepfake detector"],
+    "make_training_gif": ["--max-frames", "samples/step_*.png"],
+    "pca_faces": ["--samples-dir", "--checkpoint", "--k", "Gram-matrix trick", "SVD"],
+}
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_help_shows_the_options_and_their_defaults(name, tmp_path):
+    text = one_line(ok(run_example(name, "--help", cwd=tmp_path)))
+    assert text.startswith(f"usage: {name}.py") and "--quick" in text and "(default: " in text
+    for phrase in HELP_MENTIONS[name]:
+        assert phrase in text, phrase
+    assert list(tmp_path.iterdir()) == [], "--help must not write anything"
+
+
+# --- --quick --------------------------------------------------------------------------------------
+def test_train_celeba_quick_trains_and_resumes(face_folder, tmp_path):
+    out = ok(run_example("train_celeba", "--quick", "--out", "run", cwd=tmp_path, data=face_folder))
+    run = tmp_path / "run"
+    assert "run is in run" in out and "--resume run" in out
+    assert [s for s, _ in checkpoint.list_checkpoints(run / "checkpoints")] == [2, 4]
+    assert checkpoint.load(run / "checkpoints/ckpt_000004.npz")["config"]["data"] == str(face_folder)
+    for name in ("loss_log.csv", "loss_plot.png", "training.gif", "samples/step_000004.png", "config.json"):
+        assert (run / name).is_file(), name
+    out = ok(run_example("train_celeba", "--resume", "run", "--max-steps", "6", cwd=tmp_path))
+    assert "resumed from" in out and "trained 6 steps" in out
+    assert [row["step"] for row in checkpoint.read_loss_log(run / "loss_log.csv")] == [1, 2, 3, 4, 5, 6]
+
+
+def test_train_celeba_quick_on_synthetic_faces_and_a_clear_error_without_data(tmp_path):
+    out = ok(run_example("train_celeba", "--quick", "--synthetic", "--preset", "seed003", "--out", "syn",
+                         cwd=tmp_path))
+    assert "synthetic faces" in out
+    assert checkpoint.load(tmp_path / "syn/checkpoints/ckpt_000004.npz")["config"]["z_dist"] == "uniform"
+    result = run_example("train_celeba", "--data", tmp_path / "missing.zip", "--max-steps", "1", cwd=tmp_path)
+    assert result.returncode == 2 and "missing.zip does not exist" in result.stderr
+
+
+def test_generate_faces_quick_and_from_a_checkpoint(run_dir, tmp_path):
+    out = ok(run_example("generate_faces", "--quick", cwd=tmp_path))
+    assert "faces.png" in out and png_size(tmp_path / "faces.png")[0] == "PNG"
+    out = ok(run_example("generate_faces", "-c", run_dir, "--seeds", "4,2", "--separate", "--out", "f", cwd=tmp_path))
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["seed_000002.png", "seed_000004.png"]
+    assert png_size(tmp_path / "f/seed_000002.png") == ("PNG", (64, 64))
+    result = run_example("generate_faces", "-c", tmp_path / "nope.npz", cwd=tmp_path)
+    assert result.returncode == 2 and "nope.npz" in result.stderr
+
+
+def test_interpolate_quick_writes_a_strip_and_a_gif(tmp_path):
+    out = ok(run_example("interpolate", "--quick", "--seeds", "1,2,3", cwd=tmp_path))
+    assert "slerp" in out and "interpolation.gif" in out
+    assert png_size(tmp_path / "interpolation.png") == ("PNG", (9 * 66 + 2, 2 * 66 + 2))   # 2 legs of 5, 2 rows
+    with Image.open(tmp_path / "interpolation.gif") as gif:
+        assert gif.n_frames > 2
+
+
+def test_real_or_fake_quick_scores_real_and_fake_faces(face_folder, run_dir, tmp_path):
+    out = ok(run_example("real_or_fake", "--quick", cwd=tmp_path, data=face_folder))
+    assert "NOT a deepfake detector" in out and "D is right on" in out
+    with open(tmp_path / "real_or_fake.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["kind"] for row in rows] == ["real"] * 8 + ["fake"] * 8
+    assert all(0 < float(row["p_real"]) < 1 for row in rows)
+    images = [face_folder / "000000.png", face_folder / "000001.png"]
+    out = ok(run_example("real_or_fake", "-c", run_dir, *images, "--out", "given.csv", cwd=tmp_path))
+    assert out.count("D says") == 2 and "given.csv" in out
+    generator_only = tmp_path / "generator.npz"
+    checkpoint.save(generator_only, {"format": "tinygan-generator", "G": checkpoint.load(
+        run_dir / "checkpoints/ckpt_000003.npz")["G"]})
+    result = run_example("real_or_fake", "-c", generator_only, *images, cwd=tmp_path)
+    assert result.returncode == 2 and "holds no discriminator" in result.stderr
+
+
+def test_make_training_gif_quick_and_from_a_run(run_dir, tmp_path):
+    out = ok(run_example("make_training_gif", "--quick", cwd=tmp_path))
+    assert "training.gif" in out
+    with Image.open(tmp_path / "training.gif") as gif:
+        assert gif.n_frames == 4
+    out = ok(run_example("make_training_gif", run_dir, "--max-frames", "2", "--out", "two.gif", cwd=tmp_path))
+    assert "2 of the 3 sample grids" in out
+    with Image.open(tmp_path / "two.gif") as gif:
+        assert gif.n_frames == 2
+    result = run_example("make_training_gif", tmp_path, cwd=tmp_path)
+    assert result.returncode == 2 and "no sample grids" in result.stderr
+
+
+def test_pca_faces_quick_writes_pictures_and_a_samples_folder(face_folder, run_dir, tmp_path):
+    out = ok(run_example("pca_faces", "--quick", "-c", run_dir, "--samples-dir", "pca_pngs", cwd=tmp_path,
+                         data=face_folder))
+    assert "eigenfaces explain" in out and "pca_pngs" in out
+    samples = sorted((tmp_path / "pca_pngs").iterdir())
+    assert len(samples) == 16 and png_size(samples[0]) == ("PNG", (64, 64))
+    for name in ("eigenfaces.png", "reconstructions.png", "variance.png", "pca_samples.png", "comparison.png",
+                 "gan_samples.png"):
+        assert png_size(tmp_path / "pca_faces" / name)[0] == "PNG", name
+    ok(run_example("pca_faces", "--quick", "--synthetic", "--method", "svd", "--out", "svd", cwd=tmp_path))
+    assert len(list((tmp_path / "svd/pca_samples").iterdir())) == 16
+
+
+# --- the PCA itself ----------------------------------------------------------------------------------
+@pytest.fixture
+def pca(monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    spec = importlib.util.spec_from_file_location("pca_faces_example", EXAMPLES / "pca_faces.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gram_trick_and_svd_give_the_same_eigenfaces(pca):
+    X = pca.faces_to_matrix(oval_faces(20, size=16, seed=3))              # float32 (20, 768)
+    assert X.dtype == np.float32 and X.min() >= -1 and X.max() <= 1
+    mean_g, comps_g, eig_g = pca.fit_pca(X, "gram")
+    mean_s, comps_s, eig_s = pca.fit_pca(X, "svd")
+    assert comps_g.dtype == eig_g.dtype == np.float32
+    k = 5
+    np.testing.assert_allclose(eig_g[:k], eig_s[:k], rtol=1e-3)
+    np.testing.assert_allclose(np.abs(np.sum(comps_g[:k] * comps_s[:k], axis=1)), 1, atol=1e-3)   # same up to sign
+    np.testing.assert_allclose(comps_g[:k] @ comps_g[:k].T, np.eye(k), atol=1e-4)                # orthonormal
+    centred = (X - mean_g).astype(np.float64)
+    variance_along = ((centred @ comps_g[:k].T.astype(np.float64)) ** 2).sum(axis=0) / (len(X) - 1)
+    np.testing.assert_allclose(variance_along, eig_g[:k], rtol=1e-3)      # eigenvalue = variance along the eigenface
+    np.testing.assert_allclose(pca.reconstruct(X, mean_g, comps_g), X, atol=1e-3)   # all components: exact
+
+
+def test_pca_samples_have_the_fitted_variances(pca):
+    rng = np.random.default_rng(0)
+    mean, components, eigenvalues = pca.fit_pca(pca.faces_to_matrix(oval_faces(20, size=16, seed=4)))
+    samples = pca.sample_pca(mean, components[:3], eigenvalues[:3], 4000, rng)
+    coefficients = (samples - mean) @ components[:3].T
+    np.testing.assert_allclose(coefficients.var(axis=0), eigenvalues[:3], rtol=0.1)
+    assert samples.dtype == np.float32

@@ -1,0 +1,269 @@
+"""Using a trained GAN through tinygan.sampling and `python -m tinygan`: generate, interpolate, arithmetic,
+judge, export/import, and the errors a user sees."""
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from tinygan import checkpoint, sampling
+from tinygan.__main__ import JUDGE_WARNING, main
+from tinygan.train import Trainer, make_config
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A tiny 2-step training run: run/checkpoints/ckpt_000002.npz and its sample grids."""
+    out = tmp_path_factory.mktemp("run")
+    faces = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+    config = make_config(out=str(out), nz=8, ngf=4, ndf=4, batch_size=4, n_samples=4, max_steps=2, log_every=1,
+                         sample_every=1, checkpoint_every=2)
+    Trainer(config, dataset=faces, verbose=False).run()
+    return out
+
+
+@pytest.fixture(scope="module")
+def ckpt(run_dir):
+    return run_dir / "checkpoints" / "ckpt_000002.npz"
+
+
+@pytest.fixture(scope="module")
+def G(ckpt):
+    return sampling.load_generator(ckpt)
+
+
+def png_pixels(path):
+    with Image.open(path) as picture:
+        return np.asarray(picture.convert("RGB"))
+
+
+def one_line(text):
+    return " ".join(text.split())        # argparse wraps help text; compare words, not line breaks
+
+
+# --- generating -----------------------------------------------------------------------------------
+def test_the_same_seed_gives_the_same_face_whatever_the_batch(G):
+    alone = sampling.generate_images(G, [5])
+    assert alone.shape == (1, 64, 64, 3) and alone.dtype == np.uint8
+    np.testing.assert_array_equal(alone[0], sampling.generate_images(G, [1, 2, 5])[2])
+    np.testing.assert_array_equal(alone[0], sampling.generate_images(G, list(range(9)), batch_size=4)[5])
+    assert not np.array_equal(alone[0], sampling.generate_images(G, [6])[0])
+
+
+def test_loaded_generator_is_in_eval_mode_and_keeps_the_checkpoint_config(G, ckpt):
+    assert not any(m.training for m in G.modules())
+    assert G.config == {"nz": 8, "ngf": 4, "nc": 3, "image_size": 64} and G.z_dist == "normal"
+    trained = checkpoint.load(ckpt)["G"]
+    for key, value in G.state_dict().items():
+        np.testing.assert_array_equal(value, trained[key], err_msg=key)
+
+
+def test_negative_seeds_are_refused(G):
+    with pytest.raises(ValueError, match="non-negative"):
+        sampling.generate_images(G, [3, -1])
+
+
+def test_generate_command_writes_a_grid_from_a_checkpoint_or_a_run_directory(run_dir, ckpt, G, tmp_path, capsys):
+    assert main(["generate", "-c", str(ckpt), "--seeds", "0-3", "--out", str(tmp_path / "a.png")]) == 0
+    assert "wrote a grid of 4 faces" in capsys.readouterr().out
+    assert main(["generate", "--checkpoint", str(run_dir), "--seed", "0", "--n", "4", "--out", str(tmp_path / "b.png")]) == 0
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    grid = png_pixels(tmp_path / "a.png")
+    assert grid.shape == (68, 4 * 66 + 2, 3)
+    np.testing.assert_array_equal(grid[2:66, 2 + 66:66 + 66], sampling.generate_images(G, [1])[0])
+
+
+def test_generate_command_writes_one_png_per_seed(ckpt, G, tmp_path):
+    assert main(["generate", "-c", str(ckpt), "--seeds", "3,14,15", "--separate", "--out", str(tmp_path / "f")]) == 0
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == [f"seed_{s:06d}.png" for s in (3, 14, 15)]
+    np.testing.assert_array_equal(png_pixels(tmp_path / "f/seed_000014.png"), sampling.generate_images(G, [14])[0])
+
+
+# --- interpolation and slerp ----------------------------------------------------------------------
+def test_interpolation_starts_and_ends_at_the_seeds_faces(G):
+    faces = sampling.interpolate(G, [3, 7, 11], steps=4)
+    assert faces.shape == (2 * 4 - 1, 64, 64, 3)
+    seeds_faces = sampling.generate_images(G, [3, 7, 11])
+    np.testing.assert_array_equal(faces[0], seeds_faces[0])
+    np.testing.assert_array_equal(faces[3], seeds_faces[1])           # the legs meet at the middle seed
+    np.testing.assert_array_equal(faces[-1], seeds_faces[2])
+    linear = sampling.interpolate(G, [3, 7], steps=4, method="linear")
+    np.testing.assert_array_equal(linear[[0, -1]], seeds_faces[:2])
+
+
+def test_interpolate_refuses_bad_arguments(G):
+    for kwargs, message in (({"seeds": [1]}, "at least 2 seeds"), ({"seeds": [1, 2], "steps": 1}, "steps must be"),
+                            ({"seeds": [1, 2], "method": "cubic"}, "'slerp' or 'linear'")):
+        with pytest.raises(ValueError, match=message):
+            sampling.interpolate(G, **kwargs)
+
+
+def test_interpolate_command_writes_a_strip_and_a_gif(ckpt, tmp_path):
+    assert main(["interpolate", "-c", str(ckpt), "--seeds", "0,1", "--steps", "3", "--out", str(tmp_path / "s.png")]) == 0
+    assert png_pixels(tmp_path / "s.png").shape == (68, 3 * 66 + 2, 3)
+    assert main(["interpolate", "-c", str(ckpt), "--seeds", "0,1", "--steps", "3", "--bounce",
+                 "--out", str(tmp_path / "s.gif")]) == 0
+    with Image.open(tmp_path / "s.gif") as gif:
+        assert gif.format == "GIF" and gif.n_frames >= 2
+
+
+@settings(deadline=None, max_examples=30)
+@given(seed=st.integers(0, 2 ** 16), t=st.floats(0, 1), dim=st.integers(2, 100))
+def test_slerp_hits_its_endpoints_and_keeps_the_norm(seed, t, dim):
+    rng = np.random.default_rng(seed)
+    z0, z1 = rng.normal(size=dim), rng.normal(size=dim)
+    np.testing.assert_allclose(sampling.slerp(z0, z1, 0.0), z0, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sampling.slerp(z0, z1, 1.0), z1, rtol=1e-12, atol=1e-12)
+    z1 *= np.linalg.norm(z0) / np.linalg.norm(z1)                  # equal norms: the path stays on the sphere
+    zt = sampling.slerp(z0, z1, t)
+    assert np.linalg.norm(zt) == pytest.approx(np.linalg.norm(z0), rel=1e-9)
+    # and it moves at constant angular speed: angle(z0, zt) = t * angle(z0, z1)
+    angle = lambda a, b: np.arccos(np.clip(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)), -1, 1))  # noqa: E731
+    assert angle(z0, zt) == pytest.approx(t * angle(z0, z1), abs=1e-6)
+
+
+def test_slerp_of_parallel_vectors_falls_back_to_a_straight_line():
+    z = np.arange(1.0, 5.0)
+    np.testing.assert_allclose(sampling.slerp(z, 2 * z, 0.5), 1.5 * z)
+    np.testing.assert_allclose(sampling.slerp(z, z, 0.3), z)
+
+
+# --- arithmetic -------------------------------------------------------------------------------------
+def test_vector_arithmetic_returns_the_groups_faces_and_four_mean_faces(G):
+    groups, result = sampling.vector_arithmetic(G, [1, 2], [3, 4, 5], [6])
+    assert [g.shape for g in groups] == [(2, 64, 64, 3), (3, 64, 64, 3), (1, 64, 64, 3)]
+    assert result.shape == (4, 64, 64, 3) and result.dtype == np.uint8
+    np.testing.assert_array_equal(groups[2][0], result[2])           # the mean of one z is that z
+    np.testing.assert_array_equal(groups[0], sampling.generate_images(G, [1, 2]))
+    with pytest.raises(ValueError, match="at least one seed"):
+        sampling.vector_arithmetic(G, [1], [], [2])
+
+
+def test_arithmetic_command_writes_its_picture(ckpt, tmp_path):
+    out = tmp_path / "arith.png"
+    assert main(["arithmetic", "-c", str(ckpt), "--a", "1,2", "--b", "3", "--c", "4-6", "--out", str(out)]) == 0
+    assert png_pixels(out).shape == (4 * 66 + 2, 4 * 66 + 2, 3)      # 3 groups + the answer; 3 seeds + mean a row
+
+
+# --- judge -----------------------------------------------------------------------------------------
+def test_judge_command_prints_the_warning_and_one_probability_per_image(run_dir, ckpt, G, tmp_path, capsys):
+    faces = sampling.generate_images(G, [0, 1])
+    paths = []
+    for i, face in enumerate(faces):
+        paths.append(str(tmp_path / f"face{i}.png"))
+        Image.fromarray(face).save(paths[-1])
+    for source in (ckpt, run_dir):
+        assert main(["judge", "-c", str(source), "--crop", "1.0", *paths]) == 0
+        out = capsys.readouterr().out
+        assert JUDGE_WARNING in out
+        printed = [float(line.split()[0]) for line in out.splitlines() if line.endswith(".png")]
+        expected = sampling.judge(sampling.load_discriminator(ckpt), faces)
+        np.testing.assert_allclose(printed, expected, atol=6e-4)
+        assert all(0 < p < 1 for p in expected)
+
+
+def test_judge_refuses_a_generator_only_file(G, tmp_path, capsys):
+    gen = sampling.save_generator(G, tmp_path / "generator.npz")
+    Image.fromarray(sampling.generate_images(G, [0])[0]).save(tmp_path / "face.png")
+    assert main(["judge", "-c", str(gen), str(tmp_path / "face.png")]) == 2
+    err = capsys.readouterr().err
+    assert "generator.npz holds no discriminator" in err and "training checkpoint" in err
+
+
+def test_a_generator_file_is_float16_and_generates_nearly_the_same_faces(G, tmp_path):
+    path = sampling.save_generator(G, tmp_path / "generator.npz", provenance={"note": "test"})
+    tree = checkpoint.load(path)
+    assert tree["format"] == sampling.GENERATOR_FORMAT and tree["provenance"] == {"note": "test"}
+    assert all(v.dtype == np.float16 for v in tree["G"].values())
+    small = sampling.load_generator(path)
+    diff = np.abs(sampling.generate_images(small, [0, 1]).astype(int) - sampling.generate_images(G, [0, 1]))
+    assert diff.max() <= 8
+
+
+# --- PyTorch-layout export / import -----------------------------------------------------------------
+def test_export_then_import_gives_identical_images(ckpt, G, tmp_path, capsys):
+    assert main(["export", "-c", str(ckpt), "--out", str(tmp_path / "export")]) == 0
+    assert "load_state_dict" in capsys.readouterr().out
+    with np.load(tmp_path / "export/generator_torch.npz", allow_pickle=False) as f:
+        assert sorted(f.files) == sorted(G.state_dict())              # exactly the torch keys, nothing else
+        assert all(f[k].dtype == np.float32 for k in f.files)
+    with np.load(tmp_path / "export/discriminator_torch.npz", allow_pickle=False) as f:
+        assert "main.11.weight" in f.files
+    assert main(["import", str(tmp_path / "export/generator_torch.npz"), "--out", str(tmp_path / "gen.npz")]) == 0
+    imported = sampling.load_generator(tmp_path / "gen.npz")
+    np.testing.assert_array_equal(sampling.generate_images(imported, range(4)), sampling.generate_images(G, range(4)))
+    for args in (["-c", str(ckpt)], ["-c", str(tmp_path / "gen.npz")], ["-c", str(tmp_path / "export/generator_torch.npz")]):
+        out = tmp_path / f"grid{len(list(tmp_path.glob('grid*')))}.png"
+        assert main(["generate", *args, "--n", "4", "--out", str(out)]) == 0
+    grids = sorted(tmp_path.glob("grid*.png"))
+    assert len({p.read_bytes() for p in grids}) == 1
+
+
+def test_export_of_a_generator_file_writes_only_the_generator(G, tmp_path):
+    gen = sampling.save_generator(G, tmp_path / "generator.npz", dtype=np.float32)
+    assert main(["export", "-c", str(gen), "--out", str(tmp_path / "export")]) == 0
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["generator_torch.npz"]
+
+
+def test_import_remembers_the_noise_distribution(ckpt, tmp_path):
+    assert main(["export", "-c", str(ckpt), "--out", str(tmp_path)]) == 0
+    assert main(["import", str(tmp_path / "generator_torch.npz"), "--z-dist", "uniform",
+                 "--out", str(tmp_path / "gen.npz")]) == 0
+    assert sampling.load_generator(tmp_path / "gen.npz").z_dist == "uniform"
+
+
+# --- gif -----------------------------------------------------------------------------------------
+def test_gif_command_collects_the_runs_sample_grids(run_dir, tmp_path):
+    assert main(["gif", str(run_dir), "--out", str(tmp_path / "t.gif")]) == 0
+    with Image.open(tmp_path / "t.gif") as gif:
+        assert gif.n_frames == 2                                       # sample_every=1, 2 steps
+    assert main(["gif", str(tmp_path)]) == 2                           # no samples/ there
+
+
+# --- help and bad inputs ------------------------------------------------------------------------------
+def test_generate_help_mentions_seeds(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["generate", "--help"])
+    assert info.value.code == 0
+    help_text = one_line(capsys.readouterr().out)
+    assert "--seeds" in help_text and "seed" in help_text and "'0-9'" in help_text
+
+
+def test_judge_help_warns_that_d_is_not_a_deepfake_detector(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["judge", "--help"])
+    assert info.value.code == 0
+    assert "not a deepfake detector" in one_line(capsys.readouterr().out).lower()
+
+
+def test_a_missing_checkpoint_exits_2_naming_the_path(tmp_path, capsys):
+    missing = tmp_path / "nope.npz"
+    assert main(["generate", "-c", str(missing), "--out", str(tmp_path / "x.png")]) == 2
+    assert str(missing) in capsys.readouterr().err
+    (tmp_path / "empty-run").mkdir()
+    assert main(["judge", "-c", str(tmp_path / "empty-run"), str(missing)]) == 2
+    assert f"no checkpoint found at {tmp_path / 'empty-run'}" in capsys.readouterr().err
+
+
+def test_no_pretrained_generator_exits_2_and_says_to_pass_a_checkpoint(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sampling, "PRETRAINED", tmp_path / "pretrained/generator.npz")
+    assert main(["generate", "--n", "1", "--out", str(tmp_path / "x.png")]) == 2
+    assert "--checkpoint" in capsys.readouterr().err
+
+
+def test_judge_of_a_broken_image_exits_2_naming_the_file(ckpt, tmp_path, capsys):
+    (tmp_path / "broken.png").write_bytes(b"not a png at all")
+    assert main(["judge", "-c", str(ckpt), str(tmp_path / "broken.png")]) == 2
+    assert "broken.png" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seeds", ["a-b", "1,x", "5-3", "-1", ""])
+def test_bad_seeds_exit_2_with_a_message(seeds, ckpt, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["generate", "-c", str(ckpt), "--seeds", seeds, "--out", str(tmp_path / "x.png")])
+    assert info.value.code == 2
+    err = one_line(capsys.readouterr().err)
+    assert "--seeds" in err and re.search(r"seeds must look like|non-negative seeds", err), err
+    assert not (tmp_path / "x.png").exists()
