@@ -165,13 +165,23 @@ class Trainer:
         self.opt_G.step()
         self.step += 1
 
-        stats = {"d_loss": d_loss_real + d_loss_fake, "g_loss": g_loss,
-                 "d_real": sigmoid(real_logits).mean(), "d_fake": sigmoid(fake_logits).mean()}
-        stats = {k: float(v) for k, v in stats.items()}
-        if not all(math.isfinite(v) for v in stats.values()):
-            raise DivergenceError(f"training diverged at step {self.step}: losses {stats}. The last good checkpoint "
-                                  f"in {self.out / 'checkpoints'} is kept; try a lower --lr or another --seed.")
-        return stats
+        # 0-d arrays on the backend: reading them would wait for the GPU, so run() reads a
+        # whole window of steps at once, at log time.
+        return {"d_loss": d_loss_real + d_loss_fake, "g_loss": g_loss,
+                "d_real": sigmoid(real_logits).mean(), "d_fake": sigmoid(fake_logits).mean()}
+
+    def read_stats(self, window):
+        """Step stats (device scalars) -> a float row of means; DivergenceError at the first non-finite step."""
+        xp = backend.xp
+        keys = list(window[0])
+        values = backend.to_numpy(xp.stack([xp.stack([xp.asarray(w[k]) for k in keys]) for w in window]))
+        bad = ~np.isfinite(values).all(axis=1)
+        if bad.any():
+            step = self.step - len(window) + int(np.argmax(bad)) + 1
+            losses = dict(zip(keys, values[np.argmax(bad)].tolist()))
+            raise DivergenceError(f"training diverged at step {step}: {losses}. The last good checkpoint in "
+                                  f"{self.out / 'checkpoints'} is kept; try a lower --lr or another --seed.")
+        return dict(zip(keys, values.mean(axis=0).tolist()))
 
     # --- the loop ---------------------------------------------------------------
     @property
@@ -196,8 +206,8 @@ class Trainer:
                 if self.step % c["log_every"] == 0 or self.step == self.total_steps:
                     now = time.perf_counter()
                     rate = len(window) * c["batch_size"] / (now - t_window)
-                    row = {"step": self.step, "epoch": self.step / per_epoch,
-                           **{k: float(np.mean([w[k] for w in window])) for k in window[0]}, "img_per_s": rate}
+                    row = {"step": self.step, "epoch": self.step / per_epoch, **self.read_stats(window),
+                           "img_per_s": rate}
                     self.log.append(row)
                     overall = (self.step - start_step) / (now - t_start)
                     self.progress(row, (self.total_steps - self.step) / overall)
