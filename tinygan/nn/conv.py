@@ -16,7 +16,38 @@ def _torch_default_init(shape, fan_in, rng, dtype):
     return rng.uniform(shape, -bound, bound, dtype=dtype)
 
 
-class Conv2d(Module):
+class _Conv(Module):
+    """What Conv2d and ConvTranspose2d share: hyper-parameters, weights, the backward bookkeeping."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, bias, rng, dtype, weight_shape,
+                 fan_in):
+        super().__init__()
+        name = type(self).__name__
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = F.pair(kernel_size, "kernel_size")
+        self.stride = F.pair(stride, "stride")
+        self.padding = F.pair(padding, "padding")
+        if min(self.in_channels, self.out_channels, *self.kernel_size, *self.stride) < 1 or min(self.padding) < 0:
+            raise ValueError(f"{name}: channels, kernel_size and stride must be >= 1 and padding >= 0, got "
+                             f"in={in_channels} out={out_channels} kernel_size={kernel_size} stride={stride} "
+                             f"padding={padding}")
+        rng = backend.default_rng(rng)
+        fan_in = fan_in * self.kernel_size[0] * self.kernel_size[1]
+        self.weight = Parameter(_torch_default_init(weight_shape + self.kernel_size, fan_in, rng, dtype))
+        self.bias = Parameter(_torch_default_init((self.out_channels,), fan_in, rng, dtype)) if bias else None
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, bias={self.bias is not None}")
+
+    def _accumulate(self, dw, db):
+        if dw is not None:
+            self.weight.accumulate(dw)
+            if self.bias is not None:
+                self.bias.accumulate(db)
+
+
+class Conv2d(_Conv):
     """y[n, o] = b[o] + sum_c W[o, c] * x[n, c]  (cross-correlation), weight (O, C, kh, kw).
 
     Gradients, with g = dL/dy and cols = im2col(x):
@@ -25,24 +56,8 @@ class Conv2d(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  rng=None, dtype=backend.DEFAULT_DTYPE):
-        super().__init__()
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = F.pair(kernel_size, "kernel_size")
-        self.stride = F.pair(stride, "stride")
-        self.padding = F.pair(padding, "padding")
-        if min(self.in_channels, self.out_channels, *self.kernel_size, *self.stride) < 1 or min(self.padding) < 0:
-            raise ValueError(f"Conv2d: channels, kernel_size and stride must be >= 1 and padding >= 0, got "
-                             f"in={in_channels} out={out_channels} kernel_size={kernel_size} stride={stride} "
-                             f"padding={padding}")
-        rng = backend.default_rng(rng)
-        kh, kw = self.kernel_size
-        fan_in = self.in_channels * kh * kw
-        self.weight = Parameter(_torch_default_init((out_channels, in_channels, kh, kw), fan_in, rng, dtype))
-        self.bias = Parameter(_torch_default_init((out_channels,), fan_in, rng, dtype)) if bias else None
-
-    def extra_repr(self):
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, bias={self.bias is not None}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, rng, dtype,
+                         weight_shape=(int(out_channels), int(in_channels)), fan_in=int(in_channels))
 
     def forward(self, x):
         self.check_input(x, 4, self.in_channels)
@@ -57,17 +72,14 @@ class Conv2d(Module):
 
     def backward(self, grad_output, need_input_grad=True):
         cols, x_hw = self.cache
+        self.cache = None
         dx, dw, db = F.conv2d_backward(grad_output, cols, self.weight.data, x_hw, self.stride, self.padding,
                                        need_input_grad, self.weight.requires_grad)
-        if dw is not None:
-            self.weight.accumulate(dw)
-            if self.bias is not None:
-                self.bias.accumulate(db)
-        self.cache = None
+        self._accumulate(dw, db)
         return dx
 
 
-class ConvTranspose2d(Module):
+class ConvTranspose2d(_Conv):
     """The adjoint of Conv2d: each input pixel paints a weighted kernel onto the output.
 
     weight (Cin, Cout, kh, kw); Hout = (H - 1) s - 2p + k + output_padding.
@@ -77,28 +89,16 @@ class ConvTranspose2d(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
                  bias=True, rng=None, dtype=backend.DEFAULT_DTYPE):
-        super().__init__()
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = F.pair(kernel_size, "kernel_size")
-        self.stride = F.pair(stride, "stride")
-        self.padding = F.pair(padding, "padding")
+        # PyTorch computes the default init's fan_in from weight.shape[1], i.e. out_channels.
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, rng, dtype,
+                         weight_shape=(int(in_channels), int(out_channels)), fan_in=int(out_channels))
         self.output_padding = F.pair(output_padding, "output_padding")
-        if min(self.in_channels, self.out_channels, *self.kernel_size, *self.stride) < 1 or min(self.padding) < 0:
-            raise ValueError(f"ConvTranspose2d: channels, kernel_size and stride must be >= 1 and padding >= 0, "
-                             f"got in={in_channels} out={out_channels} kernel_size={kernel_size} "
-                             f"stride={stride} padding={padding}")
-        if any(op >= max(s, 1) for op, s in zip(self.output_padding, self.stride)):
+        if any(op >= s for op, s in zip(self.output_padding, self.stride)):
             raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must be smaller than "
                              f"stride {self.stride}")
-        rng = backend.default_rng(rng)
-        kh, kw = self.kernel_size
-        fan_in = self.out_channels * kh * kw   # PyTorch computes fan_in from weight.shape[1]
-        self.weight = Parameter(_torch_default_init((in_channels, out_channels, kh, kw), fan_in, rng, dtype))
-        self.bias = Parameter(_torch_default_init((out_channels,), fan_in, rng, dtype)) if bias else None
 
     def extra_repr(self):
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, output_padding={self.output_padding}, bias={self.bias is not None}")
+        return super().extra_repr().replace(", bias=", f", output_padding={self.output_padding}, bias=")
 
     def output_hw(self, h, w):
         return tuple(F.conv_transpose2d_output_size(size, k, s, p, op) for size, k, s, p, op in
@@ -117,11 +117,8 @@ class ConvTranspose2d(Module):
 
     def backward(self, grad_output, need_input_grad=True):
         x_mat, x_hw = self.cache
+        self.cache = None
         dx, dw, db = F.conv_transpose2d_backward(grad_output, x_mat, self.weight.data, x_hw, self.stride,
                                                  self.padding, need_input_grad, self.weight.requires_grad)
-        if dw is not None:
-            self.weight.accumulate(dw)
-            if self.bias is not None:
-                self.bias.accumulate(db)
-        self.cache = None
+        self._accumulate(dw, db)
         return dx
