@@ -3,7 +3,8 @@
 Each face is seeded on its own: z for seed s is drawn from a generator seeded
 with s alone, and G runs in eval mode (BatchNorm uses its running statistics),
 so an image never depends on the other images in its batch. The same seed
-gives the same face in a batch of 1 or of 1,000, on the CPU or the GPU.
+gives the same face in a batch of 1 or of 1,000, on the CPU or the GPU (matrix
+products of other sizes round differently, so a pixel may differ by 1/255).
 """
 from pathlib import Path
 
@@ -151,6 +152,11 @@ def vector_arithmetic(G, group_a, group_b, group_c, batch_size=64):
     zs = [noise_for_seeds(g, nz, z_dist) for g in groups]
     result_z = zs[0].mean(axis=0) - zs[1].mean(axis=0) + zs[2].mean(axis=0)
     means = backend.xp.stack([z.mean(axis=0) for z in zs] + [result_z])
+    # A mean of k Gaussian z is 1/sqrt(k) as long as a typical z: G never saw such short
+    # vectors and paints them washed out. Give every mean the typical length back.
+    xp = backend.get_array_module(means)
+    typical = float(xp.linalg.norm(xp.concatenate(zs).reshape(-1, nz), axis=1).mean())
+    means *= typical / xp.linalg.norm(means.reshape(len(means), -1), axis=1).reshape(-1, 1, 1, 1)
     faces = [_run_generator(G, z, batch_size) for z in zs]
     return faces, _run_generator(G, means, batch_size)
 

@@ -226,7 +226,7 @@ class Trainer:
     def progress(self, row, eta_seconds):
         per_epoch = len(self.loader)
         epochs = math.ceil(self.total_steps / per_epoch)
-        self.say(f"epoch {self.step // per_epoch + 1}/{epochs} step {self.step}/{self.total_steps} | "
+        self.say(f"epoch {(self.step - 1) // per_epoch + 1}/{epochs} step {self.step}/{self.total_steps} | "
                  f"D {row['d_loss']:.3f} G {row['g_loss']:.3f} | D(x) {row['d_real']:.2f} D(G(z)) "
                  f"{row['d_fake']:.2f} | {row['img_per_s']:.1f} img/s | ETA {format_duration(eta_seconds)}")
 

@@ -1,0 +1,126 @@
+"""Lesson 07: binary cross-entropy from probabilities and from logits.
+
+D outputs a logit x. Its probability that the image is real is p = sigmoid(x). For a target
+t (1 = real, 0 = fake) the binary cross-entropy is
+
+    BCE(p, t) = -[t log p + (1 - t) log(1 - p)]
+
+(a) From probabilities: compute p first, then the logs. In float32, sigmoid(x) rounds to exactly
+    1 once x > ~17, because 1 - p drops below float32's spacing near 1 (6e-8). Then log(1 - p) =
+    log 0 = -inf. PyTorch's BCELoss (and tinygan's) clamps each log at -100, which is finite but
+    wrong. The gradient suffers worse. It flows as dL/dp * dp/dx = (p - t) / (p (1 - p)) * p (1 - p),
+    and with p (1 - p) = 0 that is inf * 0 = NaN, or 0 once clamped.
+(b) From logits: log sigmoid(x) = -softplus(-x) and log(1 - sigmoid(x)) = -softplus(x), so
+
+        BCE(x, t) = softplus(x) - t x = max(x, 0) - t x + log(1 + e^-|x|)
+        dL/dx     = sigmoid(x) - t
+
+    There is no log of 0 and no overflow, and the gradient is exact and bounded. That is why D
+    returns logits and the sigmoid lives inside the loss.
+
+The saturation problem (Goodfellow et al. 2014). In the original minimax game, G minimises
+log(1 - D(G(z))). With x the logit that D gives a fake:
+
+    d/dx log(1 - sigmoid(x)) = -sigmoid(x)  ->  0   as x -> -inf
+
+Early in training D rejects fakes confidently (x << 0). That is exactly where this gradient
+vanishes, so G learns nothing. The non-saturating loss -log D(G(z)) = BCE(x, 1) has
+d/dx = sigmoid(x) - 1 -> -1 there, which is strongest where G is worst. tinygan's
+Trainer.train_step uses it: loss(g_logits, 1.0).
+
+Look at: tinygan/losses.py (BCEWithLogitsLoss, BCELoss) and tinygan/train.py (train_step, the G step).
+Proved below: the two forms agree for moderate logits; at extreme logits the probability form
+gives inf, NaN or a lost gradient; the minimax gradient vanishes; and both losses pass gradient checks.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np  # noqa: E402
+
+from _common import Lesson  # noqa: E402
+from tinygan import backend, gradcheck  # noqa: E402
+from tinygan.losses import BCELoss, BCEWithLogitsLoss  # noqa: E402
+from tinygan.nn import sigmoid  # noqa: E402
+
+
+def scalar(value):
+    """One float from a 0-d or 1-element array on any backend."""
+    return float(backend.to_numpy(value).reshape(-1)[0])
+
+
+def logits_grad(x, target):
+    """dL/dx of BCE-with-logits at each x (as a host array): sigmoid(x) - t, via the library's backward."""
+    loss = BCEWithLogitsLoss()
+    loss(x, target)
+    return backend.to_numpy(loss.backward()) * x.size      # the loss is a mean: undo the 1/n
+
+
+lesson = Lesson("07_bce_logits", __doc__)
+args = lesson.parse()
+xp = backend.xp
+rng = backend.default_rng(args.seed)
+
+print("\n1. For moderate logits both forms agree (float64)")
+x = rng.normal(64 if args.quick else 4096, 0, 3, dtype=np.float64)
+t = rng.uniform(x.shape, dtype=np.float64)
+from_logits, from_probs = float(BCEWithLogitsLoss()(x, t)), float(BCELoss()(sigmoid(x), t))
+lesson.check("|BCEWithLogits(x, t) - BCE(sigmoid(x), t)|", abs(from_logits - from_probs),
+             abs(from_logits - from_probs) < 1e-12, "should be < 1e-12")
+
+print("\n2. A fake that D rejects with logit +30 (t = 0), in float32")
+x30 = backend.to_device(np.array([30.0], dtype=np.float32))
+p30 = sigmoid(x30)
+lesson.check("sigmoid(30) in float32", scalar(p30), scalar(p30) == 1.0, "should round to exactly 1.0")
+with np.errstate(divide="ignore", invalid="ignore"):
+    naive_loss = scalar(-xp.log(1 - p30))
+    naive_grad = scalar((p30 - 0) / (p30 * (1 - p30)) * (p30 * (1 - p30)))      # dL/dp * dp/dx
+lesson.check("naive -log(1 - p)", naive_loss, np.isinf(naive_loss), "should be inf: log(0)")
+lesson.check("naive dL/dp * dp/dx", naive_grad, np.isnan(naive_grad), "should be nan: inf * 0")
+bce = BCELoss()
+clamped = float(bce(p30, 0.0))
+clamped_grad = scalar(bce.backward() * p30 * (1 - p30))
+lesson.check("BCELoss(sigmoid(30), 0), log clamped at -100", clamped, clamped == 100, "should be 100 (the truth is 30)")
+lesson.check("its gradient through sigmoid", clamped_grad, clamped_grad == 0, "should be 0 (the truth is 1): lost")
+stable = float(BCEWithLogitsLoss()(x30, 0.0))
+stable_grad = scalar(logits_grad(x30, 0.0))
+lesson.check("BCEWithLogits(30, 0)", stable, abs(stable - 30) < 1e-5, "should be 30")
+lesson.check("its gradient sigmoid(30) - 0", stable_grad, abs(stable_grad - 1) < 1e-6, "should be 1")
+
+print("\n3. G's two losses at a fake that D confidently rejects (logit -10)")
+x_fake = backend.to_device(np.array([-10.0]))
+minimax, nonsat = -logits_grad(x_fake, 0.0), logits_grad(x_fake, 1.0)     # log(1 - D) = -BCE(x, 0)
+lesson.check("minimax log(1 - D): |dL/dx|", abs(scalar(minimax)), abs(scalar(minimax)) < 1e-4,
+             "should be < 1e-4: sigmoid(-10) = 4.5e-5, vanished")
+lesson.check("non-saturating -log D: |dL/dx|", abs(scalar(nonsat)), abs(abs(scalar(nonsat)) - 1) < 1e-4,
+             "should be ~1: full strength")
+
+print("\n4. Gradient checks of both losses (float64, random targets)")
+lesson.check_gradients({"logits": gradcheck.check_loss(BCEWithLogitsLoss(), x[:16], t[:16])}, "BCEWithLogitsLoss")
+probs = rng.uniform(16, 0.05, 0.95, dtype=np.float64)
+lesson.check_gradients({"probabilities": gradcheck.check_loss(BCELoss(), probs, t[:16])}, "BCELoss")
+
+grid = np.linspace(-10, 10, 201)
+g = backend.to_device(grid)
+fig, axes = lesson.figure(1, 3, size=(3.8, 3.3))
+axes[0, 0].plot(grid, backend.to_numpy(-xp.logaddexp(0, g)), label="minimax: log(1 - D)  (minimise)")
+axes[0, 0].plot(grid, backend.to_numpy(xp.logaddexp(0, -g)), label="non-saturating: -log D")
+axes[0, 0].set(xlabel="D's logit for a fake", ylabel="G's loss", title="G's loss")
+axes[0, 1].semilogy(grid, np.abs(-logits_grad(g, 0.0)), label="minimax")
+axes[0, 1].semilogy(grid, np.abs(logits_grad(g, 1.0)), label="non-saturating")
+axes[0, 1].axvspan(-10, -3, color="gray", alpha=0.15, label="D rejects the fake")
+axes[0, 1].set(xlabel="D's logit for a fake", ylabel="|dL/dx|", title="G's gradient")
+far = np.linspace(0, 40, 161).astype(np.float32)
+p_far = backend.to_numpy(sigmoid(backend.to_device(far)))
+with np.errstate(divide="ignore"):
+    naive = -np.log1p(-p_far)
+axes[0, 2].plot(far, naive, label="from probabilities (naive)", linewidth=3)
+axes[0, 2].text(1, 60, f"naive: inf from x = {far[np.isinf(naive)][0]:.2f} on", fontsize=7)
+axes[0, 2].plot(far, [float(BCELoss()(backend.to_device(p[None]), 0.0)) for p in p_far], label="BCELoss, clamped")
+axes[0, 2].plot(far, backend.to_numpy(xp.logaddexp(0, backend.to_device(far))), "--", label="from logits")
+axes[0, 2].set(xlabel="logit x (target 0)", ylabel="BCE, float32", title="extreme logits", ylim=(0, 110))
+for ax in axes[0]:
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+lesson.save_figure(fig, "bce_logits.png")
+lesson.finish()

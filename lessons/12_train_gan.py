@@ -1,0 +1,161 @@
+"""Lesson 12: the full GAN training loop.
+
+Every step takes one batch of real faces x and one batch of noise z, and makes two updates
+(Goodfellow et al. 2014, with the non-saturating G loss of lesson 07):
+
+    D step:  L_D = BCE(D(x), 1) + BCE(D(G(z)), 0)     G(z) is held fixed: no gradient into G
+    G step:  L_G = BCE(D(G(z)), 1)                      D is held fixed: the gradient passes *through*
+                                                        D to the image, but D's weights do not change
+
+In the D step D learns to tell real from fake (lesson 09). In the G step G follows dD/dimage
+towards images that D calls real (lesson 10). Both use Adam with lr 2e-4 and b1 = 0.5 (lesson 08).
+
+What to watch. At the game's equilibrium D(x) = D(G(z)) = 1/2, where L_D = 2 log 2 = 1.39 and
+L_G = log 2 = 0.69. Real training never settles there. The losses swing as each player reacts
+to the other, and typical values are D(x) ~ 0.6-0.9 and D(G(z)) ~ 0.1-0.4. Falling losses do not
+mean better faces, so look at the pictures. A grid from the *same* fixed noise every few
+steps shows G's progress. (The first grids come out flat grey. Samples use eval mode, and
+BatchNorm's running statistics still remember their start value for the first ~50-100 steps, as
+in lesson 09.) Signs of trouble: D(G(z)) -> 0 with a growing G loss (D has won and
+G's gradient has dried up), or every sample the same face (mode collapse).
+
+Checkpoints hold everything that decides the next step: both networks with their BatchNorm
+statistics, both Adam states, the step, the noise generator's state, and the config. The batch
+order is a pure function of (seed, epoch) (lesson 11), so a resumed run continues bit for bit.
+
+Time. The paper's batch is 128. On a CPU this lesson defaults to batch 64. The work per image
+is about the same, so a batch of 64 gives twice as many updates per minute, and early on the
+number of updates matters most. The full DCGAN manages roughly 10-30 images/s on a 2-core CPU,
+which is 6-15 minutes per epoch of our 10k faces. A GPU (CuPy) is chosen automatically when
+there is one, with batch 128.
+
+Measured: in a real CPU run with tinygan.train's defaults (batch 128) on the shared 10k CelebA
+faces, the fixed-noise grid showed clearly face-like samples at step 182 (2.3 epochs, 23,000
+images). That was 28.5 minutes after the start on a 2-core CPU that was busy with other work
+(~14 images/s); alone, the same machine trains at ~30 images/s, so faces appear after about
+13 minutes. The 30-minute default budget of this lesson leaves room for both.
+
+Look at: tinygan/train.py (Trainer.train_step, Trainer.run, Trainer.save, resume).
+Proved below: training runs and logs, and a checkpoint resumes bit-identically. After 100 steps or
+more, the samples have moved away from the untrained G's output towards the colours of real faces.
+"""
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np  # noqa: E402
+
+from _common import Lesson  # noqa: E402
+from tinygan import backend, viz  # noqa: E402
+from tinygan.data import FaceDataset  # noqa: E402
+from tinygan.train import Trainer, make_config, resume  # noqa: E402
+
+
+def snapshot(trainer, n=8):
+    """G(fixed noise) for the first n fixed z, in eval mode (as Trainer.save_samples does): uint8 (n, 64, 64, 3)."""
+    trainer.G.eval()
+    images = trainer.G(trainer.fixed_noise[:n])
+    trainer.G.train()
+    return viz.to_uint8_images(images)
+
+
+lesson = Lesson("12_train_gan", __doc__, default_backend="auto")
+lesson.parser.add_argument("--minutes", type=float, default=None,
+                           help="wall-clock budget (default: 30; --quick: none)")
+lesson.parser.add_argument("--epochs", type=int, default=10, help="stop after this many epochs (if before the budget)")
+lesson.parser.add_argument("--batch-size", type=int, default=None,
+                           help="default: 128 on a GPU, 64 on a CPU, 16 with --quick")
+lesson.parser.add_argument("--sample-every", type=int, default=None, help="steps between sample grids "
+                           "(default: 25 on a CPU, 100 on a GPU)")
+args = lesson.parse()
+on_gpu = backend.name() == "cupy"
+if args.quick:
+    overrides = dict(ngf=16, ndf=16, batch_size=args.batch_size or 16, max_steps=12, sample_every=4, log_every=2,
+                     checkpoint_every=6)
+    minutes = args.minutes
+else:
+    overrides = dict(batch_size=args.batch_size or (128 if on_gpu else 64), epochs=args.epochs,
+                     sample_every=args.sample_every or (100 if on_gpu else 25), log_every=5,
+                     checkpoint_every=200 if on_gpu else 50)
+    minutes = 30 if args.minutes is None else args.minutes
+run_dir = lesson.out / "run"
+if (run_dir / "config.json").exists():
+    print(f"NOTE: starting a fresh run: removing the previous one in {run_dir}")
+    shutil.rmtree(run_dir)
+config = make_config("dcgan", out=str(run_dir), seed=args.seed, **overrides)
+dataset = FaceDataset(lesson.data_source(), limit=512 if args.quick else None, verbose=False)
+trainer = Trainer(config, dataset=dataset)
+budget = f"{minutes:g} minutes" if minutes else "no time limit"
+print(f"\nTraining: batch {config['batch_size']}, up to {trainer.total_steps} steps ({budget}); "
+      f"Adam lr {config['lr']}, b1 {config['beta1']}; samples every {config['sample_every']} steps")
+
+snapshots = [(0.0, 0, snapshot(trainer))]
+start = time.perf_counter()
+deadline = start + 60 * minutes if minutes else float("inf")
+window, window_start = [], start
+while trainer.step < trainer.total_steps and time.perf_counter() < deadline:
+    epoch, index = divmod(trainer.step, len(trainer.loader))
+    window.append(trainer.train_step(trainer.loader.get_batch(epoch, index)))      # one D step, one G step
+    now = time.perf_counter()
+    if trainer.step % config["log_every"] == 0:
+        row = {"step": trainer.step, "epoch": trainer.step / len(trainer.loader),
+               **{k: float(np.mean([w[k] for w in window])) for k in window[0]},
+               "img_per_s": len(window) * config["batch_size"] / (now - window_start)}
+        trainer.log.append(row)
+        steps_per_s = trainer.step / (now - start)
+        trainer.progress(row, min(deadline - now, (trainer.total_steps - trainer.step) / steps_per_s))
+        window, window_start = [], now
+    if trainer.step % config["sample_every"] == 0:
+        trainer.save_samples()                               # the fixed-noise grid and the loss plot
+        snapshots.append(((now - start) / 60, trainer.step, snapshot(trainer)))
+    if trainer.step % config["checkpoint_every"] == 0:
+        trainer.save()
+minutes_trained = (time.perf_counter() - start) / 60
+print(f"\ntrained {trainer.step} steps ({trainer.step / len(trainer.loader):.2f} epochs) "
+      f"in {minutes_trained:.1f} minutes")
+if snapshots[-1][1] != trainer.step:
+    trainer.save_samples()
+    snapshots.append((minutes_trained, trainer.step, snapshot(trainer)))
+checkpoint = trainer.save()
+trainer.finish()                                             # the training GIF
+
+print("\nChecks")
+rows = trainer.log.read()
+lesson.check("steps trained", trainer.step, trainer.step > 0, "should be > 0")
+lesson.check("loss-log rows", len(rows), len(rows) == trainer.step // config["log_every"],
+             f"should be steps / log_every = {trainer.step // config['log_every']}")
+MIN_STEPS = 100                                  # the picture checks need a G that has trained a little
+if trainer.step < MIN_STEPS:
+    print(f"  (the sample checks need at least {MIN_STEPS} steps; this run made {trainer.step})")
+else:
+    change = float(np.abs(snapshots[-1][2].astype(float) - snapshots[0][2]).mean())
+    lesson.check("mean |last samples - untrained samples| (0..255)", change, change > 10, "should be > 10")
+    fake_colour = snapshot(trainer, 64).reshape(-1, 3).mean(axis=0)
+    real_colour = np.asarray(dataset.images[:2000]).reshape(-1, 3).mean(axis=0)
+    gap = float(np.abs(fake_colour - real_colour).max())
+    lesson.check("largest |mean colour of fakes - of real faces| (0..255)", gap, gap < 30, "should be < 30")
+
+shown = [snapshots[i] for i in np.unique(np.linspace(0, len(snapshots) - 1, 6).round().astype(int))]
+fig, axes = lesson.figure(len(shown), 1, size=(8, 1.15))
+for ax, (when, step, images) in zip(axes[:, 0], shown):
+    ax.imshow(viz.make_grid(images, nrow=8))
+    ax.set_title(f"step {step}, after {when:.1f} min", fontsize=8)
+    ax.axis("off")
+lesson.save_figure(fig, "progress.png")
+viz.plot_losses(rows, lesson.out / "losses.png", title="DCGAN losses (lesson 12)")
+print(f"wrote {lesson.out / 'losses.png'}")
+lesson.save_grid(trainer.G.eval()(trainer.fixed_noise), "final_samples.png")
+
+print("\nResume: a checkpoint continues exactly where the run stopped")
+resumed = resume(checkpoint, dataset=dataset, verbose=False)
+trainer.G.train()
+for t in (trainer, resumed):
+    epoch, index = divmod(t.step, len(t.loader))
+    t.train_step(t.loader.get_batch(epoch, index))
+same = all(np.array_equal(backend.to_numpy(a.data), backend.to_numpy(b.data))
+           for a, b in zip(trainer.G.parameters(), resumed.G.parameters()))
+lesson.check("G after one more step: running trainer vs resumed from disk", "identical" if same else "different", same,
+             "should be identical, bit for bit")
+lesson.finish()

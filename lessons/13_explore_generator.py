@@ -1,0 +1,163 @@
+"""Lesson 13: exploring a trained generator. Samples, interpolation, vector arithmetic, judging.
+
+A trained G maps every point z of R^100 to a face. With BatchNorm in eval mode (lesson 06), a face
+depends only on its own z: seed s -> z_s -> G(z_s), the same face in a batch of 1 or of 1,000.
+
+Interpolation. If G has learned a smooth map instead of memorising photos, faces change gradually
+along a path from z0 to z1. The path matters. For z ~ N(0, I_100), |z|^2 is a sum of 100 squares,
+so |z| is about sqrt(100) = 10 +- 0.7: all of G's training z lie near a sphere of radius 10. Two
+such z are nearly orthogonal, so the midpoint of the straight line has |z| ~ 10 / sqrt(2) = 7.1, a
+region G never saw. Spherical interpolation follows the great circle instead:
+
+    slerp(z0, z1; t) = sin((1 - t) w) / sin w * z0 + sin(t w) / sin w * z1,   cos w = <z0, z1> / (|z0| |z1|)
+
+Vector arithmetic (Radford et al. 2016). Directions in z carry meaning: mean z(smiling women) -
+mean z(neutral women) + mean z(neutral men) gives smiling men. Averaging a few z per concept
+cancels the parts of each z that have nothing to do with the concept. (It also shrinks the norm:
+the mean of 3 z has |z| ~ 10 / sqrt(3) = 5.8, so G(mean z) of one group looks washed out. The
+result, a sum of three means, is back near 10.) Here, with no labels, we
+pick the concept by measuring the images ourselves: "light top of the picture" (blond hair, bright
+background) minus "dark top" (dark hair), added to some other faces.
+
+Judging. D(x) = sigmoid(logit) is D's probability that x is a real photo. D learned only to tell
+real faces from the fakes of *one* generator during training, and its scores drift as training
+goes on. It is NOT a deepfake detector; never use it to decide whether a photo is genuine.
+
+The generator comes from --checkpoint (a training checkpoint, a run folder, or a generator file),
+else the pretrained tinygan/pretrained/generator.npz, else the run of lesson 12 in
+lesson_output/12_train_gan/run. With --quick and none of those, a tiny model is trained for a few steps.
+
+Look at: tinygan/sampling.py (generate_images, slerp, interpolate, vector_arithmetic, judge).
+Proved below: a face does not depend on its batch, slerp keeps |z| while the straight line does
+not, the arithmetic moves the chosen attribute (full mode), and D's outputs are probabilities.
+"""
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np  # noqa: E402
+
+from _common import Lesson  # noqa: E402
+from tinygan import backend  # noqa: E402
+from tinygan.data import FaceDataset  # noqa: E402
+from tinygan.sampling import (PRETRAINED, generate_images, interpolate, judge, load_discriminator,  # noqa: E402
+                              load_generator, noise_for_seeds, slerp, vector_arithmetic)
+from tinygan.train import Trainer, find_checkpoint, make_config  # noqa: E402
+
+LESSON_12_RUN = Path("lesson_output") / "12_train_gan" / "run"
+
+
+def train_tiny_model(lesson, steps):
+    """A small GAN trained for a few steps, for when no trained model is around. Returns its checkpoint."""
+    shutil.rmtree(lesson.out / "tiny_run", ignore_errors=True)            # a fresh run, not the last one's
+    config = make_config("dcgan", out=str(lesson.out / "tiny_run"), ngf=16, ndf=16, batch_size=16, max_steps=steps,
+                         sample_every=steps, checkpoint_every=steps, log_every=steps)
+    trainer = Trainer(config, dataset=FaceDataset(lesson.data_source(), limit=512, verbose=False), verbose=False)
+    trainer.run()
+    return find_checkpoint(config["out"])
+
+
+def top_brightness(faces):
+    """Mean brightness (0..255) of the top quarter of each uint8 face (N, 64, 64, 3): hair and background."""
+    return faces[:, :16].reshape(len(faces), -1).mean(axis=1)
+
+
+lesson = Lesson("13_explore_generator", __doc__, default_backend="auto")
+lesson.parser.add_argument("--checkpoint", help="training checkpoint, run folder or generator .npz")
+args = lesson.parse()
+source = args.checkpoint or (PRETRAINED if PRETRAINED.exists() else None)
+if source is None and (LESSON_12_RUN / "checkpoints").is_dir():
+    source = LESSON_12_RUN
+    print(f"NOTE: no pretrained generator at {PRETRAINED}; using lesson 12's run in {source}")
+if source is None and not args.quick:
+    sys.exit(f"13_explore_generator: no trained generator found: not at {PRETRAINED}, nor in {LESSON_12_RUN}. "
+             "Pass --checkpoint PATH (e.g. a run folder of `python -m tinygan train`), or run lesson 12 first.")
+if source is None:
+    print(f"NOTE: no trained generator found (not at {PRETRAINED}); --quick trains a tiny GAN for 10 steps. "
+          "Its 'faces' are blurs: the point here is the mechanics.")
+    source = train_tiny_model(lesson, 10)
+G = load_generator(source)
+print(f"generator from {source}: {G.config}")
+
+print("\n1. Samples: one face per seed, independent of the batch")
+n = 16 if args.quick else 64
+faces = generate_images(G, range(n))                                # uint8 (n, 64, 64, 3)
+alone = generate_images(G, [7])[0]
+differ = int(np.abs(alone.astype(int) - faces[7]).max())
+lesson.check("max |face of seed 7 alone - face 7 of the batch| (0..255)", differ, differ <= 1,
+             "should be 0 or 1: the same face (a batch of 1 sums in another order, which can flip a rounding)")
+lesson.save_grid(faces, "samples.png")
+
+print("\n2. Interpolation: slerp keeps |z|, the straight line does not")
+z = noise_for_seeds(range(1000), G.config["nz"], getattr(G, "z_dist", "normal")).reshape(1000, -1)
+norms = backend.to_numpy(backend.xp.linalg.norm(z, axis=1))
+print(f"  |z| over 1000 seeds: {norms.mean():.2f} +- {norms.std():.2f}")
+z0, z1 = z[0], z[1]
+ends_ok = bool(backend.xp.allclose(slerp(z0, z1, 0.0), z0, atol=1e-5)
+               and backend.xp.allclose(slerp(z0, z1, 1.0), z1, atol=1e-5))
+lesson.check("slerp(t=0) == z0 and slerp(t=1) == z1", ends_ok, ends_ok, "should be True")
+mid_slerp = float(backend.xp.linalg.norm(slerp(z0, z1, 0.5)) / norms[:2].mean())
+mid_line = float(backend.xp.linalg.norm((z0 + z1) / 2) / norms[:2].mean())
+lesson.check("|slerp midpoint| / |endpoints|", mid_slerp, mid_slerp > 0.95, "should be ~1")
+lesson.check("|straight-line midpoint| / |endpoints|", mid_line, mid_line < 0.85, "should be ~1/sqrt(2) = 0.71")
+steps = 8 if args.quick else 10
+paths = {method: interpolate(G, [0, 1], steps=steps, method=method) for method in ("slerp", "linear")}
+frames = paths["slerp"].astype(float)
+step_change = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))
+lesson.check("largest change between neighbouring frames / change end to end",
+             float(step_change.max() / np.abs(frames[-1] - frames[0]).mean()),
+             step_change.max() < np.abs(frames[-1] - frames[0]).mean(), "should be < 1: a gradual walk")
+
+print("\n3. Vector arithmetic: (light top) - (dark top) + (other faces)")
+pool = 48 if args.quick else 200
+brightness = top_brightness(generate_images(G, range(pool)))
+order = [int(i) for i in np.argsort(brightness)]
+light, dark, others = order[-3:], order[:3], order[pool // 2 - 1:pool // 2 + 2]
+(groups, means) = vector_arithmetic(G, light, dark, others)
+before, after = top_brightness(groups[2]).mean(), top_brightness(means[3:4])[0]
+print(f"  seeds light {light}, dark {dark}, others {others}; top brightness of the others' faces {before:.0f} "
+      f"-> of the result {after:.0f}")
+if args.quick:
+    print("  (not checked with --quick: the tiny model has learned no directions yet)")
+else:
+    lesson.check("top brightness: result - the others' faces", float(after - before), after > before + 10,
+                 "should be > +10: the picture got lighter at the top")
+
+print("\n4. Judging real and fake faces")
+try:
+    D = load_discriminator(source)
+except ValueError:
+    d_steps = 10 if args.quick else 100      # 100: BatchNorm's running statistics must forget their start (lesson 09)
+    print(f"NOTE: {source} holds no discriminator; training a tiny GAN for {d_steps} steps to get one. "
+          "It never saw this G's fakes, so its verdicts only show the mechanics.")
+    D = load_discriminator(train_tiny_model(lesson, d_steps))
+real = lesson.faces(n)
+p_real, p_fake = judge(D, real), judge(D, faces)
+in_range = bool(((0 <= p_real) & (p_real <= 1)).all() and ((0 <= p_fake) & (p_fake <= 1)).all())
+lesson.check("D's outputs lie in [0, 1]", in_range, in_range, "should be True: probabilities")
+print(f"  mean D(real) = {p_real.mean():.3f}, mean D(fake) = {p_fake.mean():.3f} "
+      "(a weak signal of one training run, not a deepfake detector)")
+
+lesson.save_grid(np.concatenate([paths["slerp"], paths["linear"]]), "interpolation_slerp_then_linear.png", nrow=steps)
+fig, axes = lesson.figure(4, 4, size=(1.6, 1.7))
+titles = ["light top", "dark top", "others"]
+for row, (title, group, mean_face) in enumerate(zip(titles, groups, means[:3])):
+    for col in range(3):
+        axes[row, col].imshow(group[col])
+    axes[row, 3].imshow(mean_face)
+    axes[row, 0].set_title(title, fontsize=8)
+    axes[row, 3].set_title("G(mean z)", fontsize=8)
+axes[3, 3].imshow(means[3])
+axes[3, 3].set_title("light - dark + others", fontsize=8)
+for ax in axes.ravel():
+    ax.axis("off")
+lesson.save_figure(fig, "vector_arithmetic.png")
+fig, axes = lesson.figure(2, 8, size=(1.3, 1.5))
+for k in range(8):
+    for row, (images, probs, kind) in enumerate(((real, p_real, "real"), (faces, p_fake, "fake"))):
+        axes[row, k].imshow(images[k])
+        axes[row, k].set_title(f"{kind}: D = {probs[k]:.2f}", fontsize=7)
+        axes[row, k].axis("off")
+lesson.save_figure(fig, "judge.png")
+lesson.finish()

@@ -1,0 +1,191 @@
+"""What every lesson shares: its flags, its output folder, the faces it needs, and its printed checks.
+
+A lesson is used like this::
+
+    lesson = Lesson("05_conv_transpose", __doc__)
+    args = lesson.parse()                 # --quick, --out, --data, --backend, --seed, plus the lesson's own flags
+    lesson.check("relative error", err, err < 1e-6, "should be < 1e-6")
+    lesson.save_figure(fig, "adjoint.png")
+    lesson.finish()                       # exit status 1 if any check failed
+
+It is plumbing, not a lesson: nothing here teaches deep learning.
+"""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:          # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(REPO))
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from tinygan import backend, viz  # noqa: E402
+
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "celeba_align_89x109_10k.tar"
+FACES_LIMIT = {True: 512, False: 2000}   # images cached for the lessons that only look at faces (quick, full)
+
+
+def default_data():
+    """$TINYGAN_DATA, else the shared 10k CelebA tar next to the repository, else None."""
+    if os.environ.get("TINYGAN_DATA"):
+        return os.environ["TINYGAN_DATA"]
+    return str(DEFAULT_DATA) if DEFAULT_DATA.exists() else None
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows '(default: ...)' unless the default is None or the help text already says it."""
+
+    def _get_help_string(self, action):
+        if action.default is None or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class Lesson:
+    def __init__(self, name, doc, default_backend="numpy"):
+        self.name = name
+        self.failures = []
+        self.start = time.perf_counter()
+        self.args = self.out = None
+        summary = (doc or "").strip().split("\n\n")[0]
+        self.parser = argparse.ArgumentParser(prog=f"{name}.py", description=summary,
+                                              formatter_class=_HelpFormatter)
+        p = self.parser
+        p.add_argument("--quick", action="store_true", help="tiny shapes and few steps (seconds, for CI); "
+                       "every check still runs and every figure is still written")
+        p.add_argument("--out", default=str(Path("lesson_output") / name), help="folder for the figures")
+        p.add_argument("--data", default=default_data(), help="CelebA folder, .zip or .tar; "
+                       "$TINYGAN_DATA, else ../shared/data/celeba_align_89x109_10k.tar")
+        p.add_argument("--backend", default=default_backend, choices=("auto", "numpy", "cupy"),
+                       help="array backend; auto = cupy when a GPU is usable, else numpy")
+        p.add_argument("--seed", type=int, default=0, help="seed for every random number in the lesson")
+
+    # --- start and end ---------------------------------------------------------
+    def parse(self):
+        args = self.args = self.parser.parse_args()
+        wanted = args.backend
+        if wanted == "auto":
+            wanted = "cupy" if backend.gpu_available() else "numpy"
+        try:
+            backend.use(wanted)
+        except RuntimeError as err:
+            sys.exit(f"{self.name}: {err}")
+        self.out = Path(args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        mode = "quick" if args.quick else "full"
+        print(f"== lesson {self.name} ({mode} mode, backend {backend.name()}) ==")
+        return args
+
+    def finish(self):
+        seconds = time.perf_counter() - self.start
+        print(f"\nfigures are in {self.out.resolve()}")
+        if self.failures:
+            print(f"{len(self.failures)} check(s) FAILED: {'; '.join(self.failures)} ({seconds:.1f} s)")
+            sys.exit(1)
+        print(f"all checks passed ({seconds:.1f} s)")
+
+    # --- checks ----------------------------------------------------------------
+    def check(self, what, value, ok, should):
+        """Print ``what: value (should ...)`` with ok/FAIL in front, and remember failures."""
+        ok = bool(ok)
+        shown = f"{value:.3g}" if isinstance(value, (float, np.floating)) else str(value)
+        print(f"  {'ok  ' if ok else 'FAIL'}  {what}: {shown} ({should})")
+        if not ok:
+            self.failures.append(what)
+        return ok
+
+    def check_gradients(self, errors, of="module", tol=1e-6):
+        """One check per entry of a tinygan.gradcheck result {"input": err, "weight": err, ...}."""
+        for name, err in errors.items():
+            self.check(f"{of}: relative gradient error of {name}", err, err < tol, f"should be < {tol:g}")
+
+    # --- figures -----------------------------------------------------------------
+    def figure(self, nrows=1, ncols=1, size=(4, 3.2), **kwargs):
+        """A matplotlib Figure (no pyplot, no display) and its axes; ``size`` is per panel."""
+        fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+        return fig, fig.subplots(nrows, ncols, squeeze=False, **kwargs)
+
+    def save_figure(self, fig, filename):
+        path = self.out / filename
+        FigureCanvasAgg(fig)
+        fig.savefig(path, dpi=100)
+        print(f"wrote {path}")
+        return path
+
+    def save_grid(self, images, filename, nrow=8):
+        """Images (float (N, 3, H, W) in [-1, 1] or uint8 (N, H, W, 3)) as one PNG grid."""
+        path = viz.save_grid(images, self.out / filename, nrow=nrow)
+        print(f"wrote {path}")
+        return path
+
+    # --- data ------------------------------------------------------------------
+    def data_source(self, synthetic_count=256):
+        """The face images to read: --data, or in quick mode a folder of synthetic faces written here."""
+        if self.args.data and Path(self.args.data).expanduser().exists():
+            return Path(self.args.data).expanduser()
+        missing = f"--data {self.args.data} does not exist" if self.args.data else "no face data was found"
+        if not self.args.quick:
+            from tinygan.data import CELEBA_HELP
+            sys.exit(f"{self.name}: {missing}. This lesson needs face photos: pass --data PATH or set "
+                     f"TINYGAN_DATA (or run with --quick to use drawn faces).\n\n{CELEBA_HELP}")
+        folder = self.out / "synthetic_faces"
+        print(f"NOTE: {missing}; --quick uses {synthetic_count} synthetic faces drawn with PIL in {folder}. "
+              "They only look like faces from far away.")
+        if len(list(folder.glob("*.jpg"))) != synthetic_count:
+            write_synthetic_faces(folder, synthetic_count, seed=self.args.seed)
+        return folder
+
+    def faces(self, n):
+        """n faces as uint8 (n, 64, 64, 3), through tinygan.data (cropped, resized, cached)."""
+        from tinygan.data import FaceDataset
+        limit = max(n, FACES_LIMIT[self.args.quick])
+        source = self.data_source(synthetic_count=max(n, 128))
+        dataset = FaceDataset(source, limit=limit, verbose=False)
+        if len(dataset) < n:
+            sys.exit(f"{self.name}: {source} holds {len(dataset)} usable images, the lesson needs {n}")
+        return np.asarray(dataset.images[:n])
+
+
+# --- synthetic faces, for --quick when no CelebA is around -------------------------
+
+def synthetic_face(rng, width=89, height=109):
+    """A cartoon face framed like CelebA's aligned crops: skin ellipse, hair, eyes, brows, nose, mouth."""
+    from PIL import Image, ImageDraw, ImageFilter
+    def colour(low, high):
+        return tuple(int(v) for v in rng.integers(low, high, 3))
+    img = Image.new("RGB", (width, height), colour(30, 230))
+    draw = ImageDraw.Draw(img)
+    cx, cy = width / 2 + rng.normal(0, 2), height * 0.55 + rng.normal(0, 2)
+    fw, fh = rng.uniform(17, 23), rng.uniform(24, 30)            # half width and half height of the face
+    tone = rng.uniform(0.35, 1.0)
+    skin = tuple(int(c * tone + rng.integers(-10, 10)) for c in (235, 190, 160))
+    hair = tuple(int(c * rng.uniform(0.15, 1.0)) for c in (150, 110, 60))         # black .. blond
+    draw.ellipse([cx - fw - 3, cy - fh - 6, cx + fw + 3, cy + fh * 0.3], fill=hair)
+    draw.ellipse([cx - fw, cy - fh, cx + fw, cy + fh], fill=skin)
+    eye_y, eye_dx = cy - fh * 0.15, fw * rng.uniform(0.35, 0.5)
+    for side in (-1, 1):
+        ex = cx + side * eye_dx
+        draw.ellipse([ex - 4, eye_y - 2, ex + 4, eye_y + 2], fill=(245, 245, 245))
+        draw.ellipse([ex - 2, eye_y - 2, ex + 2, eye_y + 2], fill=colour(0, 90))
+        draw.line([ex - 5, eye_y - 6, ex + 5, eye_y - 6 - side * rng.uniform(-1, 1)], fill=(60, 40, 30), width=2)
+    draw.line([cx, eye_y + 3, cx - 2, cy + fh * 0.25], fill=tuple(int(c * 0.8) for c in skin), width=2)
+    mouth_y, mouth_w = cy + fh * 0.5, fw * rng.uniform(0.3, 0.55)
+    smile = rng.uniform(1, 6)
+    draw.chord([cx - mouth_w, mouth_y - smile, cx + mouth_w, mouth_y + smile], 0, 180, fill=(170, 60, 70))
+    return img.filter(ImageFilter.GaussianBlur(0.7))
+
+
+def write_synthetic_faces(folder, count, seed=0):
+    """Write ``count`` synthetic faces as 89x109 JPEGs (CelebA's half size) into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng([seed, 424242])
+    for i in range(count):
+        synthetic_face(rng).save(folder / f"{i:06d}.jpg", quality=92)
+    return folder
