@@ -221,12 +221,8 @@ def build_parser():
     p.add_argument("--z-dist", choices=("normal", "uniform"), default="normal", help="noise the model was trained on")
     p.set_defaults(func=cmd_import)
 
-    try:
-        from .fid import add_fid_command
-    except ImportError:     # the FID module is optional at this stage
-        pass
-    else:
-        add_fid_command(sub)
+    from .fid import add_fid_command
+    add_fid_command(sub)
     return parser
 
 
