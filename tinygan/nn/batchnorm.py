@@ -33,34 +33,47 @@ class BatchNorm2d(Module):
 
     def forward(self, x):
         self.check_input(x, 4, self.num_features)
+        if not self.training:
+            return self._eval_forward(x)
         axes = (0, 2, 3)
-        if self.training:
-            m = x.size // x.shape[1]
-            if m < 2:
-                raise ValueError(f"{self!r}: train mode needs more than one value per channel, got input "
-                                 f"{tuple(x.shape)}")
-            mean = x.mean(axis=axes, keepdims=True)
-            xc = x - mean
-            var = (xc * xc).mean(axis=axes, keepdims=True)
-            self.running_mean *= 1 - self.momentum
-            self.running_mean += self.momentum * mean.reshape(-1)
-            self.running_var *= 1 - self.momentum
-            self.running_var += (self.momentum * m / (m - 1)) * var.reshape(-1)
-        else:
-            mean = self.running_mean.reshape(1, -1, 1, 1)
-            var = self.running_var.reshape(1, -1, 1, 1)
-            xc = x - mean
+        m = x.size // x.shape[1]
+        if m < 2:
+            raise ValueError(f"{self!r}: train mode needs more than one value per channel, got input "
+                             f"{tuple(x.shape)}")
+        mean = x.mean(axis=axes, keepdims=True)
+        xc = x - mean
+        var = (xc * xc).mean(axis=axes, keepdims=True)
+        self.running_mean *= 1 - self.momentum
+        self.running_mean += self.momentum * mean.reshape(-1)
+        self.running_var *= 1 - self.momentum
+        self.running_var += (self.momentum * m / (m - 1)) * var.reshape(-1)
         inv_std = 1.0 / (var + self.eps) ** 0.5
         xhat = xc
         xhat *= inv_std                      # reuse xc's memory: it is not needed any more
         self.cache = (xhat, inv_std)
         if self.weight is None:
             return xhat.copy()
-        return xhat * self.weight.data.reshape(1, -1, 1, 1) + self.bias.data.reshape(1, -1, 1, 1)
+        y = xhat * self.weight.data.reshape(1, -1, 1, 1)
+        y += self.bias.data.reshape(1, -1, 1, 1)
+        return y
+
+    def _eval_forward(self, x):
+        """With constant statistics BN is one affine map per channel: y = x scale + shift (2 passes)."""
+        inv_std = 1.0 / (self.running_var.reshape(1, -1, 1, 1) + self.eps) ** 0.5
+        scale = inv_std if self.weight is None else inv_std * self.weight.data.reshape(1, -1, 1, 1)
+        shift = -self.running_mean.reshape(1, -1, 1, 1) * scale
+        if self.weight is not None:
+            shift += self.bias.data.reshape(1, -1, 1, 1)
+        self.cache = (x, inv_std)            # backward recomputes xhat from x if it needs it
+        y = x * scale
+        y += shift
+        return y
 
     def backward(self, grad_output, need_input_grad=True):
         xhat, inv_std = self.cache
         self.cache = None
+        if not self.training:                # the cache holds x: xhat = (x - running_mean) / std
+            xhat = (xhat - self.running_mean.reshape(1, -1, 1, 1)) * inv_std
         axes = (0, 2, 3)
         gamma = 1.0 if self.weight is None else self.weight.data.reshape(1, -1, 1, 1)
         sum_g = grad_output.sum(axis=axes)

@@ -186,11 +186,35 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, out_hw):
     n, cin, h, w = x.shape
     _, cout, kh, kw = weight.shape
     x_mat = nhwc(x).reshape(n * h * w, cin)
+    if cout < FEW_CHANNELS:
+        return _conv_transpose2d_few_channels(x_mat, weight, bias, (n, h, w), stride, padding, out_hw), x_mat
     cols = (x_mat @ weight_matrix(weight)).reshape(n, h, w, kh, kw, cout)
     out = col2im(cols, out_hw, stride, padding)
     if bias is not None:
         out += bias
     return nchw(out), x_mat
+
+
+FEW_CHANNELS = 4   # below this many output channels (RGB), convT folds in channels-first memory
+
+
+def _conv_transpose2d_few_channels(x_mat, weight, bias, nhw, stride, padding, out_hw):
+    """convT for an RGB output layer. In NHWC memory every strided add of col2im
+    would move runs of only 3 floats; in (C, N, H, W) memory the runs are whole rows."""
+    xp = get_array_module(x_mat)
+    n, h, w = nhw
+    _, cout, kh, kw = weight.shape
+    (sh, sw), (ph, pw) = stride, padding
+    cols = (weight_matrix(weight).T @ x_mat.T).reshape(kh, kw, cout, n, h, w)
+    hp, wp = max(out_hw[0] + 2 * ph, sh * (h - 1) + kh), max(out_hw[1] + 2 * pw, sw * (w - 1) + kw)
+    canvas = xp.zeros((cout, n, hp, wp), dtype=x_mat.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            canvas[:, :, i:i + sh * h:sh, j:j + sw * w:sw] += cols[i, j]
+    out = canvas[:, :, ph:ph + out_hw[0], pw:pw + out_hw[1]]
+    if bias is not None:
+        out += bias.reshape(-1, 1, 1, 1)
+    return out.transpose(1, 0, 2, 3)                                  # NCHW view of CNHW memory
 
 
 def conv_transpose2d_backward(grad_out, x_mat, weight, x_hw, stride, padding,
