@@ -267,3 +267,12 @@ def test_bad_seeds_exit_2_with_a_message(seeds, ckpt, tmp_path, capsys):
     err = one_line(capsys.readouterr().err)
     assert "--seeds" in err and re.search(r"seeds must look like|non-negative seeds", err), err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_generate_works_out_of_the_box_with_the_pretrained_generator(tmp_path):
+    """`python -m tinygan generate --out faces.png` needs no data, no checkpoint and no GPU."""
+    out = tmp_path / "faces.png"
+    assert main(["generate", "--n", "4", "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    provenance = sampling.load_tree(sampling.PRETRAINED)[0]["provenance"]
+    assert "non-commercial" in provenance["terms"] and provenance["steps"] > 0
