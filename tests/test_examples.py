@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from tinygan import checkpoint
+from tinygan.__main__ import main
 from tinygan.train import Trainer, make_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -76,7 +77,7 @@ def png_size(path):
 
 def test_every_example_is_tested():
     found = sorted(p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_"))
-    assert found == sorted(SCRIPTS)
+    assert found == sorted(SCRIPTS + ["package_generator"])
 
 
 HELP_MENTIONS = {
@@ -216,3 +217,18 @@ def test_pca_samples_have_the_fitted_variances(pca):
     coefficients = (samples - mean) @ components[:3].T
     np.testing.assert_allclose(coefficients.var(axis=0), eigenvalues[:3], rtol=0.1)
     assert samples.dtype == np.float32
+
+
+def test_package_generator_makes_a_small_generator_file_that_generates(run_dir, tmp_path):
+    text = one_line(ok(run_example("package_generator", "--help", cwd=tmp_path)))
+    assert "float16" in text and "(default: " in text
+    out = tmp_path / "generator.npz"
+    ok(run_example("package_generator", run_dir / "checkpoints" / "ckpt_000003.npz", "--out", out,
+                   "--wall-time", "1 s", cwd=tmp_path))
+    tree = checkpoint.load(out)
+    assert tree["format"] == "tinygan-generator" and tree["provenance"]["steps"] == 3
+    assert "non-commercial" in tree["provenance"]["terms"]
+    assert all(v.dtype == np.float16 for v in tree["G"].values())
+    assert (tmp_path / "generator.json").exists()
+    faces = tmp_path / "faces.png"
+    assert main(["generate", "-c", str(out), "--n", "4", "--out", str(faces)]) == 0 and faces.exists()

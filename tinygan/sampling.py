@@ -149,14 +149,21 @@ def vector_arithmetic(G, group_a, group_b, group_c, batch_size=64):
     groups = [group_a, group_b, group_c]
     if any(len(g) == 0 for g in groups):
         raise ValueError("each of the three seed groups needs at least one seed")
-    zs = [noise_for_seeds(g, nz, z_dist) for g in groups]
-    result_z = zs[0].mean(axis=0) - zs[1].mean(axis=0) + zs[2].mean(axis=0)
-    means = backend.xp.stack([z.mean(axis=0) for z in zs] + [result_z])
+    zs = [noise_for_seeds(g, nz, z_dist).reshape(len(g), nz) for g in groups]
+    xp = backend.get_array_module(zs[0])
+
+    def lengths(z):                                  # (k, nz) -> (k,)
+        return xp.sqrt((z * z).sum(axis=1))
+
     # A mean of k Gaussian z is 1/sqrt(k) as long as a typical z: G never saw such short
-    # vectors and paints them washed out. Give every mean the typical length back.
-    xp = backend.get_array_module(means)
-    typical = float(xp.linalg.norm(xp.concatenate(zs).reshape(-1, nz), axis=1).mean())
-    means *= typical / xp.linalg.norm(means.reshape(len(means), -1), axis=1).reshape(-1, 1, 1, 1)
+    # vectors and paints them washed out. Each mean gets its group's typical length back.
+    raw = [z.mean(axis=0, keepdims=True) for z in zs]
+    means = [mean * (lengths(z).mean() / lengths(mean)) for z, mean in zip(zs, raw)]
+    result = raw[0] - raw[1] + raw[2]
+    all_z = xp.concatenate(zs)
+    means.append(result * (lengths(all_z).mean() / lengths(result)))
+    means = xp.concatenate(means).reshape(4, nz, 1, 1)
+    zs = [z.reshape(-1, nz, 1, 1) for z in zs]
     faces = [_run_generator(G, z, batch_size) for z in zs]
     return faces, _run_generator(G, means, batch_size)
 
