@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tinygan import checkpoint, sampling  # noqa: E402
+from tinygan import sampling  # noqa: E402
 
 CELEBA_TERMS = ("Trained on CelebA images (Liu et al., ICCV 2015, MMLAB CUHK), which may be used for "
                 "non-commercial research and educational purposes only. The generated faces belong to no real "
