@@ -11,7 +11,6 @@ import os
 import sys
 import time
 
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tinygan import backend, nn  # noqa: E402
 
