@@ -1,9 +1,17 @@
-"""Shared fixtures: a clean backend for every test, and the `gpu` marker.
+"""Shared fixtures: a clean backend for every test, and the `gpu` fixture and marker.
 
-Tests marked ``@pytest.mark.gpu`` compare CuPy with NumPy. They skip cleanly
-when ``backend.gpu_available()`` is False (no CuPy, or no usable GPU). Inside
-such a test, ``backend.use("numpy")`` / ``backend.use("cupy")`` switch freely;
-the autouse fixture below puts the backend back afterwards.
+Tests marked ``@pytest.mark.gpu`` take the ``gpu`` fixture and compare the
+'cupy' backend with NumPy. Each runs twice:
+
+- ``[emulated]``: on ``tests/emulated_cupy.py``, a NumPy-based stand-in that
+  enforces CuPy's host/device boundary and counts transfers. It runs
+  everywhere, so the GPU code path is exercised on every machine.
+- ``[cupy]``: on real CuPy and a real GPU; skipped cleanly when
+  ``backend.gpu_available()`` is False (no CuPy, or no usable GPU).
+
+``python -m pytest -m gpu`` runs just these. Inside such a test,
+``backend.use("numpy")`` / ``backend.use("cupy")`` switch freely; the autouse
+fixture below puts the backend back afterwards.
 """
 import os
 
@@ -17,12 +25,7 @@ from tinygan import backend  # noqa: E402
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "gpu: compares CuPy with NumPy; skipped when no GPU is usable")
-
-
-def pytest_runtest_setup(item):
-    if item.get_closest_marker("gpu") is not None and not backend.gpu_available():
-        pytest.skip("CuPy with a usable GPU is not available (pip install -e .[gpu])")
+    config.addinivalue_line("markers", "gpu: compares the cupy backend with NumPy (emulated, and on a real GPU)")
 
 
 @pytest.fixture(autouse=True)
@@ -42,9 +45,14 @@ def lazy_backend(monkeypatch):
     return backend
 
 
-@pytest.fixture
-def gpu():
-    """The cupy module, for tests marked ``gpu`` (skips when there is no usable GPU)."""
-    if not backend.gpu_available():
-        pytest.skip("CuPy with a usable GPU is not available (pip install -e .[gpu])")
-    return backend._import_cupy()
+@pytest.fixture(params=["emulated", "cupy"])
+def gpu(request, monkeypatch):
+    """The module behind ``backend.use("cupy")``: the emulation, or real CuPy (skipped without a GPU)."""
+    if request.param == "cupy":
+        if not backend.gpu_available():
+            pytest.skip("CuPy with a usable GPU is not available (pip install -e .[gpu])")
+        return backend._import_cupy()
+    import emulated_cupy
+    monkeypatch.setattr(backend, "_cupy", emulated_cupy)
+    emulated_cupy.transfers.reset()
+    return emulated_cupy

@@ -205,3 +205,27 @@ def test_seeded_generator_gives_the_same_bytes_on_gpu(gpu):
     on_gpu = backend.default_rng(3).normal((4, 5))
     assert isinstance(on_gpu, gpu.ndarray)
     assert backend.to_numpy(on_gpu).tobytes() == on_cpu.tobytes()
+
+
+# --- the CuPy emulation that the `gpu` tests run on everywhere ---------------------------------
+def test_the_cupy_emulation_enforces_the_host_device_boundary():
+    import emulated_cupy as cp
+    cp.transfers.reset()
+    host = np.arange(6, dtype=np.float32).reshape(2, 3)
+    dev = cp.asarray(host)
+    assert cp.transfers.to_device == 1 and not isinstance(dev, np.ndarray)
+    with pytest.raises(TypeError, match="Implicit conversion"):
+        np.asarray(dev)
+    for mixes in (lambda: dev + host, lambda: cp.exp(host), lambda: cp.concatenate([dev, host]),
+                  lambda: dev.reshape(3, 2) @ host, lambda: cp.maximum(dev, host, out=dev)):
+        with pytest.raises(TypeError, match="Unsupported type"):
+            mixes()
+    total = (cp.exp(dev) * 2 + np.float32(1)).sum()
+    assert isinstance(total, cp.ndarray) and total.shape == ()        # reductions stay on the device
+    assert cp.transfers.to_host == 0
+    assert float(total) == pytest.approx(float((np.exp(host) * 2 + 1).sum()))
+    np.testing.assert_array_equal(cp.asnumpy(dev[:, 1:]), host[:, 1:])
+    assert cp.transfers.to_host == 2
+    dev[0] = cp.zeros(3, dtype=np.float32)
+    np.maximum(dev, 1, out=dev)                                       # NumPy ufuncs on device arrays, in place
+    assert dev.get().tolist() == [[1, 1, 1], [3, 4, 5]]

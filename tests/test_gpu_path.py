@@ -1,0 +1,116 @@
+"""The whole 'cupy' path, end to end: training, checkpoints across backends, generating, judging, FID.
+
+Every test takes the ``gpu`` fixture, so it runs on the CuPy emulation here (tests/emulated_cupy.py:
+device arrays that refuse implicit host copies and count explicit ones) and, on a machine with a GPU,
+on real CuPy as well. The layer-by-layer comparisons are in test_layers.py.
+"""
+import numpy as np
+import pytest
+
+from tinygan import backend, checkpoint, fid, sampling
+from tinygan.train import resume
+from test_train import FACES, assert_trees_equal, log_without_timing, trainer
+
+
+def host_tree(module):
+    return {k: backend.to_numpy(v) for k, v in module.state_dict().items()}
+
+
+def assert_close_trees(a, b, rtol=1e-4, atol=1e-5):
+    assert sorted(a) == sorted(b)
+    for key in a:
+        np.testing.assert_allclose(b[key], a[key], rtol=rtol, atol=atol, err_msg=key)
+
+
+def emulated(gpu):
+    return hasattr(gpu, "transfers")
+
+
+def test_training_steps_on_the_device_match_numpy_and_never_copy_to_the_host(gpu, tmp_path):
+    results = {}
+    for which in ("numpy", "cupy"):
+        backend.use(which)
+        t = trainer(tmp_path / which)
+        assert all(backend.is_cupy_array(p.data) == (which == "cupy") for p in t.G.parameters() + t.D.parameters())
+        if which == "cupy" and emulated(gpu):
+            gpu.transfers.reset()
+        stats = [t.train_step(t.loader.get_batch(0, i)) for i in range(3)]
+        if which == "cupy" and emulated(gpu):
+            # the batches went host -> device (images, flips are drawn on the host, and so are the z);
+            # nothing came back: a device -> host read inside a step would stall the GPU every step
+            assert gpu.transfers.to_host == 0
+            assert gpu.transfers.to_device > 0
+        rows = [t.read_stats([s]) for s in stats]
+        results[which] = rows, host_tree(t.G), host_tree(t.D)
+    (rows_cpu, g_cpu, d_cpu), (rows_gpu, g_gpu, d_gpu) = results["numpy"], results["cupy"]
+    for a, b in zip(rows_cpu, rows_gpu):
+        np.testing.assert_allclose([b[k] for k in sorted(b)], [a[k] for k in sorted(a)], rtol=1e-4)
+    assert_close_trees(g_cpu, g_gpu)
+    assert_close_trees(d_cpu, d_gpu)
+
+
+def test_a_run_on_the_device_reads_back_once_per_log_row_not_per_step(gpu, tmp_path):
+    if not emulated(gpu):
+        pytest.skip("counts copies only on the emulation")
+    counts = {}
+    for steps in (2, 6):
+        backend.use("cupy")
+        t = trainer(tmp_path / str(steps), max_steps=steps, log_every=steps, sample_every=100, checkpoint_every=100)
+        gpu.transfers.reset()
+        t.run()
+        counts[steps] = gpu.transfers.to_host
+    # 4 more steps, the same single log row, sample grid and final checkpoint: no more reads back
+    assert counts[6] == counts[2]
+
+
+def test_checkpoints_move_between_backends_and_resume_bit_identically(gpu, tmp_path):
+    backend.use("cupy")
+    trainer(tmp_path / "straight").run()                      # 4 steps on the device
+    trainer(tmp_path / "split", max_steps=2).run()            # 2 on the device ...
+    backend.use("numpy")
+    on_cpu = resume(tmp_path / "split", dataset=FACES, verbose=False, max_steps=4)
+    assert not backend.is_cupy_array(on_cpu.G.parameters()[0].data) and on_cpu.step == 2
+    backend.use("cupy")
+    again = resume(tmp_path / "split", dataset=FACES, verbose=False, max_steps=4)   # ... and 2 more there
+    assert backend.is_cupy_array(again.G.parameters()[0].data)
+    assert all(backend.is_cupy_array(m) for m in again.opt_G.m + again.opt_D.v)
+    again.run()
+    a = checkpoint.load(tmp_path / "straight/checkpoints/ckpt_000004.npz")
+    b = checkpoint.load(tmp_path / "split/checkpoints/ckpt_000004.npz")
+    assert_trees_equal(a, b, skip=("config",))
+    assert log_without_timing(tmp_path / "straight") == log_without_timing(tmp_path / "split")
+
+
+def test_the_pretrained_generator_paints_the_same_faces_on_the_device(gpu):
+    seeds = [0, 7, 42]
+    faces = {}
+    for which in ("numpy", "cupy"):
+        backend.use(which)
+        G = sampling.load_generator()
+        assert backend.is_cupy_array(G.parameters()[0].data) == (which == "cupy")
+        faces[which] = sampling.generate_images(G, seeds)
+        assert faces[which].dtype == np.uint8 and faces[which].shape == (3, 64, 64, 3)
+        path = sampling.interpolate(G, [0, 7], steps=3)
+        assert path.shape == (3, 64, 64, 3)
+    difference = np.abs(faces["numpy"].astype(int) - faces["cupy"].astype(int))
+    assert difference.max() <= 1, "a seed must give the same face on the CPU and the GPU (up to rounding)"
+
+
+def test_judge_and_fid_features_run_on_the_device(gpu, tmp_path):
+    trainer(tmp_path / "run", max_steps=1).run()
+    ckpt = tmp_path / "run/checkpoints/ckpt_000001.npz"
+    model = fid.FIDInceptionV3().astype(np.float32)
+    rng = np.random.default_rng(0)
+    for p in model.parameters():
+        p.data[...] = (rng.normal(size=p.data.shape) / np.sqrt(np.prod(p.data.shape[1:]))).astype(np.float32)
+    state = model.state_dict()
+    images = FACES[:3]
+    results = {}
+    for which in ("numpy", "cupy"):
+        backend.use(which)
+        D = sampling.load_discriminator(ckpt)
+        on_backend = fid.FIDInceptionV3().load_state_dict(state)
+        results[which] = sampling.judge(D, images), fid.images_to_features(images, batch_size=2, model=on_backend)
+    np.testing.assert_allclose(results["cupy"][0], results["numpy"][0], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(results["cupy"][1], results["numpy"][1], rtol=1e-3, atol=1e-5)
+    assert results["numpy"][1].shape == (3, fid.FEATURE_DIM) and results["numpy"][1].std() > 0
