@@ -56,6 +56,8 @@ INPUT_SIZE = 299
 FEATURE_DIM = 2048
 PREPROCESSING = ("pytorch-fid", "legacy-tf")
 MIN_SAMPLES = FEATURE_DIM   # fewer images than this give a rank-deficient covariance
+HOST_CHUNK_BYTES = 4 << 20      # conv2d_relu's column buffer on the CPU: stays in the cache
+DEVICE_CHUNK_BYTES = 1 << 30    # on the GPU: whole batches, few kernel launches
 
 
 def cache_dir(path=None):
@@ -120,7 +122,7 @@ def _product_bias_relu(cols, wmat, bias, out, relu):
         backend.get_array_module(out).maximum(out, 0, out=out)
 
 
-def conv2d_relu(x_nhwc, weight, bias=None, stride=1, padding=0, relu=True, chunk_bytes=4 << 20):
+def conv2d_relu(x_nhwc, weight, bias=None, stride=1, padding=0, relu=True, chunk_bytes=None):
     """Inference-only y = ReLU(conv2d(x, W) + b) on NHWC arrays: (N, H, W, C) -> (N, Ho, Wo, O).
 
     The same arithmetic as :func:`tinygan.nn.functional.conv2d` (columns times the
@@ -134,8 +136,13 @@ def conv2d_relu(x_nhwc, weight, bias=None, stride=1, padding=0, relu=True, chunk
     * each product writes straight into the output, and the bias and ReLU are
       applied to that chunk right away, in place, before it leaves the cache.
     ``bias=None`` skips the bias, ``relu=False`` the ReLU.
+
+    The default ``chunk_bytes`` is 4 MB on the CPU (a cache-sized block) and 1 GB on
+    the GPU, where every chunk costs kernel launches and a large product is what is fast.
     """
     xp = backend.get_array_module(x_nhwc)
+    if chunk_bytes is None:
+        chunk_bytes = HOST_CHUNK_BYTES if xp is np else DEVICE_CHUNK_BYTES
     o, c, kh, kw = weight.shape
     (sh, sw), (ph, pw) = pair(stride, "stride"), pair(padding, "padding")
     x_nhwc = xp.ascontiguousarray(x_nhwc)

@@ -78,6 +78,20 @@ def parallel_over_batch(work, n):
     list(_pool().map(work, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]))
 
 
+def kernel_offsets(kernel, stride, out_hw):
+    """For each kernel offset (i, j): i, j and the strided slices of the padded image it touches."""
+    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
+    for i in range(kh):
+        for j in range(kw):
+            yield i, j, slice(i, i + sh * ho, sh), slice(j, j + sw * wo, sw)
+
+
+def padded_canvas(image_hw, kernel, stride, padding, out_hw):
+    """(Hp, Wp) of the canvas col2im folds onto. It must hold every slice, also when (H + 2p - k) % s != 0."""
+    return tuple(max(size + 2 * p, s * (o - 1) + k)
+                 for size, k, s, p, o in zip(image_hw, kernel, stride, padding, out_hw))
+
+
 def im2col(x_nhwc, kernel, stride, padding):
     """Unfold an (N, H, W, C) image into columns (N, Ho, Wo, kh, kw, C)."""
     xp = get_array_module(x_nhwc)
@@ -92,9 +106,8 @@ def im2col(x_nhwc, kernel, stride, padding):
     def unfold(b):                                       # b: a slice of the batch
         if ph or pw:
             xpad[b, ph:ph + h, pw:pw + w] = x_nhwc[b]
-        for i in range(kh):
-            for j in range(kw):
-                cols[b, :, :, i, j] = xpad[b, i:i + sh * ho:sh, j:j + sw * wo:sw]
+        for i, j, rows, columns in kernel_offsets(kernel, stride, (ho, wo)):
+            cols[b, :, :, i, j] = xpad[b, rows, columns]
     parallel_over_batch(unfold, n) if xp is np else unfold(slice(None))
     return cols
 
@@ -109,14 +122,11 @@ def col2im(cols, image_hw, stride, padding):
     (h, w), (sh, sw), (ph, pw) = image_hw, stride, padding
     if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and (ho, wo) == (h, w):
         return cols.reshape(n, h, w, c)
-    # The padded canvas must hold every slice, also when (H + 2p - k) % s != 0.
-    hp, wp = max(h + 2 * ph, sh * (ho - 1) + kh), max(w + 2 * pw, sw * (wo - 1) + kw)
-    xpad = xp.zeros((n, hp, wp, c), dtype=cols.dtype)
+    xpad = xp.zeros((n,) + padded_canvas((h, w), (kh, kw), stride, padding, (ho, wo)) + (c,), dtype=cols.dtype)
 
     def fold(b):
-        for i in range(kh):
-            for j in range(kw):
-                xpad[b, i:i + sh * ho:sh, j:j + sw * wo:sw] += cols[b, :, :, i, j]
+        for i, j, rows, columns in kernel_offsets((kh, kw), stride, (ho, wo)):
+            xpad[b, rows, columns] += cols[b, :, :, i, j]
     parallel_over_batch(fold, n) if xp is np else fold(slice(None))
     return xpad[:, ph:ph + h, pw:pw + w]
 
@@ -204,13 +214,11 @@ def _conv_transpose2d_few_channels(x_mat, weight, bias, nhw, stride, padding, ou
     xp = get_array_module(x_mat)
     n, h, w = nhw
     _, cout, kh, kw = weight.shape
-    (sh, sw), (ph, pw) = stride, padding
+    ph, pw = padding
     cols = (weight_matrix(weight).T @ x_mat.T).reshape(kh, kw, cout, n, h, w)
-    hp, wp = max(out_hw[0] + 2 * ph, sh * (h - 1) + kh), max(out_hw[1] + 2 * pw, sw * (w - 1) + kw)
-    canvas = xp.zeros((cout, n, hp, wp), dtype=x_mat.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            canvas[:, :, i:i + sh * h:sh, j:j + sw * w:sw] += cols[i, j]
+    canvas = xp.zeros((cout, n) + padded_canvas(out_hw, (kh, kw), stride, padding, (h, w)), dtype=x_mat.dtype)
+    for i, j, rows, columns in kernel_offsets((kh, kw), stride, (h, w)):     # col2im, channels first
+        canvas[:, :, rows, columns] += cols[i, j]
     out = canvas[:, :, ph:ph + out_hw[0], pw:pw + out_hw[1]]
     if bias is not None:
         out += bias.reshape(-1, 1, 1, 1)
