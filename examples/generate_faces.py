@@ -44,10 +44,8 @@ def main(argv=None):
     faces = sampling.generate_images(G, seeds)                      # uint8 (N, 64, 64, 3)
     size = G.config["image_size"]
     if args.separate:
-        out = Path(args.out)
-        for seed, face in zip(seeds, faces):
-            viz.save_image(face, out / f"seed_{seed:06d}.png")
-        print(f"generated {len(seeds)} faces of {size}x{size} from {source}; wrote {out}/seed_*.png")
+        pattern = viz.save_seed_images(faces, seeds, args.out)
+        print(f"generated {len(seeds)} faces of {size}x{size} from {source}; wrote {pattern}")
     else:
         viz.save_grid(faces, args.out, nrow=args.nrow)
         print(f"generated {len(seeds)} faces of {size}x{size} from {source}; wrote the grid {args.out}")

@@ -55,10 +55,8 @@ def cmd_generate(args):
     seeds = args.seeds or list(range(args.seed, args.seed + args.n))
     faces = sampling.generate_images(G, seeds)
     if args.separate:
-        out = Path(args.out)
-        for seed, face in zip(seeds, faces):
-            viz.save_image(face, out / f"seed_{seed:06d}.png")
-        print(f"wrote {len(seeds)} faces (seeds {seeds[0]}..{seeds[-1]}) as {out}/seed_*.png")
+        pattern = viz.save_seed_images(faces, seeds, args.out)
+        print(f"wrote {len(seeds)} faces (seeds {seeds[0]}..{seeds[-1]}) as {pattern}")
     else:
         viz.save_grid(faces, args.out, nrow=args.nrow)
         print(f"wrote a grid of {len(seeds)} faces (seeds {seeds[0]}..{seeds[-1]}) to {args.out}")

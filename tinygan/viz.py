@@ -102,6 +102,16 @@ def save_image(image, path):
     return _write_png(to_uint8_image(image), path)
 
 
+def save_seed_images(images, seeds, folder):
+    """Save one PNG per image as ``folder/seed_000042.png``; returns the file names' pattern."""
+    folder = Path(folder)
+    if len(seeds) != len(images):
+        raise ValueError(f"save_seed_images: {len(images)} images but {len(seeds)} seeds")
+    for seed, image in zip(seeds, images):
+        save_image(image, folder / f"seed_{int(seed):06d}.png")
+    return folder / "seed_*.png"
+
+
 def save_strip(images, path, padding=2):
     """Save images side by side in a single row, as a PNG."""
     return save_grid(images, path, nrow=max(1, len(images)), padding=padding)
