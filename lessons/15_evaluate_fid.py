@@ -32,7 +32,7 @@ Two samples of real faces are not at distance 0. Their FID is the floor that no 
 beat at that N: the reference for this data (../shared/weights/README.md) is 14.45 for 2,000 vs
 2,000 aligned 89x109 CelebA faces (images 1-2,000 against 5,001-7,000). Read the scale from that
 floor: a model's FID minus the real-vs-real FID at the same N is how much worse than a fresh
-sample of real faces it is. The eigenface baseline (examples/pca_faces.py: a Gaussian in pixel
+sample of real faces it is. The eigenface baseline (tinygan/pca.py: a Gaussian in pixel
 space) is the bar a GAN has to clear. Its faces are blurry, but their colours, poses and layout
 are right, and Inception features punish the GAN's high-frequency artefacts more than blur: a
 short CPU run can stay above the baseline for many epochs (lessons/README.md gives our numbers).
@@ -49,12 +49,11 @@ minutes on a CPU. --quick uses 4 images per set (nothing but the mechanics), and
 the last checkpoint only; without the shared weights it uses a stand-in network and says so.
 
 Look at: tinygan/fid.py (images_to_features, features_to_statistics, statistics_to_fid,
-trace_sqrt_product, kid, real_statistics, generated_images) and examples/pca_faces.py.
+trace_sqrt_product, kid, real_statistics, generated_images) and tinygan/pca.py.
 Proved below: FID(x, x) = 0 and FID is symmetric; two real samples are much closer than the PCA
 faces or an early checkpoint; FID falls from an early to a late checkpoint and with growing N
 (full mode); KID orders the models the same way.
 """
-import importlib.util
 import json
 import shutil
 import sys
@@ -65,7 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from _common import REPO, Lesson  # noqa: E402
-from tinygan import checkpoint  # noqa: E402
+from tinygan import checkpoint, pca  # noqa: E402
 from tinygan.data import FaceDataset  # noqa: E402
 from tinygan.fid import (MIN_SAMPLES, features_to_statistics, fid_inception_v3, fid_weights_path,  # noqa: E402
                          generated_images, images_to_features, kid, load_images, real_statistics,
@@ -75,15 +74,6 @@ from tinygan.train import Trainer, find_checkpoint, make_config  # noqa: E402
 DEFAULT_RUN = REPO / "runs" / "celeba10k"
 REFERENCE_REAL_FID = 14.45      # 2,000 vs 2,000 aligned CelebA faces, ../shared/weights/README.md
 KID_SUBSETS = 10
-
-
-def load_example(name):
-    """A script from examples/ as a module (examples/ is not a package). Only its model functions are used:
-    its own ``import _common`` finds the lessons' _common, already imported, which those functions never touch."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def stand_in_features(images):
@@ -210,7 +200,6 @@ else:
                  by_size[0][1] > by_size[-1][1], "should be > 1: fewer images, larger FID for the same faces")
 
 print("\n4. Baselines: real vs real, eigenfaces" + (", noise" if args.quick else ""))
-pca = load_example("pca_faces")
 mean, components, eigenvalues = pca.fit_pca(pca.faces_to_matrix(real_faces))
 k = min(64, len(eigenvalues))
 pca_faces = pca.matrix_to_faces(pca.sample_pca(mean, components[:k], eigenvalues[:k], n,

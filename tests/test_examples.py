@@ -1,7 +1,6 @@
 """Every script in examples/ runs: --help shows its options and defaults, --quick finishes in seconds and
 writes what it says it writes. Each runs as a subprocess from a temporary directory, as a user would."""
 import csv
-import importlib.util
 import os
 import subprocess
 import sys
@@ -182,41 +181,6 @@ def test_pca_faces_quick_writes_pictures_and_a_samples_folder(face_folder, run_d
         assert png_size(tmp_path / "pca_faces" / name)[0] == "PNG", name
     ok(run_example("pca_faces", "--quick", "--synthetic", "--method", "svd", "--out", "svd", cwd=tmp_path))
     assert len(list((tmp_path / "svd/pca_samples").iterdir())) == 16
-
-
-# --- the PCA itself ----------------------------------------------------------------------------------
-@pytest.fixture
-def pca(monkeypatch):
-    monkeypatch.syspath_prepend(str(EXAMPLES))
-    spec = importlib.util.spec_from_file_location("pca_faces_example", EXAMPLES / "pca_faces.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_gram_trick_and_svd_give_the_same_eigenfaces(pca):
-    X = pca.faces_to_matrix(oval_faces(20, size=16, seed=3))              # float32 (20, 768)
-    assert X.dtype == np.float32 and X.min() >= -1 and X.max() <= 1
-    mean_g, comps_g, eig_g = pca.fit_pca(X, "gram")
-    mean_s, comps_s, eig_s = pca.fit_pca(X, "svd")
-    assert comps_g.dtype == eig_g.dtype == np.float32
-    k = 5
-    np.testing.assert_allclose(eig_g[:k], eig_s[:k], rtol=1e-3)
-    np.testing.assert_allclose(np.abs(np.sum(comps_g[:k] * comps_s[:k], axis=1)), 1, atol=1e-3)   # same up to sign
-    np.testing.assert_allclose(comps_g[:k] @ comps_g[:k].T, np.eye(k), atol=1e-4)                # orthonormal
-    centred = (X - mean_g).astype(np.float64)
-    variance_along = ((centred @ comps_g[:k].T.astype(np.float64)) ** 2).sum(axis=0) / (len(X) - 1)
-    np.testing.assert_allclose(variance_along, eig_g[:k], rtol=1e-3)      # eigenvalue = variance along the eigenface
-    np.testing.assert_allclose(pca.reconstruct(X, mean_g, comps_g), X, atol=1e-3)   # all components: exact
-
-
-def test_pca_samples_have_the_fitted_variances(pca):
-    rng = np.random.default_rng(0)
-    mean, components, eigenvalues = pca.fit_pca(pca.faces_to_matrix(oval_faces(20, size=16, seed=4)))
-    samples = pca.sample_pca(mean, components[:3], eigenvalues[:3], 4000, rng)
-    coefficients = (samples - mean) @ components[:3].T
-    np.testing.assert_allclose(coefficients.var(axis=0), eigenvalues[:3], rtol=0.1)
-    assert samples.dtype == np.float32
 
 
 def test_package_generator_makes_a_small_generator_file_that_generates(run_dir, tmp_path):
