@@ -187,18 +187,34 @@ def test_statistics_to_fid_rejects_mismatched_shapes():
         fid.statistics_to_fid(np.zeros(4), np.eye(4), np.zeros(4), np.eye(3))
 
 
-def test_kid_is_the_unbiased_mmd_with_the_cubic_kernel():
-    rng = np.random.default_rng(5)
-    x, y = rng.normal(size=(6, 4)), rng.normal(size=(6, 4)) + 0.5
-    k = lambda a, b: (a @ b / 4 + 1) ** 3                                  # noqa: E731
-    m = 6
+def unbiased_mmd2(x, y):
+    """The KID estimate for one pair of subsets, term by term."""
+    k = lambda a, b: (a @ b / x.shape[1] + 1) ** 3                          # noqa: E731
+    m = len(x)
     xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
     yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
     xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / m ** 2
+    return xx + yy - 2 * xy
+
+
+def test_kid_is_the_unbiased_mmd_with_the_cubic_kernel():
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(6, 4)), rng.normal(size=(6, 4)) + 0.5
     mean, std = fid.kid(x, y, subsets=3, subset_size=100)    # capped at 6: every subset is the whole set
-    assert mean == pytest.approx(xx + yy - 2 * xy, rel=1e-10) and std == pytest.approx(0, abs=1e-12)
+    assert mean == pytest.approx(unbiased_mmd2(x, y), rel=1e-10) and std == 0
     same, _ = fid.kid(rng.normal(size=(300, 4)), rng.normal(size=(300, 4)), subsets=10, subset_size=100)
     assert abs(same) < 0.05 < mean
+
+
+def test_kid_with_one_whole_set_equals_drawing_both_subsets_every_time():
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=(5, 4)), rng.normal(size=(9, 4)) + 0.3
+    draws = np.random.default_rng(0)                         # the subsets kid(seed=0) draws, in its order
+    expected = [unbiased_mmd2(a[draws.choice(5, 5, replace=False)], b[draws.choice(9, 5, replace=False)])
+                for _ in range(4)]
+    mean, std = fid.kid(a, b, subsets=4, subset_size=5, seed=0)
+    assert (mean, std) == pytest.approx((np.mean(expected), np.std(expected)), rel=1e-10)
+    assert std > 0
 
 
 # ------------------------------------------------------------------ weights: names, formats, lookup

@@ -735,6 +735,9 @@ def kid(features1, features2, subsets=100, subset_size=1000, seed=0):
                 - 2 sum_{i,j} k(x_i, y_j) / m^2
 
     ``subset_size`` is capped at the smaller set; subsets are drawn without replacement.
+    A subset as large as its whole set is that set in some order, and the sums above do not
+    depend on the order: such terms are computed once (and if both sets are whole, the
+    estimate is the same for every subset: it is computed once, with std 0).
     """
     f1, f2 = np.asarray(features1, dtype=np.float64), np.asarray(features2, dtype=np.float64)
     if f1.ndim != 2 or f2.ndim != 2 or f1.shape[1] != f2.shape[1]:
@@ -743,14 +746,25 @@ def kid(features1, features2, subsets=100, subset_size=1000, seed=0):
     if m < 2:
         raise ValueError(f"kid: need at least 2 samples per set, got {len(f1)} and {len(f2)}")
     d = f1.shape[1]
+
+    def kernel(a, b):
+        return (a @ b.T / d + 1) ** 3
+
+    def within(a):                                    # sum_{i!=j} k(a_i, a_j) / (m(m-1))
+        k_aa = kernel(a, a)
+        return (k_aa.sum() - np.trace(k_aa)) / (m * (m - 1))
+
+    whole1, whole2 = m == len(f1), m == len(f2)
+    if whole1 and whole2:
+        return float(within(f1) + within(f2) - 2 * kernel(f1, f2).mean()), 0.0
+    within1, within2 = (within(f1) if whole1 else None), (within(f2) if whole2 else None)
     rng = np.random.default_rng(seed)
     estimates = np.empty(int(subsets))
     for s in range(len(estimates)):
         x = f1[rng.choice(len(f1), m, replace=False)]
         y = f2[rng.choice(len(f2), m, replace=False)]
-        k_xx, k_yy, k_xy = ((a @ b.T / d + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
-        estimates[s] = ((k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
-                        + (k_yy.sum() - np.trace(k_yy)) / (m * (m - 1)) - 2 * k_xy.mean())
+        estimates[s] = ((within1 if whole1 else within(x)) + (within2 if whole2 else within(y))
+                        - 2 * kernel(x, y).mean())
     return float(estimates.mean()), float(estimates.std())
 
 
