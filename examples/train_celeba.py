@@ -15,7 +15,7 @@ The first run decodes every image once into a uint8 cache next to the data;
 later runs start at once. Every --checkpoint-every steps the run writes a
 checkpoint with everything needed to continue bit-identically (--resume), a
 grid of faces from fixed noise (samples/), the loss log and its plot; at the
-end, a GIF of the grids. Ctrl-C saves a checkpoint before it stops.
+end, a GIF of the grids. Ctrl-C finishes the current step and saves a checkpoint before it stops.
 """
 import sys
 from pathlib import Path

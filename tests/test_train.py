@@ -339,3 +339,34 @@ def test_train_command_without_data_explains_what_to_pass(tmp_path, capsys):
     assert "--data" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path / "missing.zip"), "--out", str(tmp_path / "run")]) == 2
     assert "missing.zip does not exist" in capsys.readouterr().err
+
+
+# --- Ctrl-C ------------------------------------------------------------------------------
+def test_ctrl_c_mid_step_finishes_the_step_saves_and_resumes_exactly(tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+    straight = trainer(tmp_path / "straight", max_steps=6, log_every=3, checkpoint_every=100)
+    straight.run()
+
+    t = Trainer(tiny(tmp_path / "split", max_steps=6, log_every=3, checkpoint_every=100), dataset=FACES)
+    step = t.train_step
+
+    def step_with_ctrl_c(real):                    # Ctrl-C arrives in the middle of the 5th step,
+        if t.step == 4:                            # after D's update and before G's
+            t.opt_D.step = lambda original=t.opt_D.step: (original(), os.kill(os.getpid(), signal.SIGINT))
+        return step(real)
+    monkeypatch.setattr(t, "train_step", step_with_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        t.run()
+    assert "stopping after this step" in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler     # the handler is put back
+    assert sorted(p.name for p in (tmp_path / "split/checkpoints").iterdir()) == ["ckpt_000005.npz"]
+    assert [row["step"] for row in log_without_timing(tmp_path / "split")] == [3, 5]   # 4-5: no step unlogged
+
+    again = resume(tmp_path / "split", dataset=FACES, verbose=False, max_steps=6)
+    assert again.step == 5
+    again.run()
+    assert [row["step"] for row in log_without_timing(tmp_path / "split")] == [3, 5, 6]
+    a = checkpoint.load(tmp_path / "straight/checkpoints/ckpt_000006.npz")
+    b = checkpoint.load(tmp_path / "split/checkpoints/ckpt_000006.npz")
+    assert_trees_equal(a, b, skip=("config",))

@@ -16,8 +16,10 @@ BatchNorm running statistics), both Adam states, the step, the noise RNG state
 and the config. The batch order is a pure function of (seed, epoch), so resuming
 continues bit-identically, as if the run had never stopped.
 """
+import contextlib
 import json
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -104,6 +106,36 @@ def format_duration(seconds):
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+@contextlib.contextmanager
+def interrupts_between_steps(say):
+    """Make Ctrl-C (SIGINT) stop training *between* steps.
+
+    A KeyboardInterrupt in the middle of a step could leave D updated and G
+    not, and a checkpoint of that state would not resume exactly. Inside this
+    block the first Ctrl-C only raises a flag, which the loop checks before each
+    step; a second one interrupts at once (nothing more is saved then). Yields
+    the check. Outside the main thread signals cannot be caught: Ctrl-C then
+    interrupts at once, as usual.
+    """
+    pressed = []
+
+    def on_sigint(signum, frame):
+        if pressed:
+            raise KeyboardInterrupt
+        pressed.append(signum)
+        say("\nCtrl-C: stopping after this step and saving a checkpoint (press Ctrl-C again to stop at once)")
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:                  # not the main thread
+        yield lambda: False
+        return
+    try:
+        yield lambda: bool(pressed)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class Trainer:
@@ -199,16 +231,26 @@ class Trainer:
                  f"backend {backend.name()}; writing to {self.out}")
         window, t_window, start_step, t_start = [], time.perf_counter(), self.step, time.perf_counter()
         row = None
-        try:
+
+        def log_window():                  # one log row: the means over the steps since the last row
+            now = time.perf_counter()
+            row = {"step": self.step, "epoch": self.step / per_epoch, **self.read_stats(window),
+                   "img_per_s": len(window) * c["batch_size"] / (now - t_window)}
+            self.log.append(row)
+            return row, now
+
+        with interrupts_between_steps(self.say) as interrupted:
             while self.step < self.total_steps:
+                if interrupted():
+                    if window:
+                        log_window()       # the steps since the last row, so that the log misses none
+                    path = self.save()
+                    self.say(f"interrupted at step {self.step}; saved {path}. Continue with --resume {self.out}")
+                    raise KeyboardInterrupt
                 epoch, index = divmod(self.step, per_epoch)
                 window.append(self.train_step(self.loader.get_batch(epoch, index)))
                 if self.step % c["log_every"] == 0 or self.step == self.total_steps:
-                    now = time.perf_counter()
-                    rate = len(window) * c["batch_size"] / (now - t_window)
-                    row = {"step": self.step, "epoch": self.step / per_epoch, **self.read_stats(window),
-                           "img_per_s": rate}
-                    self.log.append(row)
+                    row, now = log_window()
                     overall = (self.step - start_step) / (now - t_start)
                     self.progress(row, (self.total_steps - self.step) / overall)
                     window, t_window = [], now
@@ -216,10 +258,6 @@ class Trainer:
                     self.save_samples()
                 if self.step % c["checkpoint_every"] == 0 or self.step == self.total_steps:
                     self.save()
-        except KeyboardInterrupt:
-            path = self.save()
-            self.say(f"\ninterrupted at step {self.step}; saved {path}. Continue with --resume {self.out}")
-            raise
         self.finish()
         return row
 
