@@ -489,7 +489,8 @@ def to_float(batch_uint8_nhwc, flip_mask=None):
 
     ``x = pixel / 127.5 - 1`` maps 0 to -1 and 255 to 1 exactly. Images where
     ``flip_mask`` is True are mirrored left-right first, while they are still
-    uint8 (4x fewer bytes to move than float32). The input is never changed.
+    uint8 (4x fewer bytes to move than float32), and on a GPU the conversion to
+    float happens there, after the uint8 copy. The input is never changed.
     The result has the logical NCHW shape that the layers expect, but it is a
     transposed view of contiguous NHWC memory. The conv layers read that memory
     without copying it.
@@ -503,10 +504,10 @@ def to_float(batch_uint8_nhwc, flip_mask=None):
             raise ValueError(f"flip_mask must have shape ({len(batch)},), got {flip_mask.shape}")
         batch = batch.copy()
         batch[flip_mask] = batch[flip_mask, :, ::-1]               # reverse the W axis
-    x = batch.astype(np.float32)                                   # (B, H, W, 3)
+    x = backend.to_device(batch).astype(np.float32)    # uint8 crosses to a GPU: 4x fewer bytes than float32
     x /= np.float32(127.5)
     x -= np.float32(1.0)
-    return backend.to_device(x).transpose(0, 3, 1, 2)              # (B, 3, H, W) view
+    return x.transpose(0, 3, 1, 2)                                 # (B, 3, H, W) view
 
 
 class BatchLoader:
