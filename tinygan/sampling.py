@@ -24,25 +24,35 @@ def _is_torch_layout(tree):
     return "format" not in tree and any(k.startswith("main.") for k in tree)
 
 
+def _conv_weights(state):
+    """The 4-D (conv / convT) weights of a DCGAN state_dict (keys main.N.weight), in layer order."""
+    convs = {int(k.split(".")[1]): np.asarray(v) for k, v in state.items()
+             if k.startswith("main.") and k.endswith(".weight") and np.asarray(v).ndim == 4}
+    if not convs:
+        raise ValueError(f"no conv weights (main.N.weight) among the keys {sorted(state)[:8]}")
+    return [convs[i] for i in sorted(convs)]
+
+
+def _load_float32(module, state):
+    module.load_state_dict({k: np.asarray(v, dtype=np.float32) for k, v in state.items()})
+    return module.eval()
+
+
 def generator_from_state_dict(state, z_dist="normal"):
     """Build a Generator whose shape is read off a (PyTorch-layout) state_dict, then load it."""
-    first = np.asarray(state["main.0.weight"])                 # (nz, ngf * 2^(blocks-1), 4, 4)
-    n_convs = sum(1 for k in state if k.endswith(".weight") and np.asarray(state[k]).ndim == 4)
-    image_size = 4 * 2 ** (n_convs - 1)
-    ngf = first.shape[1] // 2 ** (n_convs - 2)
-    last = [k for k in state if k.endswith(".weight") and np.asarray(state[k]).ndim == 4][-1]
-    G = Generator(nz=first.shape[0], ngf=ngf, nc=np.asarray(state[last]).shape[1], image_size=image_size, rng=0)
-    G.load_state_dict({k: np.asarray(v, dtype=np.float32) for k, v in state.items()})
+    convs = _conv_weights(state)            # first: (nz, ngf * 2^(n-2), 4, 4), last: (ngf, nc, 4, 4)
+    n = len(convs)
+    G = Generator(nz=convs[0].shape[0], ngf=convs[0].shape[1] // 2 ** (n - 2), nc=convs[-1].shape[1],
+                  image_size=4 * 2 ** (n - 1), rng=0)
     G.z_dist = z_dist
-    return G.eval()
+    return _load_float32(G, state)
 
 
 def discriminator_from_state_dict(state):
-    first = np.asarray(state["main.0.weight"])                 # (ndf, nc, 4, 4)
-    n_convs = sum(1 for k in state if k.endswith(".weight") and np.asarray(state[k]).ndim == 4)
-    D = Discriminator(ndf=first.shape[0], nc=first.shape[1], image_size=4 * 2 ** (n_convs - 1), rng=0)
-    D.load_state_dict({k: np.asarray(v, dtype=np.float32) for k, v in state.items()})
-    return D.eval()
+    """Build a Discriminator whose shape is read off a (PyTorch-layout) state_dict, then load it."""
+    convs = _conv_weights(state)            # first: (ndf, nc, 4, 4)
+    D = Discriminator(ndf=convs[0].shape[0], nc=convs[0].shape[1], image_size=4 * 2 ** (len(convs) - 1), rng=0)
+    return _load_float32(D, state)
 
 
 def load_tree(path):
