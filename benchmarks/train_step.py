@@ -8,6 +8,8 @@ uint8 images so no dataset is needed. Each batch size runs in its own process,
 so its peak resident memory (RSS) is its own.
 
     python benchmarks/train_step.py [--steps 6] [--batches 64 128]
+    python benchmarks/train_step.py --backend cupy --steps 20     # on a GPU; compare with
+    python benchmarks/torch_train_step.py --device cuda --batch 128
 """
 import argparse
 import json
@@ -77,7 +79,10 @@ def main():
         result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
         print(f"batch {batch:4d}: {result['img_per_s']:6.1f} img/s (best step {result['best_img_per_s']:.1f}), "
               f"peak RSS {result['peak_rss_mb']:.0f} MB")
-        if batch == 128:
+        if batch == 128 and backend.name() == "cupy":
+            print(f"RESULT training at batch 128 on the GPU: {result['img_per_s']:.1f} img/s (bar: half of PyTorch "
+                  "fp32 on the same GPU: python benchmarks/torch_train_step.py --device cuda --batch 128)")
+        elif batch == 128:
             print(f"RESULT training at batch 128: {result['img_per_s']:.1f} img/s (bar: 30), "
                   f"peak RSS {result['peak_rss_mb']:.0f} MB (bar: 2048)")
     rate = measure_generation()
