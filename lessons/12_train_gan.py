@@ -81,7 +81,7 @@ else:
                      checkpoint_every=200 if on_gpu else 50)
     minutes = 30 if args.minutes is None else args.minutes
 run_dir = lesson.out / "run"
-if (run_dir / "config.json").exists():
+if run_dir.exists():                     # this loop writes no config.json: look for the folder itself
     print(f"NOTE: starting a fresh run: removing the previous one in {run_dir}")
     shutil.rmtree(run_dir)
 config = make_config("dcgan", out=str(run_dir), seed=args.seed, **overrides)
@@ -101,7 +101,7 @@ while trainer.step < trainer.total_steps and time.perf_counter() < deadline:
     now = time.perf_counter()
     if trainer.step % config["log_every"] == 0:
         row = {"step": trainer.step, "epoch": trainer.step / len(trainer.loader),
-               **{k: float(np.mean([w[k] for w in window])) for k in window[0]},
+               **trainer.read_stats(window),                 # means over the window: one read from a GPU
                "img_per_s": len(window) * config["batch_size"] / (now - window_start)}
         trainer.log.append(row)
         steps_per_s = trainer.step / (now - start)

@@ -4,6 +4,10 @@ Every test takes the ``gpu`` fixture, so it runs on the CuPy emulation here (tes
 device arrays that refuse implicit host copies and count explicit ones) and, on a machine with a GPU,
 on real CuPy as well. The layer-by-layer comparisons are in test_layers.py.
 """
+import runpy
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -114,3 +118,21 @@ def test_judge_and_fid_features_run_on_the_device(gpu, tmp_path):
     np.testing.assert_allclose(results["cupy"][0], results["numpy"][0], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(results["cupy"][1], results["numpy"][1], rtol=1e-3, atol=1e-5)
     assert results["numpy"][1].shape == (3, fid.FEATURE_DIM) and results["numpy"][1].std() > 0
+
+
+def test_the_training_lesson_runs_on_the_device(gpu, tmp_path, monkeypatch, capsys):
+    lessons = Path(__file__).resolve().parents[1] / "lessons"
+    out = tmp_path / "out"
+    (out / "run").mkdir(parents=True)
+    (out / "run" / "loss_log.csv").write_text("step,stale\n1,2\n")   # a previous run's leftovers: removed first
+    monkeypatch.syspath_prepend(str(lessons))
+    monkeypatch.delitem(sys.modules, "_common", raising=False)      # examples/ has a _common.py too
+    monkeypatch.setattr(sys, "argv", ["12_train_gan.py", "--quick", "--backend", "cupy", "--out", str(out)])
+    try:
+        runpy.run_path(str(lessons / "12_train_gan.py"), run_name="__main__")
+    except SystemExit as stop:
+        assert stop.code in (None, 0), capsys.readouterr().out[-3000:]
+    finally:
+        sys.modules.pop("_common", None)
+    printed = capsys.readouterr().out
+    assert "backend cupy" in printed and "all checks passed" in printed, printed[-3000:]
