@@ -9,7 +9,8 @@ It imitates CuPy's *host/device boundary*, not its speed or its kernels:
   "Unsupported type <class 'numpy.ndarray'>" does. Only ``asarray`` / ``array`` copy host -> device.
 - Reductions return 0-d device arrays, not NumPy scalars, so reading one is a device -> host copy.
 - Every device -> host copy (``.get()``, ``asnumpy``, ``float()``, ``int()``, ``bool()``, ``.item()``,
-  ``.tolist()``, printing) adds one to ``transfers.to_host``; host -> device copies count in
+  ``.tolist()``, printing, and indexing with a boolean mask, whose size CuPy must read) adds one to
+  ``transfers.to_host``; host -> device copies count in
   ``transfers.to_device``. On a real GPU each device -> host read waits for the GPU to finish.
 
 Code that passes with this module can still fail on real CuPy where CuPy lacks a NumPy function;
@@ -135,6 +136,8 @@ class ndarray(NDArrayOperatorsMixin):
         return (_wrap(row) for row in self._a)
 
     def __getitem__(self, key):
+        if isinstance(key, ndarray) and key.dtype == bool:
+            transfers.to_host += 1           # CuPy reads the mask's count back to size the result
         return _wrap(self._a[_device(key, "__getitem__")])
 
     def __setitem__(self, key, value):

@@ -15,6 +15,8 @@ from tinygan import backend, checkpoint, fid, sampling
 from tinygan.train import resume
 from test_train import FACES, assert_trees_equal, log_without_timing, trainer
 
+pytestmark = pytest.mark.gpu
+
 
 def host_tree(module):
     return {k: backend.to_numpy(v) for k, v in module.state_dict().items()}
