@@ -30,9 +30,9 @@ We use the Gram trick because it is fast and the top components are all we
 keep. Its price is precision in the tail: forming K squares the singular
 values, so in float32 (eps = 6e-8) an eigenvalue below about eps * lambda_1 is
 rounding noise, and v_i = Xc^T u_i / s_i would amplify that noise. The SVD
-works on Xc itself and keeps those small components accurate. The script
+works on Xc itself and keeps those small components accurate. fit_pca
 therefore keeps only components with lambda_i > 1e-6 lambda_1, and the top-k
-faces come out the same either way (compare the two with --method).
+faces come out the same either way (examples/pca_faces.py --method compares them).
 """
 import numpy as np
 

@@ -116,8 +116,8 @@ def interrupts_between_steps(say):
     not, and a checkpoint of that state would not resume exactly. Inside this
     block the first Ctrl-C only raises a flag, which the loop checks before each
     step; a second one interrupts at once (nothing more is saved then). Yields
-    the check. Outside the main thread signals cannot be caught: Ctrl-C then
-    interrupts at once, as usual.
+    the check. Outside the main thread no handler can be installed (Python
+    delivers signals to the main thread only), and the check is always False.
     """
     pressed = []
 
