@@ -10,6 +10,11 @@ variable ``TINYGAN_BACKEND=cupy``. The variable is read the first time the
 backend is needed, never at import time. This is the only module that imports
 cupy.
 
+On the GPU, CuPy's default memory pool keeps freed device memory for reuse.
+Every training step allocates arrays of the same shapes, so from the second
+step on an allocation is a lookup in the pool, not a cudaMalloc; tinygan
+leaves the pool at its defaults.
+
 Random numbers are always drawn on the host with NumPy and then moved to the
 active backend. The same seed therefore gives the same bytes on the CPU and the
 GPU: a seeded face is the same face wherever it is generated.
