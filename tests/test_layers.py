@@ -38,7 +38,7 @@ def conv_cases(draw):
     ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
     h = draw(st.integers(max(1, kh - 2 * ph), 6))
     w = draw(st.integers(max(1, kw - 2 * pw), 6))
-    return dict(n=draw(st.integers(1, 2)), cin=draw(st.integers(1, 3)), cout=draw(st.integers(1, 3)),
+    return dict(n=draw(st.integers(1, 2)), cin=draw(st.integers(1, 5)), cout=draw(st.integers(1, 5)),
                 kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), hw=(h, w), bias=draw(st.booleans()))
 
 
@@ -51,7 +51,7 @@ def conv_transpose_cases(draw):
     h, w = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     assume(F.conv_transpose2d_output_size(h, kh, sh, ph, oph) >= 1)
     assume(F.conv_transpose2d_output_size(w, kw, sw, pw, opw) >= 1)
-    return dict(n=draw(st.integers(1, 2)), cin=draw(st.integers(1, 3)), cout=draw(st.integers(1, 3)),
+    return dict(n=draw(st.integers(1, 2)), cin=draw(st.integers(1, 5)), cout=draw(st.integers(1, 5)),
                 kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), output_padding=(oph, opw), hw=(h, w),
                 bias=draw(st.booleans()))
 
@@ -341,9 +341,10 @@ def batchnorm_eval(seed=0):
 
 # (name, factory, input shape): one per layer kind, in the training dtype float32
 LAYER_CASES = [
-    ("conv", lambda: nn.Conv2d(3, 4, (3, 2), stride=(2, 1), padding=1, rng=0), (2, 3, 6, 5)),
+    ("conv", lambda: nn.Conv2d(5, 4, (3, 2), stride=(2, 1), padding=1, rng=0), (2, 5, 6, 5)),
     ("conv_1x1", lambda: nn.Conv2d(3, 2, 1, rng=0), (2, 3, 3, 3)),
     ("conv_transpose", lambda: nn.ConvTranspose2d(3, 4, 4, 2, 1, output_padding=1, rng=0), (2, 3, 3, 3)),
+    ("conv_transpose_rgb", lambda: nn.ConvTranspose2d(4, 3, 4, 2, 1, rng=0), (2, 4, 3, 3)),
     ("batchnorm_train", lambda: nn.BatchNorm2d(3), (2, 3, 4, 4)),
     ("batchnorm_eval", batchnorm_eval, (2, 3, 4, 4)),
     ("relu", nn.ReLU, (2, 3, 4, 4)),
