@@ -17,7 +17,7 @@ Output size (floor mode, as PyTorch's default ``ceil_mode=False``):
     Ho = floor((H + 2p - k) / s) + 1
 """
 from .. import backend
-from .functional import conv_output_size, nchw, nhwc, pair
+from .functional import conv_output_size, kernel_offsets, nchw, nhwc, pair
 from .module import Module
 
 
@@ -41,12 +41,6 @@ def _padded_nhwc(x, padding, fill):
     xpad = xp.full((n, h + 2 * ph, w + 2 * pw, c), fill, dtype=x.dtype)
     xpad[:, ph:ph + h, pw:pw + w] = x_nhwc
     return xpad
-
-
-def _window(xpad, i, j, out_hw, stride):
-    """Offset (i, j) of every window: xpad[:, s*ho + i, s*wo + j, :] for all (ho, wo)."""
-    (ho, wo), (sh, sw) = out_hw, stride
-    return xpad[:, i:i + sh * ho:sh, j:j + sw * wo:sw]
 
 
 def _unpad(dxpad, x_hw, padding):
@@ -73,9 +67,9 @@ class _Pool2d(Module):
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
-    def offsets(self):
-        kh, kw = self.kernel_size
-        return [(i, j) for i in range(kh) for j in range(kw)]
+    def windows(self, xpad, out_hw):
+        """One view per kernel offset (i, j), in row-major order: view[n, ho, wo, c] = xpad[n, s*ho + i, s*wo + j, c]."""
+        return [xpad[:, rows, columns] for _, _, rows, columns in kernel_offsets(self.kernel_size, self.stride, out_hw)]
 
     def geometry(self, x):
         self.check_input(x, 4)
@@ -97,10 +91,10 @@ class MaxPool2d(_Pool2d):
         out_hw = self.geometry(x)
         xp = backend.get_array_module(x)
         xpad = _padded_nhwc(x, self.padding, -xp.inf)
-        offsets = self.offsets()
-        out = _window(xpad, *offsets[0], out_hw, self.stride).copy()       # (N, Ho, Wo, C)
-        for i, j in offsets[1:]:
-            xp.maximum(out, _window(xpad, i, j, out_hw, self.stride), out=out)
+        first, *rest = self.windows(xpad, out_hw)
+        out = first.copy()                                                 # (N, Ho, Wo, C)
+        for window in rest:
+            xp.maximum(out, window, out=out)
         self.cache = (xpad, out, x.shape[2:])
         return nchw(out)
 
@@ -113,9 +107,9 @@ class MaxPool2d(_Pool2d):
         g = nhwc(grad_output)
         dxpad = xp.zeros(xpad.shape, dtype=grad_output.dtype)
         routed = xp.zeros(out.shape, dtype=bool)        # windows whose max already got the gradient
-        for i, j in self.offsets():
-            winner = (_window(xpad, i, j, out.shape[1:3], self.stride) == out) & ~routed
-            _window(dxpad, i, j, out.shape[1:3], self.stride)[...] += g * winner
+        for window, dwindow in zip(self.windows(xpad, out.shape[1:3]), self.windows(dxpad, out.shape[1:3])):
+            winner = (window == out) & ~routed
+            dwindow += g * winner                       # in place: dwindow is a view of dxpad
             routed |= winner
         return _unpad(dxpad, x_hw, self.padding)
 
@@ -157,10 +151,10 @@ class AvgPool2d(_Pool2d):
         out_hw = self.geometry(x)
         xp = backend.get_array_module(x)
         xpad = _padded_nhwc(x, self.padding, 0)
-        offsets = self.offsets()
-        out = _window(xpad, *offsets[0], out_hw, self.stride).copy()       # (N, Ho, Wo, C)
-        for i, j in offsets[1:]:
-            out += _window(xpad, i, j, out_hw, self.stride)
+        first, *rest = self.windows(xpad, out_hw)
+        out = first.copy()                                                 # (N, Ho, Wo, C)
+        for window in rest:
+            out += window
         divisor = avg_pool_divisor(xp, x.shape[2:], self.kernel_size, self.stride, self.padding, out_hw,
                                    self.count_include_pad, x.dtype)
         out /= divisor
@@ -175,8 +169,8 @@ class AvgPool2d(_Pool2d):
         xp = backend.get_array_module(grad_output)
         g = nhwc(grad_output) / divisor
         dxpad = xp.zeros(xpad_shape, dtype=grad_output.dtype)
-        for i, j in self.offsets():
-            _window(dxpad, i, j, g.shape[1:3], self.stride)[...] += g
+        for dwindow in self.windows(dxpad, g.shape[1:3]):
+            dwindow += g                                # in place: dwindow is a view of dxpad
         return _unpad(dxpad, x_hw, self.padding)
 
 
