@@ -41,7 +41,7 @@ def build_parser():
 
 def midpoint_norms(G, seeds):
     """|z| of the two first seeds and of the middle of the slerp and of the straight path between them."""
-    z0, z1 = sampling.noise_for_seeds(seeds[:2], G.config["nz"], getattr(G, "z_dist", "normal"))
+    z0, z1 = sampling.noise_for_seeds(seeds[:2], G.config["nz"], G.config["z_dist"])
     norm = lambda z: float(np.linalg.norm(z))   # noqa: E731
     return norm(z0), norm(z1), norm(sampling.slerp(z0, z1, 0.5)), norm(0.5 * z0 + 0.5 * z1)
 

@@ -43,7 +43,8 @@ from tinygan import backend  # noqa: E402
 from tinygan.data import FaceDataset  # noqa: E402
 from tinygan.sampling import (PRETRAINED, generate_images, interpolate, judge, load_discriminator,  # noqa: E402
                               load_generator, noise_for_seeds, slerp, vector_arithmetic)
-from tinygan.train import Trainer, find_checkpoint, make_config  # noqa: E402
+from tinygan.checkpoint import find_checkpoint  # noqa: E402
+from tinygan.train import Trainer, make_config  # noqa: E402
 
 LESSON_12_RUN = Path("lesson_output") / "12_train_gan" / "run"
 
@@ -90,7 +91,7 @@ lesson.check("max |face of seed 7 alone - face 7 of the batch| (0..255)", differ
 lesson.save_grid(faces, "samples.png")
 
 print("\n2. Interpolation: slerp keeps |z|, the straight line does not")
-z = noise_for_seeds(range(1000), G.config["nz"], getattr(G, "z_dist", "normal")).reshape(1000, -1)
+z = noise_for_seeds(range(1000), G.config["nz"], G.config["z_dist"]).reshape(1000, -1)
 norms = backend.to_numpy(backend.xp.linalg.norm(z, axis=1))
 print(f"  |z| over 1000 seeds: {norms.mean():.2f} +- {norms.std():.2f}")
 z0, z1 = z[0], z[1]

@@ -69,7 +69,8 @@ from tinygan.data import FaceDataset  # noqa: E402
 from tinygan.fid import (MIN_SAMPLES, features_to_statistics, fid_inception_v3, fid_weights_path,  # noqa: E402
                          generated_images, images_to_features, kid, load_images, real_statistics,
                          statistics_to_fid)
-from tinygan.train import Trainer, find_checkpoint, make_config  # noqa: E402
+from tinygan.checkpoint import find_checkpoint  # noqa: E402
+from tinygan.train import Trainer, make_config  # noqa: E402
 
 DEFAULT_RUN = REPO / "runs" / "celeba10k"
 REFERENCE_REAL_FID = 14.45      # 2,000 vs 2,000 aligned CelebA faces, ../shared/weights/README.md

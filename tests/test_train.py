@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinygan import checkpoint, train
+from tinygan import checkpoint, dcgan, train
 from tinygan.__main__ import main
 from tinygan.train import DivergenceError, Trainer, make_config, resume
 
@@ -110,8 +110,8 @@ def test_resume_2_plus_2_steps_is_bit_identical_to_4_steps(tmp_path):
 
 def test_resume_finds_the_newest_checkpoint_and_rejects_other_files(tmp_path):
     trainer(tmp_path / "run", max_steps=2, checkpoint_every=1).run()
-    assert train.find_checkpoint(tmp_path / "run") == tmp_path / "run/checkpoints/ckpt_000002.npz"
-    assert train.find_checkpoint(tmp_path / "run/checkpoints") == tmp_path / "run/checkpoints/ckpt_000002.npz"
+    assert checkpoint.find_checkpoint(tmp_path / "run") == tmp_path / "run/checkpoints/ckpt_000002.npz"
+    assert checkpoint.find_checkpoint(tmp_path / "run/checkpoints") == tmp_path / "run/checkpoints/ckpt_000002.npz"
     with pytest.raises(FileNotFoundError, match="no checkpoint found at"):
         resume(tmp_path / "nothing-here", dataset=FACES)
     checkpoint.save(tmp_path / "other.npz", {"format": "something-else", "x": np.zeros(2)})
@@ -138,10 +138,13 @@ def test_checkpoint_holds_everything_needed_to_continue(tmp_path):
     t = trainer(tmp_path, max_steps=4)     # 3 batches an epoch, so step 4 is in epoch 1
     t.run()
     state = checkpoint.load(tmp_path / "checkpoints/ckpt_000004.npz")
-    assert set(state) == {"format", "step", "config", "G", "D", "optim_G", "optim_D", "rng", "fixed_noise",
-                          "data_order"}
+    assert set(state) == {"format", "step", "config", "model", "G", "D", "G_ema", "ema", "optim_G", "optim_D",
+                          "rng", "fixed_noise", "data_order"}
     assert state["format"] == "tinygan-dcgan-train" and state["step"] == 4
     assert state["config"] == json.loads(json.dumps(t.config))
+    assert state["model"] == {"nz": 8, "ngf": 4, "ndf": 4, "nc": 3, "image_size": 64, "z_dist": "normal"}
+    assert state["ema"] == {"updates": 4, "decay": 0.999}
+    assert_trees_equal(state["G_ema"], dict(t.sampling_generator().state_dict()))
     assert_trees_equal(state["G"], dict(t.G.state_dict()))
     assert_trees_equal(state["D"], dict(t.D.state_dict()))
     for name, opt in (("optim_G", t.opt_G), ("optim_D", t.opt_D)):
@@ -238,14 +241,14 @@ def test_seed003_preset_gives_uniform_z_lr_3e4_batch_64():
 
 
 def test_seed003_trains_on_uniform_noise(tmp_path, monkeypatch):
-    seen, original = [], train.sample_noise
+    seen, original = [], dcgan.sample_noise
 
     def spy(rng, n, nz, z_dist):
         z = original(rng, n, nz, z_dist)
         seen.append((z_dist, float(np.abs(z).max())))
         return z
 
-    monkeypatch.setattr(train, "sample_noise", spy)
+    monkeypatch.setattr(dcgan, "sample_noise", spy)
     t = trainer(tmp_path, preset="seed003", batch_size=4, max_steps=1)
     t.train_step(t.loader.get_batch(0, 0))
     assert [dist for dist, _ in seen] == ["uniform", "uniform"]          # the fixed grid noise, then the step's z
@@ -370,3 +373,34 @@ def test_ctrl_c_mid_step_finishes_the_step_saves_and_resumes_exactly(tmp_path, m
     a = checkpoint.load(tmp_path / "straight/checkpoints/ckpt_000006.npz")
     b = checkpoint.load(tmp_path / "split/checkpoints/ckpt_000006.npz")
     assert_trees_equal(a, b, skip=("config",))
+
+
+# --- FID during training: keep the best ------------------------------------------------------
+class TinyFeatures:
+    """A stand-in for the FID Inception network: a fixed random projection of a coarse image (2048-d)."""
+
+    def __call__(self, x):                                   # (N, 3, 299, 299)
+        coarse = np.asarray(x)[:, :, ::30, ::30].reshape(len(x), -1)
+        projection = np.random.default_rng(0).normal(size=(coarse.shape[1], 2048)).astype(np.float32)
+        return np.tanh(coarse @ projection / 10)
+
+
+def test_fid_every_logs_plots_and_keeps_the_best_checkpoint_apart_from_pruning(tmp_path, monkeypatch):
+    from tinygan import fid
+    monkeypatch.setattr(fid, "fid_inception_v3", lambda *args, **kwargs: TinyFeatures())
+    scores = iter([5.0, 3.0, 4.0, 6.0])
+    true_fid = fid.statistics_to_fid
+    monkeypatch.setattr(fid, "statistics_to_fid", lambda *stats: (true_fid(*stats), next(scores))[1])
+    t = trainer(tmp_path, max_steps=4, fid_every=1, fid_n=6, fid_real_n=8, checkpoint_every=1, keep_last=1)
+    t.run()
+    rows = checkpoint.read_loss_log(tmp_path / "fid_log.csv")
+    assert [(r["step"], r["fid"], r["n_fake"], r["n_real"], r["generator"]) for r in rows] == [
+        (1, 5.0, 6, 8, "ema"), (2, 3.0, 6, 8, "ema"), (3, 4.0, 6, 8, "ema"), (4, 6.0, 6, 8, "ema")]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["best.npz", "ckpt_000004.npz"]
+    best = checkpoint.load(tmp_path / "checkpoints/best.npz")
+    assert best["step"] == 2 and best["best"] == {"step": 2, "fid": 3.0}
+    assert checkpoint.load(tmp_path / "checkpoints/ckpt_000004.npz")["best"] == {"step": 2, "fid": 3.0}
+    assert checkpoint.find_checkpoint(tmp_path).name == "ckpt_000004.npz"      # resume never picks best.npz
+    with Image.open(tmp_path / "fid_plot.png") as plot:
+        assert plot.format == "PNG"
+    assert int(checkpoint.load(tmp_path / "fid_reference.npz")["n"]) == 8

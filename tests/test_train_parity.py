@@ -7,7 +7,7 @@ loss, Adam and the order of the updates at once. Skipped without torch.
 import numpy as np
 import pytest
 
-from tinygan import backend, train
+from tinygan import backend, dcgan, train
 
 torch = pytest.importorskip("torch")
 tnn = torch.nn
@@ -51,7 +51,7 @@ def test_three_training_steps_match_pytorch(tmp_path):
         real = trainer.loader.get_batch(0, step)
         noise_rng = backend.default_rng(0)
         noise_rng.set_state(trainer.noise_rng.state())        # the noise trainer.train_step will draw
-        z = torch.from_numpy(train.sample_noise(noise_rng, 8, 100, "normal"))
+        z = torch.from_numpy(dcgan.sample_noise(noise_rng, 8, 100, "normal"))
         ours = trainer.train_step(real)
 
         real_t, ones, zeros = torch.from_numpy(np.ascontiguousarray(real)), torch.ones(8, 1, 1, 1), torch.zeros(8, 1, 1, 1)

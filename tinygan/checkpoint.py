@@ -245,6 +245,19 @@ def latest(directory, prefix="ckpt_"):
     return found[-1][1] if found else None
 
 
+def find_checkpoint(path):
+    """A checkpoint file, or the newest one under a run directory (or its checkpoints/ folder)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    for folder in (path / "checkpoints", path):
+        found = latest(folder) if folder.is_dir() else None
+        if found:
+            return found
+    raise FileNotFoundError(f"no checkpoint found at {path} (expected a .npz file or a run directory with "
+                            "checkpoints/ckpt_*.npz)")
+
+
 def prune(directory, keep_last, prefix="ckpt_"):
     """Delete all but the newest ``keep_last`` checkpoints; returns the deleted paths."""
     if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:

@@ -9,12 +9,68 @@ The discriminator returns a *logit*; the sigmoid lives inside the loss
 (BCE-with-logits), which is the numerically stable form. Parameter names
 ("main.0.weight", ...) equal the tutorial's, so a state_dict loads into its
 PyTorch modules. ``image_size=128`` adds one more block to each network.
+
+A :class:`ModelConfig` (nz, ngf, ndf, nc, image_size, z_dist) describes the pair. Every
+checkpoint and generator file stores it, and it rebuilds the networks
+(``config.generator()``), as nanoGPT's ``model_args`` do.
 """
+from dataclasses import asdict, dataclass, fields
+
 from . import backend
 from .init import dcgan_init
 from .nn import BatchNorm2d, Conv2d, ConvTranspose2d, LeakyReLU, Module, ReLU, Sequential, Tanh
 
 SUPPORTED_SIZES = (64, 128)
+Z_DISTS = ("normal", "uniform")
+MAX_WIDTH = 1024     # ngf and ndf: 64 is the paper's; 1024 already makes a 3 GB generator
+MAX_NZ = 4096
+
+
+def sample_noise(rng, n, nz, z_dist="normal"):
+    """z for n images: N(0, I) or U(-1, 1), shape (n, nz, 1, 1), on the active backend."""
+    if z_dist == "uniform":
+        return rng.uniform((n, nz, 1, 1), -1.0, 1.0)
+    if z_dist != "normal":
+        raise ValueError(f"z_dist must be one of {Z_DISTS}, got {z_dist!r}")
+    return rng.normal((n, nz, 1, 1))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything it takes to rebuild the DCGAN pair; saved in every checkpoint and generator file."""
+    nz: int = 100              # length of the noise vector z
+    ngf: int = 64              # G's width: the channels of its last hidden layer (x8 at 4x4)
+    ndf: int = 64              # D's width: the channels of its first layer
+    nc: int = 3                # image channels (RGB)
+    image_size: int = 64       # 64 or 128
+    z_dist: str = "normal"     # the noise G was trained on: "normal" N(0, I) or "uniform" U(-1, 1)
+
+    def __post_init__(self):
+        for name, low, high in (("nz", 1, MAX_NZ), ("ngf", 1, MAX_WIDTH), ("ndf", 1, MAX_WIDTH), ("nc", 1, 4)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"model config: {name} must be an int in {low}..{high}, got {value!r}")
+        if self.image_size not in SUPPORTED_SIZES:
+            raise ValueError(f"model config: image_size must be one of {SUPPORTED_SIZES}, got {self.image_size!r}")
+        if self.z_dist not in Z_DISTS:
+            raise ValueError(f"model config: z_dist must be one of {Z_DISTS}, got {self.z_dist!r}")
+
+    @classmethod
+    def from_dict(cls, values):
+        """Build from a dict (e.g. a checkpoint's), ignoring keys that are not model settings."""
+        if not isinstance(values, dict):
+            raise ValueError(f"model config: expected a dict, got {type(values).__name__}")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def to_dict(self):
+        return asdict(self)
+
+    def generator(self, rng=None):
+        return Generator(self.nz, self.ngf, self.nc, self.image_size, z_dist=self.z_dist, rng=rng)
+
+    def discriminator(self, rng=None):
+        return Discriminator(self.ndf, self.nc, self.image_size, rng=rng)
 
 
 def _check_size(image_size):
@@ -24,10 +80,20 @@ def _check_size(image_size):
 
 
 class Generator(Module):
-    def __init__(self, nz=100, ngf=64, nc=3, image_size=64, rng=None):
+    """Noise z (N, nz, 1, 1) -> images (N, nc, S, S) in [-1, 1].
+
+    nz: length of z; ngf: width (channels of the last hidden layer, doubled in each block
+    towards the 4x4 start); nc: image channels; image_size: 64 or 128; z_dist: the noise it
+    is trained on ("normal" or "uniform"); rng: seed or tinygan Generator for the DCGAN init.
+    """
+
+    def __init__(self, nz=100, ngf=64, nc=3, image_size=64, z_dist="normal", rng=None):
         super().__init__()
         blocks = _check_size(image_size)
-        self.config = {"nz": int(nz), "ngf": int(ngf), "nc": int(nc), "image_size": int(image_size)}
+        if z_dist not in Z_DISTS:
+            raise ValueError(f"Generator: z_dist must be one of {Z_DISTS}, got {z_dist!r}")
+        self.config = {"nz": int(nz), "ngf": int(ngf), "nc": int(nc), "image_size": int(image_size),
+                       "z_dist": z_dist}
         rng = backend.default_rng(rng)
         width = ngf * 2 ** (blocks - 1)                      # 512 channels at 4x4 for 64x64 images
         layers = [ConvTranspose2d(nz, width, 4, 1, 0, bias=False, rng=rng), BatchNorm2d(width), ReLU()]
@@ -38,6 +104,10 @@ class Generator(Module):
         layers += [ConvTranspose2d(width, nc, 4, 2, 1, bias=False, rng=rng), Tanh()]
         self.main = Sequential(*layers)
         dcgan_init(self, rng)
+
+    def sample_noise(self, rng, n):
+        """n noise vectors of the kind this G was trained on: (n, nz, 1, 1)."""
+        return sample_noise(rng, n, self.config["nz"], self.config["z_dist"])
 
     def forward(self, z):
         """z: (N, nz) or (N, nz, 1, 1) -> images (N, nc, S, S) in [-1, 1]."""
@@ -50,12 +120,18 @@ class Generator(Module):
             raise ValueError(f"Generator: expected noise of shape (N, {nz}) or (N, {nz}, 1, 1), got {tuple(z.shape)}")
         return self.main(z)
 
-    def backward(self, grad_output, need_input_grad=False):
+    def backward(self, grad_output, need_input_grad=True):
         dz = self.main.backward(grad_output, need_input_grad)
         return None if dz is None else dz.reshape(self.cache)
 
 
 class Discriminator(Module):
+    """Images (N, nc, S, S) in [-1, 1] -> one logit each, (N, 1, 1, 1).
+
+    ndf: width (channels of the first layer, doubled in each block); nc: image channels;
+    image_size: 64 or 128; rng: seed or tinygan Generator for the DCGAN init.
+    """
+
     def __init__(self, ndf=64, nc=3, image_size=64, rng=None):
         super().__init__()
         blocks = _check_size(image_size)

@@ -775,7 +775,7 @@ def _is_generator_source(source):
     source = Path(source)
     if source.is_file():
         return source.suffix == ".npz"
-    from .train import find_checkpoint
+    from .checkpoint import find_checkpoint
     try:
         find_checkpoint(source)
     except FileNotFoundError:
@@ -797,10 +797,13 @@ def load_images(source, n=None, image_size=64, crop=None, cache=None, verbose=Tr
     return dataset.images
 
 
-def generated_images(checkpoint, n, seed=0, batch_size=64):
-    """n uint8 faces (seeds seed .. seed + n - 1) from a checkpoint, run directory or generator file."""
+def generated_images(checkpoint, n, seed=0, batch_size=64, raw=False):
+    """n uint8 faces (seeds seed .. seed + n - 1) from a checkpoint, run directory or generator file.
+
+    A checkpoint's averaged generator (G_ema) paints them, unless ``raw``.
+    """
     from .sampling import generate_images, load_generator
-    return generate_images(load_generator(checkpoint), list(range(seed, seed + n)), batch_size=batch_size)
+    return generate_images(load_generator(checkpoint, raw=raw), list(range(seed, seed + n)), batch_size=batch_size)
 
 
 def real_statistics(source, n=None, image_size=64, crop=None, preprocessing="pytorch-fid", batch_size=32,
@@ -837,19 +840,22 @@ def real_statistics(source, n=None, image_size=64, crop=None, preprocessing="pyt
 
 
 def fid_between(real_source, fake, n=MIN_SAMPLES, image_size=64, crop=None, preprocessing="pytorch-fid",
-                batch_size=32, weights=None, cache=None, seed=0, kid_subsets=100, verbose=True):
-    """FID (and KID) between n real images and n fakes. Returns a dict: fid, kid, kid_std, n.
+                batch_size=32, weights=None, cache=None, seed=0, kid_subsets=100, verbose=True, n_real=None,
+                raw=False):
+    """FID (and KID) between the first n_real real images (default n) and n fakes.
 
-    ``fake`` is uint8 images (N, S, S, 3), a folder/zip/tar of images (used whole, no crop), or a
-    checkpoint / run directory / generator file (faces for seeds seed .. seed + n - 1).
+    Returns a dict: fid, kid, kid_std, n, n_real. ``fake`` is uint8 images (N, S, S, 3), a
+    folder/zip/tar of images (used whole, no crop), or a checkpoint / run directory / generator
+    file (faces for seeds seed .. seed + n - 1, from its averaged G unless ``raw``).
     Real statistics are cached (see :func:`real_statistics`).
     """
-    real = real_statistics(real_source, n, image_size, crop, preprocessing, batch_size, weights, cache,
+    n_real = n if n_real is None else n_real
+    real = real_statistics(real_source, n_real, image_size, crop, preprocessing, batch_size, weights, cache,
                            verbose=verbose)
     if isinstance(fake, np.ndarray):
         fake_images = fake[:n]
     elif _is_generator_source(fake):
-        fake_images = generated_images(fake, n, seed)
+        fake_images = generated_images(fake, n, seed, raw=raw)
     else:
         fake_images = load_images(fake, n, image_size, 1.0, cache, verbose)
     if len(fake_images) < n:
@@ -858,7 +864,7 @@ def fid_between(real_source, fake, n=MIN_SAMPLES, image_size=64, crop=None, prep
     fake_features = images_to_features(fake_images, batch_size, preprocessing, model, verbose)
     fid = statistics_to_fid(real["mu"], real["sigma"], *features_to_statistics(fake_features))
     kid_mean, kid_std = kid(real["features"], fake_features, subsets=kid_subsets)
-    return {"fid": fid, "kid": kid_mean, "kid_std": kid_std, "n": int(n)}
+    return {"fid": fid, "kid": kid_mean, "kid_std": kid_std, "n": int(n), "n_real": int(n_real)}
 
 
 # ============================================================== command line
@@ -874,6 +880,8 @@ def add_fid_command(subparsers):
     p.add_argument("--fake", required=True,
                    help="folder/.zip/.tar of generated images, or a checkpoint .npz / run directory")
     p.add_argument("-n", type=int, default=MIN_SAMPLES, help="images per side (FID is biased upwards for small n)")
+    p.add_argument("--n-real", type=int, help="real images, the first of --real, if not n (default: n)")
+    p.add_argument("--raw", action="store_true", help="score a checkpoint's raw G, not its averaged G_ema")
     p.add_argument("--batch-size", type=int, default=32, help="images per Inception forward pass")
     p.add_argument("--preprocessing", choices=PREPROCESSING, default="pytorch-fid",
                    help="resize and scaling convention (see tinygan.fid.preprocess)")
@@ -897,7 +905,7 @@ def fid_command(args):
               f"biased upwards; compare FIDs only at the same n")
     result = fid_between(args.real, args.fake, n=args.n, image_size=args.image_size, crop=args.crop,
                          preprocessing=args.preprocessing, batch_size=args.batch_size, weights=args.weights,
-                         cache=args.cache_dir, seed=args.seed)
-    print(f"FID {result['fid']:.3f}  (n={result['n']} real vs {result['n']} fake, {args.preprocessing})")
+                         cache=args.cache_dir, seed=args.seed, n_real=args.n_real, raw=args.raw)
+    print(f"FID {result['fid']:.3f}  (n={result['n_real']} real vs {result['n']} fake, {args.preprocessing})")
     print(f"KID {result['kid'] * 1e3:.3f} +- {result['kid_std'] * 1e3:.3f} x 1e-3")
     return 0

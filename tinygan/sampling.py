@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from . import backend, checkpoint
-from .dcgan import Discriminator, Generator
+from .dcgan import Discriminator, Generator, ModelConfig, sample_noise
 from .nn import sigmoid
-from .train import find_checkpoint, sample_noise
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "generator.npz"
 GENERATOR_FORMAT = "tinygan-generator"
@@ -39,61 +38,84 @@ def _load_float32(module, state):
 
 
 def generator_from_state_dict(state, z_dist="normal"):
-    """Build a Generator whose shape is read off a (PyTorch-layout) state_dict, then load it."""
+    """A Generator for a PyTorch-layout state_dict, which stores no config: its shape is read off the weights."""
     convs = _conv_weights(state)            # first: (nz, ngf * 2^(n-2), 4, 4), last: (ngf, nc, 4, 4)
     n = len(convs)
     G = Generator(nz=convs[0].shape[0], ngf=convs[0].shape[1] // 2 ** (n - 2), nc=convs[-1].shape[1],
-                  image_size=4 * 2 ** (n - 1), rng=0)
-    G.z_dist = z_dist
+                  image_size=4 * 2 ** (n - 1), z_dist=z_dist, rng=0)
     return _load_float32(G, state)
 
 
 def discriminator_from_state_dict(state):
-    """Build a Discriminator whose shape is read off a (PyTorch-layout) state_dict, then load it."""
+    """A Discriminator for a PyTorch-layout state_dict, its shape read off the weights."""
     convs = _conv_weights(state)            # first: (ndf, nc, 4, 4)
     D = Discriminator(ndf=convs[0].shape[0], nc=convs[0].shape[1], image_size=4 * 2 ** (len(convs) - 1), rng=0)
     return _load_float32(D, state)
+
+
+def model_config_of(tree, path):
+    """The ModelConfig stored in a checkpoint or generator file.
+
+    Files written before configs were stored under "model" keep the same settings in "config"
+    (a training config, or a generator file's nz/ngf/nc/image_size/z_dist).
+    """
+    stored = tree.get("model", tree.get("config"))
+    if not isinstance(stored, dict):
+        raise ValueError(f"{path} stores no model config (expected a tinygan checkpoint or generator file)")
+    try:
+        return ModelConfig.from_dict(stored)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: {err}") from None
 
 
 def load_tree(path):
     """Read a training checkpoint, a run directory, a generator file or a PyTorch-layout .npz."""
     path = Path(path)
     if path.is_dir():
-        path = find_checkpoint(path)
+        path = checkpoint.find_checkpoint(path)
     return checkpoint.load(path), path
 
 
-def load_generator(path=None):
-    """The generator (eval mode) from ``path``; with no path, the pretrained one shipped with tinygan."""
-    if path is None:
-        if not PRETRAINED.exists():
-            raise FileNotFoundError(f"no pretrained generator at {PRETRAINED}; pass --checkpoint PATH")
-        path = PRETRAINED
-    tree, path = load_tree(path)
+def load_generator(path=None, raw=False):
+    """The generator (eval mode) from ``path``; with no path, the pretrained one shipped with tinygan.
+
+    A checkpoint with an averaged generator (``G_ema``, see tinygan.ema) gives that one, unless ``raw``.
+    """
+    tree, path = load_tree(_pretrained() if path is None else path)
     if _is_torch_layout(tree):
         return generator_from_state_dict(tree)
-    if "G" not in tree:
+    key = "G_ema" if "G_ema" in tree and not raw else "G"
+    if key not in tree:
         raise ValueError(f"{path} holds no generator (expected a tinygan checkpoint with G/... arrays)")
-    return generator_from_state_dict(tree["G"], tree.get("config", {}).get("z_dist", "normal"))
+    return _load_float32(model_config_of(tree, path).generator(rng=0), tree[key])
 
 
-def load_discriminator(path):
-    """The discriminator (eval mode) from a training checkpoint, run directory or PyTorch-layout .npz."""
-    tree, path = load_tree(path)
+def load_discriminator(path=None):
+    """The discriminator (eval mode) from a checkpoint, run directory, generator file with D, or PyTorch .npz.
+
+    With no path, the discriminator shipped beside the pretrained generator.
+    """
+    tree, path = load_tree(_pretrained() if path is None else path)
     if _is_torch_layout(tree):
         return discriminator_from_state_dict(tree)
     if "D" not in tree:
         raise ValueError(f"{path} holds no discriminator: judging needs a training checkpoint "
-                         "(ckpt_*.npz), not a generator-only file")
-    return discriminator_from_state_dict(tree["D"])
+                         "(ckpt_*.npz) or a generator file saved with its D")
+    return _load_float32(model_config_of(tree, path).discriminator(rng=0), tree["D"])
+
+
+def _pretrained():
+    if not PRETRAINED.exists():
+        raise FileNotFoundError(f"no pretrained generator at {PRETRAINED}; pass --checkpoint PATH")
+    return PRETRAINED
 
 
 # --- generating ----------------------------------------------------------------
 def noise_for_seeds(seeds, nz, z_dist="normal"):
     """One z per seed, (len(seeds), nz, 1, 1), each drawn from its own seeded generator."""
     seeds = [int(s) for s in seeds]
-    if any(s < 0 for s in seeds):
-        raise ValueError(f"seeds must be non-negative integers, got {seeds}")
+    if not seeds or any(s < 0 for s in seeds):
+        raise ValueError(f"expected one or more non-negative seeds, got {seeds}")
     return backend.xp.concatenate([sample_noise(backend.default_rng(s), 1, nz, z_dist) for s in seeds])
 
 
@@ -110,7 +132,7 @@ def to_uint8(images):
 
 def generate_images(G, seeds, batch_size=64):
     """uint8 faces (N, H, W, 3), one per seed."""
-    z = noise_for_seeds(seeds, G.config["nz"], getattr(G, "z_dist", "normal"))
+    z = noise_for_seeds(seeds, G.config["nz"], G.config["z_dist"])
     return _run_generator(G, z, batch_size)
 
 
@@ -138,7 +160,7 @@ def interpolate(G, seeds, steps=8, method="slerp", batch_size=64):
         raise ValueError(f"steps must be >= 2, got {steps}")
     if method not in ("slerp", "linear"):
         raise ValueError(f"method must be 'slerp' or 'linear', got {method!r}")
-    z = noise_for_seeds(seeds, G.config["nz"], getattr(G, "z_dist", "normal"))
+    z = noise_for_seeds(seeds, G.config["nz"], G.config["z_dist"])
     path = []
     for leg in range(len(seeds) - 1):
         for k, t in enumerate(np.linspace(0.0, 1.0, steps)):
@@ -155,7 +177,7 @@ def vector_arithmetic(G, group_a, group_b, group_c, batch_size=64):
     Averaging a few z per concept makes the direction far less noisy than one z.
     Returns (faces of A, B, C as lists of uint8 arrays, the result face).
     """
-    nz, z_dist = G.config["nz"], getattr(G, "z_dist", "normal")
+    nz, z_dist = G.config["nz"], G.config["z_dist"]
     groups = [group_a, group_b, group_c]
     if any(len(g) == 0 for g in groups):
         raise ValueError("each of the three seed groups needs at least one seed")
@@ -199,10 +221,17 @@ def export_torch(module, path):
     return path
 
 
-def save_generator(G, path, provenance=None, dtype=np.float16):
-    """A generator-only file (float16 by default: half the size, invisible in the images)."""
-    tree = {"format": GENERATOR_FORMAT, "config": {**G.config, "z_dist": getattr(G, "z_dist", "normal")},
+def save_generator(G, path, provenance=None, dtype=np.float16, D=None):
+    """A generator file (float16 by default: half the size, invisible in the images), with D if given.
+
+    It stores the ModelConfig under "model", so ``load_generator`` rebuilds G from it.
+    """
+    model = ModelConfig(nz=G.config["nz"], ngf=G.config["ngf"], nc=G.config["nc"], image_size=G.config["image_size"],
+                        z_dist=G.config["z_dist"], **({"ndf": D.config["ndf"]} if D is not None else {}))
+    tree = {"format": GENERATOR_FORMAT, "model": model.to_dict(),
             "G": {k: v.astype(dtype) for k, v in G.state_dict().items()}}
+    if D is not None:
+        tree["D"] = {k: v.astype(dtype) for k, v in D.state_dict().items()}
     if provenance:
         tree["provenance"] = provenance
     checkpoint.save(path, tree)

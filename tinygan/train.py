@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from . import backend, checkpoint, viz
-from .dcgan import Discriminator, Generator
+from .dcgan import ModelConfig
+from .ema import EMA, calibration_noise, recalibrate_batchnorm
 from .losses import BCEWithLogitsLoss
 from .nn import sigmoid
 from .optim import Adam
@@ -52,6 +53,11 @@ DEFAULTS = {
     "checkpoint_every": 200,
     "keep_last": 3,          # checkpoints kept on disk
     "n_samples": 64,         # images in the fixed-noise grid
+    "ema_decay": 0.999,      # EMA of G's weights (tinygan.ema); 0 turns it off
+    "fid_every": 0,          # steps between FID scores of the sampling G (0: never); keeps checkpoints/best.npz
+    "fid_n": 1000,           # generated faces per FID score during training
+    "fid_real_n": 5000,      # real faces (the first of the data set) for FID's reference statistics
+    "fid_weights": None,     # FID Inception weights (.npz/.pth/.pt); None: tinygan.fid's default search
 }
 
 PRESETS = {
@@ -60,6 +66,7 @@ PRESETS = {
 }
 
 LOG_FIELDS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "img_per_s")
+FID_FIELDS = ("step", "epoch", "fid", "n_fake", "n_real", "generator")
 
 
 class DivergenceError(RuntimeError):
@@ -81,24 +88,26 @@ def make_config(preset="dcgan", **overrides):
 
 def validate_config(config):
     positive = ("nz", "ngf", "ndf", "batch_size", "epochs", "log_every", "sample_every", "checkpoint_every",
-                "keep_last", "n_samples")
+                "keep_last", "n_samples", "fid_n", "fid_real_n")
     for key in positive:
         if not isinstance(config[key], (int, np.integer)) or config[key] < 1:
             raise ValueError(f"training option {key} must be a positive integer, got {config[key]!r}")
+    if not isinstance(config["fid_every"], (int, np.integer)) or config["fid_every"] < 0:
+        raise ValueError(f"training option fid_every must be an integer >= 0, got {config['fid_every']!r}")
+    if not (config["ema_decay"] == 0 or 0 < config["ema_decay"] < 1):
+        raise ValueError(f"training option ema_decay must be 0 (off) or in (0, 1), got {config['ema_decay']!r}")
+    model_config(config)                   # nz, ngf, ndf, image_size, z_dist within their ranges
     if not config["lr"] > 0:
         raise ValueError(f"training option lr must be > 0, got {config['lr']!r}")
-    if config["z_dist"] not in ("normal", "uniform"):
-        raise ValueError(f"training option z_dist must be 'normal' or 'uniform', got {config['z_dist']!r}")
     if not 0 < config["real_label"] <= 1:
         raise ValueError(f"training option real_label must be in (0, 1], got {config['real_label']!r}")
     return config
 
 
-def sample_noise(rng, n, nz, z_dist):
-    """z for n images: N(0, I) or U(-1, 1), shape (n, nz, 1, 1)."""
-    if z_dist == "uniform":
-        return rng.uniform((n, nz, 1, 1), -1.0, 1.0)
-    return rng.normal((n, nz, 1, 1))
+def model_config(config):
+    """The networks' part of a training config, as the ModelConfig that rebuilds them."""
+    return ModelConfig(nz=config["nz"], ngf=config["ngf"], ndf=config["ndf"], image_size=config["image_size"],
+                       z_dist=config["z_dist"])
 
 
 def format_duration(seconds):
@@ -157,23 +166,31 @@ class Trainer:
                              "lower --batch-size")
         self.dataset = dataset
         self.loader = BatchLoader(dataset, c["batch_size"], seed=c["seed"], flip=c["flip"])
+        self.model = model_config(c)
         init_rng = backend.default_rng([c["seed"], 0])
-        self.G = Generator(c["nz"], c["ngf"], image_size=c["image_size"], rng=init_rng)
-        self.D = Discriminator(c["ndf"], image_size=c["image_size"], rng=init_rng)
+        self.G = self.model.generator(init_rng)
+        self.D = self.model.discriminator(init_rng)
+        # The averaged generator (tinygan.ema): it paints the samples, and it is what generate uses.
+        self.ema = EMA(self.G, c["ema_decay"]) if c["ema_decay"] else None
+        self.G_ema = self.model.generator(rng=0).eval() if self.ema else None
+        self._G_ema_step = None                  # the step whose averaged weights G_ema holds
         betas = (c["beta1"], c["beta2"])
         self.opt_G = Adam(self.G.parameters(), c["lr"], betas)
         self.opt_D = Adam(self.D.parameters(), c["lr"], betas)
         self.loss = BCEWithLogitsLoss()
         self.noise_rng = backend.default_rng([c["seed"], 1])
-        self.fixed_noise = sample_noise(backend.default_rng([c["seed"], 2]), c["n_samples"], c["nz"], c["z_dist"])
+        self.fixed_noise = self.G.sample_noise(backend.default_rng([c["seed"], 2]), c["n_samples"])
         self.step = 0
         self.log = checkpoint.LossLog(self.out / "loss_log.csv", LOG_FIELDS)
+        self.fid_log = checkpoint.LossLog(self.out / "fid_log.csv", FID_FIELDS)
+        self.best = None                         # {"step", "fid"} of checkpoints/best.npz
+        self._fid_reference = None
 
     # --- one step ---------------------------------------------------------------
     def train_step(self, real):
         """One D update and one G update; returns the step's losses and D's mean outputs."""
         c, G, D, loss = self.config, self.G, self.D, self.loss
-        z = sample_noise(self.noise_rng, real.shape[0], c["nz"], c["z_dist"])
+        z = G.sample_noise(self.noise_rng, real.shape[0])
         fake = G(z)                                                     # (N, 3, 64, 64)
 
         # D step: real images towards real_label, fakes towards 0. G(z) is a constant here.
@@ -193,8 +210,10 @@ class Trainer:
         g_loss = loss(g_logits, 1.0)
         grad_fake = D.backward(loss.backward())                        # dL/dG(z), through a fixed D
         D.requires_grad_(True)
-        G.backward(grad_fake)
+        G.backward(grad_fake, need_input_grad=False)
         self.opt_G.step()
+        if self.ema is not None:
+            self.ema.update(G)
         self.step += 1
 
         # 0-d arrays on the backend: reading them would wait for the GPU, so run() reads a
@@ -256,6 +275,8 @@ class Trainer:
                     window, t_window = [], now
                 if self.step % c["sample_every"] == 0 or self.step == self.total_steps:
                     self.save_samples()
+                if c["fid_every"] and (self.step % c["fid_every"] == 0 or self.step == self.total_steps):
+                    self.evaluate_fid()
                 if self.step % c["checkpoint_every"] == 0 or self.step == self.total_steps:
                     self.save()
         self.finish()
@@ -276,14 +297,73 @@ class Trainer:
     def sample_grid_path(self, step):
         return self.out / "samples" / f"step_{step:06d}.png"
 
+    def sampling_generator(self):
+        """The generator that paints samples, in eval mode: the EMA one if there is one, else G.
+
+        The EMA weights are copied in and BatchNorm recalibrated once per step (tinygan.ema).
+        Put G back in train mode with ``G.train()`` after using G itself.
+        """
+        if self.ema is None:
+            return self.G.eval()
+        if self._G_ema_step != self.step:
+            self.ema.copy_to(self.G_ema)
+            recalibrate_batchnorm(self.G_ema, calibration_noise(self.G_ema, self.config["seed"]))
+            self._G_ema_step = self.step
+        return self.G_ema
+
     def save_samples(self):
-        """A grid of G(fixed noise), in eval mode so that it does not disturb BatchNorm's statistics."""
-        self.G.eval()
-        images = self.G(self.fixed_noise)
+        """A grid of the sampling generator's faces for the fixed noise, and the loss plot."""
+        images = self.sampling_generator()(self.fixed_noise)
         self.G.train()
         viz.save_grid(images, self.sample_grid_path(self.step))
         if self.log.path.exists():
             viz.plot_losses(self.log.path, self.out / "loss_plot.png", title="DCGAN losses")
+
+    def evaluate_fid(self):
+        """FID of the sampling generator (fid_n faces, seeds 0..) against the first fid_real_n real faces.
+
+        Logs it to fid_log.csv, plots fid_plot.png, and writes checkpoints/best.npz when it is the best so far.
+        """
+        from . import fid
+        from .sampling import generate_images
+        c = self.config
+        if self._fid_reference is None:
+            self._fid_reference = self._fid_reference_statistics()
+        mu, sigma, n_real = self._fid_reference
+        G = self.sampling_generator()
+        fakes = generate_images(G, range(c["fid_n"]))
+        self.G.train()
+        model = fid.fid_inception_v3(c["fid_weights"], verbose=self.verbose)
+        score = fid.statistics_to_fid(mu, sigma, *fid.features_to_statistics(fid.images_to_features(fakes, model=model)))
+        which = "ema" if self.ema is not None else "raw"
+        self.fid_log.append({"step": self.step, "epoch": self.step / len(self.loader), "fid": score,
+                             "n_fake": c["fid_n"], "n_real": n_real, "generator": which})
+        rows = self.fid_log.read()
+        viz.plot_fid([r["step"] for r in rows], [r["fid"] for r in rows], self.out / "fid_plot.png")
+        is_best = self.best is None or score < self.best["fid"]
+        if is_best:
+            self.best = {"step": self.step, "fid": score}
+            checkpoint.save(self.out / "checkpoints" / "best.npz", self.state())
+        self.say(f"FID {score:.1f} at step {self.step} ({c['fid_n']} faces of the {which} G vs {n_real} real)"
+                 + (" - best so far, saved checkpoints/best.npz" if is_best else
+                    f"; best {self.best['fid']:.1f} at step {self.best['step']}"))
+        return score
+
+    def _fid_reference_statistics(self):
+        """(mu, sigma, n) of the first fid_real_n training images, cached in the run folder."""
+        from . import fid
+        images = getattr(self.dataset, "images", self.dataset)
+        n = min(self.config["fid_real_n"], len(images))
+        path = self.out / "fid_reference.npz"
+        if path.is_file():
+            stored = checkpoint.load(path)
+            if int(stored["n"]) == n:
+                return stored["mu"], stored["sigma"], n
+        self.say(f"FID: Inception features of the first {n} training images (once per run)")
+        model = fid.fid_inception_v3(self.config["fid_weights"], verbose=self.verbose)
+        mu, sigma = fid.features_to_statistics(fid.images_to_features(images[:n], model=model, verbose=self.verbose))
+        checkpoint.save(path, {"n": n, "mu": mu, "sigma": sigma})
+        return mu, sigma, n
 
     def finish(self):
         frames = sorted((self.out / "samples").glob("step_*.png"))
@@ -297,12 +377,18 @@ class Trainer:
     # --- checkpoints ------------------------------------------------------------
     def state(self):
         epoch = self.step // len(self.loader)
-        return {"format": "tinygan-dcgan-train", "step": self.step, "config": self.config,
-                "G": self.G.state_dict(), "D": self.D.state_dict(),
-                "optim_G": self.opt_G.state_dict(), "optim_D": self.opt_D.state_dict(),
-                "rng": {"noise": self.noise_rng.state()},
-                "fixed_noise": backend.to_numpy(self.fixed_noise),
-                "data_order": {"epoch": epoch, "order": self.loader.order(epoch)}}
+        state = {"format": "tinygan-dcgan-train", "step": self.step, "config": self.config,
+                 "model": self.model.to_dict(), "G": self.G.state_dict(), "D": self.D.state_dict(),
+                 "optim_G": self.opt_G.state_dict(), "optim_D": self.opt_D.state_dict(),
+                 "rng": {"noise": self.noise_rng.state()},
+                 "fixed_noise": backend.to_numpy(self.fixed_noise),
+                 "data_order": {"epoch": epoch, "order": self.loader.order(epoch)}}
+        if self.ema is not None:
+            state["G_ema"] = self.sampling_generator().state_dict()
+            state["ema"] = self.ema.state_dict()
+        if self.best is not None:
+            state["best"] = self.best
+        return state
 
     def save(self):
         """Write checkpoints/ckpt_<step>.npz atomically, keeping the last ``keep_last``."""
@@ -317,6 +403,13 @@ class Trainer:
     def load_state(self, state):
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
+        if self.ema is not None and "G_ema" in state:
+            self.G_ema.load_state_dict(state["G_ema"])
+            self.ema.load_state_dict(state["ema"], self.G_ema)
+            self._G_ema_step = int(state["step"])
+        elif self.ema is not None:          # a checkpoint from before the EMA: start averaging here
+            self.ema = EMA(self.G, self.config["ema_decay"])
+        self.best = state.get("best")
         self.opt_G.load_state_dict(state["optim_G"])
         self.opt_D.load_state_dict(state["optim_D"])
         self.noise_rng.set_state(state["rng"]["noise"])
@@ -327,24 +420,12 @@ class Trainer:
             raise ValueError(f"the data differs from the data this checkpoint was trained on "
                              f"({self.config['data']}): the batch order of epoch {order['epoch']} does not match")
         self.log.truncate_after(self.step)    # rows written after the checkpoint will be written again
-
-
-def find_checkpoint(path):
-    """A checkpoint file, or the newest one under a run directory (or its checkpoints/ folder)."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    for folder in (path / "checkpoints", path):
-        found = checkpoint.latest(folder) if folder.is_dir() else None
-        if found:
-            return found
-    raise FileNotFoundError(f"no checkpoint found at {path} (expected a .npz file or a run directory with "
-                            "checkpoints/ckpt_*.npz)")
+        self.fid_log.truncate_after(self.step)
 
 
 def resume(path, dataset=None, verbose=True, **overrides):
     """Rebuild a Trainer from a checkpoint (file or run directory) and its stored config."""
-    ckpt = find_checkpoint(path)
+    ckpt = checkpoint.find_checkpoint(path)
     state = checkpoint.load(ckpt)
     if state.get("format") != "tinygan-dcgan-train":
         raise ValueError(f"{ckpt} is not a tinygan training checkpoint (format {state.get('format')!r})")
@@ -368,9 +449,10 @@ def add_train_command(subparsers):
                         "(default: %(default)s)")
     p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue a run from its newest checkpoint")
     for key in ("epochs", "max_steps", "batch_size", "nz", "ngf", "ndf", "image_size", "limit", "seed",
-                "log_every", "sample_every", "checkpoint_every", "keep_last"):
+                "log_every", "sample_every", "checkpoint_every", "keep_last", "fid_every", "fid_n", "fid_real_n"):
         p.add_argument("--" + key.replace("_", "-"), type=int, help=f"(default: {DEFAULTS[key]})")
-    for key in ("lr", "beta1", "beta2", "real_label", "crop"):
+    p.add_argument("--fid-weights", help="FID Inception weights for --fid-every (default: tinygan.fid's search)")
+    for key in ("lr", "beta1", "beta2", "real_label", "crop", "ema_decay"):
         p.add_argument("--" + key.replace("_", "-"), type=float, help=f"(default: {DEFAULTS[key]:.4g})")
     p.add_argument("--z-dist", choices=("normal", "uniform"), help="noise distribution (default: normal)")
     p.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
