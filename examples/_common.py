@@ -120,7 +120,7 @@ def load_faces(args, image_size=64, quick_n=64):
     if args.synthetic or (args.quick and not args.data):
         return synthetic_faces(n, image_size), f"{n} synthetic faces"
     if not args.data:
-        from tinygan.data import CELEBA_HELP
+        from tinygan.download import CELEBA_HELP
         fail(f"no face images: pass --data PATH (a CelebA folder, .zip or .tar), set $TINYGAN_DATA, "
              f"or use --synthetic.\n\n{CELEBA_HELP}")
     from tinygan.data import FaceDataset

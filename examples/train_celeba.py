@@ -8,7 +8,7 @@ Where to get CelebA: download img_align_celeba.zip (1.4 GB, 202,599 aligned
 faces) from the official page https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html
 or the Kaggle mirror (jessicali9530/celeba-dataset), and pass the zip as it is
 to --data. The full instructions, with the checksum, are printed at the end of
---help (they are tinygan.data.CELEBA_HELP). CelebA is for non-commercial
+--help (they are tinygan.download.CELEBA_HELP). CelebA is for non-commercial
 research and education only.
 
 The first run decodes every image once into a uint8 cache next to the data;
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from any di
 
 import _common  # noqa: E402
 from tinygan import train  # noqa: E402
-from tinygan.data import CELEBA_HELP  # noqa: E402
+from tinygan.download import CELEBA_HELP  # noqa: E402
 
 QUICK = {"nz": 32, "ngf": 8, "ndf": 8, "batch_size": 8, "max_steps": 4, "limit": 64, "log_every": 1,
          "sample_every": 2, "checkpoint_every": 2, "n_samples": 16}

@@ -61,7 +61,8 @@ rng = backend.default_rng(args.seed)
 print("\n1. im2col by hand: a 4x4 image, a 3x3 kernel, stride 1, no padding -> 2x2 outputs")
 tiny = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)           # (N, C, H, W)
 by_hand = np.stack([tiny[0, 0, i:i + 3, j:j + 3].ravel() for i in range(2) for j in range(2)])   # (Ho*Wo, 9)
-cols = backend.to_numpy(F.im2col(F.nhwc(backend.to_device(tiny)), (3, 3), (1, 1), (0, 0))).reshape(4, 9)
+cols = backend.to_numpy(F.im2col(backend.to_device(tiny), (3, 3), (1, 1), (0, 0)))     # (N, C, kh, kw, Ho, Wo)
+cols = cols.reshape(9, 4).T
 print("  one row per output pixel, one column per kernel offset:\n" + str(by_hand.astype(int)))
 lesson.check("max |hand-made columns - F.im2col|", float(abs(by_hand - cols).max()), np.array_equal(by_hand, cols),
              "should be 0")

@@ -1,66 +1,65 @@
-"""Lesson 12: the full GAN training loop.
+"""Lesson 12: the full GAN training loop, on real faces.
 
-Every step takes one batch of real faces x and one batch of noise z, and makes two updates
-(Goodfellow et al. 2014, with the non-saturating G loss of lesson 07):
-
-    D step:  L_D = BCE(D(x), 1) + BCE(D(G(z)), 0)     G(z) is held fixed: no gradient into G
-    G step:  L_G = BCE(D(G(z)), 1)                      D is held fixed: the gradient passes *through*
-                                                        D to the image, but D's weights do not change
-
-In the D step D learns to tell real from fake (lesson 09). In the G step G follows dD/dimage
-towards images that D calls real (lesson 10). Both use Adam with lr 2e-4 and b1 = 0.5 (lesson 08).
-
-What to watch. At the game's equilibrium D(x) = D(G(z)) = 1/2, where L_D = 2 log 2 = 1.39 and
-L_G = log 2 = 0.69. Real training never settles there. The losses swing as each player reacts
-to the other, and typical values are D(x) ~ 0.6-0.9 and D(G(z)) ~ 0.1-0.4. Falling losses do not
-mean better faces, so look at the pictures. A grid from the *same* fixed noise every few
-steps shows G's progress. (The first grids come out flat grey. Samples use eval mode, and
-BatchNorm's running statistics still remember their start value for the first ~50-100 steps, as
-in lesson 09.) Signs of trouble: D(G(z)) -> 0 with a growing G loss (D has won and
-G's gradient has dried up), or every sample the same face (mode collapse).
-
-Checkpoints hold everything that decides the next step: both networks with their BatchNorm
-statistics, both Adam states, the step, the noise generator's state, and the config. The batch
-order is a pure function of (seed, epoch) (lesson 11), so a resumed run continues bit for bit.
-
-Time. The paper's batch is 128. On a CPU this lesson defaults to batch 64. The work per image
-is about the same, so a batch of 64 gives twice as many updates per minute, and early on the
-number of updates matters most. The full DCGAN manages roughly 10-30 images/s on a 2-core CPU,
-which is 6-15 minutes per epoch of our 10k faces. A GPU (CuPy) is chosen automatically when
-there is one. Then the lesson trains the complete model: batch 128, all --epochs (10), with no
-time budget unless you give --minutes.
-
-Measured: in a real CPU run with tinygan.train's defaults (batch 128) on the shared 10k CelebA
-faces, the fixed-noise grid showed clearly face-like samples at step 182 (2.3 epochs, 23,000
-images). That was 28.5 minutes after the start on a 2-core CPU that was busy with other work
-(~14 images/s); alone, the same machine trains at ~30 images/s, so faces appear after about
-13 minutes. The 30-minute default budget of this lesson leaves room for both.
-
-Look at: tinygan/train.py (Trainer.train_step, Trainer.run, Trainer.save, resume).
-Proved below: training runs and logs, and a checkpoint resumes bit-identically. After 100 steps or
-more, the samples have moved away from the untrained G's output towards the colours of real faces.
+Trains the DCGAN with the library's loop (tinygan.train.Trainer.run) for a time budget, watches its
+samples, and shows that a checkpoint resumes bit for bit.
 """
-import shutil
+# %% [markdown]
+# # Lesson 12: the full GAN training loop
+#
+# Every step takes one batch of real faces x and one batch of noise z, and makes two updates
+# (Goodfellow et al. 2014, with the non-saturating G loss of lesson 07):
+#
+#     D step:  L_D = BCE(D(x), 1) + BCE(D(G(z)), 0)     G(z) is held fixed: no gradient into G
+#     G step:  L_G = BCE(D(G(z)), 1)                      D is held fixed: the gradient passes *through*
+#                                                         D to the image, but D's weights do not change
+#
+# In the D step D learns to tell real from fake (lesson 09). In the G step G follows dD/dimage
+# towards images that D calls real (lesson 10). Both use Adam with lr 2e-4 and b1 = 0.5 (lesson 08).
+# Read the step in `tinygan/train.py: Trainer.train_step`: it is these two updates, line by line.
+#
+# **What to watch.** At the game's equilibrium D(x) = D(G(z)) = 1/2, where L_D = 2 log 2 = 1.39 and
+# L_G = log 2 = 0.69. Real training never settles there: the losses swing as each player reacts to the
+# other; typical values are D(x) ~ 0.6-0.9 and D(G(z)) ~ 0.1-0.4. Falling losses do not mean better
+# faces, so look at the pictures: a grid from the *same* fixed noise every few steps shows G's progress.
+# Signs of trouble: D(G(z)) -> 0 with a growing G loss (D has won and G's gradient has dried up), or
+# every sample the same face (mode collapse). A loss above 100 or a weight whose root-mean-square
+# passes 100 stops the run (`tinygan.train.check_health`): a healthy DCGAN stays far below both.
+#
+# **The averaged generator (EMA).** G's weights never settle either: each step moves them a little
+# in reaction to the current D. After each step the loop also updates a running average of G's weights,
+# `w_ema <- beta w_ema + (1 - beta) w` (`tinygan/ema.py`), and the samples are painted by that average:
+# it keeps what the last few hundred steps agree on and averages away their wobble (Yazici et al. 2019).
+# BatchNorm's running statistics belong to the raw weights, so the averaged G measures its own on fixed
+# noise. Training itself never sees the average.
+#
+# **Keep the best.** With `fid_every` the loop scores FID (lesson 15) every few steps and keeps the best
+# checkpoint apart as `checkpoints/best.npz`: a GAN's quality swings from one checkpoint to the next.
+#
+# **Checkpoints** hold everything that decides the next step: both networks with their BatchNorm
+# statistics, the averaged G, both Adam states, the step, the noise generator's state, and the config.
+# The batch order is a pure function of (seed, epoch) (lesson 11), so a resumed run continues bit for bit.
+#
+# **Time.** The paper's batch is 128. On a CPU this lesson uses batch 64: the work per image is about the
+# same, so a batch of 64 gives twice as many updates per minute, and early on the number of updates
+# matters most. The full DCGAN trains at 30-38 images/s on an idle 2-core CPU (AMD EPYC Zen 4, NumPy),
+# 4-6 minutes per epoch of our 10k faces. In a real CPU run (batch 128) the fixed-noise grid showed
+# clearly face-like samples at step 182 (2.3 epochs, 23,000 images): about 13 minutes on an idle
+# machine. The 30-minute default budget leaves room for that. On a GPU (CuPy, chosen automatically)
+# the lesson trains the complete model instead: batch 128, all --epochs, no budget unless --minutes.
+
+# %%
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 import numpy as np  # noqa: E402
 
 from _common import Lesson  # noqa: E402
-from tinygan import backend, viz  # noqa: E402
+from tinygan import backend, monitor, viz  # noqa: E402
 from tinygan.data import FaceDataset  # noqa: E402
 from tinygan.train import Trainer, make_config, resume  # noqa: E402
-
-
-def snapshot(trainer, n=8):
-    """G(fixed noise) for the first n fixed z, in eval mode (as Trainer.save_samples does): uint8 (n, 64, 64, 3)."""
-    trainer.G.eval()
-    images = trainer.G(trainer.fixed_noise[:n])
-    trainer.G.train()
-    return viz.to_uint8_images(images)
-
 
 lesson = Lesson("12_train_gan", __doc__, default_backend="auto")
 lesson.parser.add_argument("--minutes", type=float, default=None,
@@ -71,6 +70,13 @@ lesson.parser.add_argument("--batch-size", type=int, default=None,
 lesson.parser.add_argument("--sample-every", type=int, default=None, help="steps between sample grids "
                            "(default: 25 on a CPU, 100 on a GPU)")
 args = lesson.parse()
+
+# %% [markdown]
+# ## The run's settings
+# Everything not named here is the paper's default (`tinygan.train.DEFAULTS`). `--quick` trains a
+# tiny model for 12 steps, enough to exercise every part of the loop.
+
+# %%
 on_gpu = backend.name() == "cupy"
 if args.quick:
     overrides = dict(ngf=16, ndf=16, batch_size=args.batch_size or 16, max_steps=12, sample_every=4, log_every=2,
@@ -82,9 +88,6 @@ else:
                      checkpoint_every=200 if on_gpu else 50)
     minutes = (None if on_gpu else 30) if args.minutes is None else args.minutes
 run_dir = lesson.out / "run"
-if run_dir.exists():                     # this loop writes no config.json: look for the folder itself
-    print(f"NOTE: starting a fresh run: removing the previous one in {run_dir}")
-    shutil.rmtree(run_dir)
 config = make_config("dcgan", out=str(run_dir), seed=args.seed, **overrides)
 dataset = FaceDataset(lesson.data_source(), limit=512 if args.quick else None, verbose=False)
 trainer = Trainer(config, dataset=dataset)
@@ -92,36 +95,37 @@ budget = f"{minutes:g} minutes" if minutes else "no time limit"
 print(f"\nTraining: batch {config['batch_size']}, up to {trainer.total_steps} steps ({budget}); "
       f"Adam lr {config['lr']}, b1 {config['beta1']}; samples every {config['sample_every']} steps")
 
-snapshots = [(0.0, 0, snapshot(trainer))]
+# %% [markdown]
+# ## Train
+# `Trainer.run` is the whole loop: a step, a log row every `log_every` steps (with the progress line),
+# a sample grid every `sample_every`, a checkpoint every `checkpoint_every`. `on_sample` lets the lesson
+# keep a few grids for its figure. `overwrite=True` replaces the lesson's previous run in the same folder.
+
+# %%
+def snapshot(trainer, n=8):
+    """The sampling generator's faces for the first n fixed z: uint8 (n, 64, 64, 3)."""
+    images = trainer.sampling_generator()(trainer.fixed_noise[:n])
+    trainer.G.train()
+    return viz.to_uint8_images(images)
+
+
 start = time.perf_counter()
-deadline = start + 60 * minutes if minutes else float("inf")
-window, window_start = [], start
-while trainer.step < trainer.total_steps and time.perf_counter() < deadline:
-    epoch, index = divmod(trainer.step, len(trainer.loader))
-    window.append(trainer.train_step(trainer.loader.get_batch(epoch, index)))      # one D step, one G step
-    now = time.perf_counter()
-    if trainer.step % config["log_every"] == 0:
-        row = {"step": trainer.step, "epoch": trainer.step / len(trainer.loader),
-               **trainer.read_stats(window),                 # means over the window: one read from a GPU
-               "img_per_s": len(window) * config["batch_size"] / (now - window_start)}
-        trainer.log.append(row)
-        steps_per_s = trainer.step / (now - start)
-        trainer.progress(row, min(deadline - now, (trainer.total_steps - trainer.step) / steps_per_s))
-        window, window_start = [], now
-    if trainer.step % config["sample_every"] == 0:
-        trainer.save_samples()                               # the fixed-noise grid and the loss plot
-        snapshots.append(((now - start) / 60, trainer.step, snapshot(trainer)))
-    if trainer.step % config["checkpoint_every"] == 0:
-        trainer.save()
+snapshots = [(0.0, 0, snapshot(trainer))]
+trainer.run(minutes=minutes, overwrite=True,
+            on_sample=lambda t: snapshots.append(((time.perf_counter() - start) / 60, t.step, snapshot(t))))
 minutes_trained = (time.perf_counter() - start) / 60
-print(f"\ntrained {trainer.step} steps ({trainer.step / len(trainer.loader):.2f} epochs) "
-      f"in {minutes_trained:.1f} minutes")
+print(f"\ntrained {trainer.step} steps ({trainer.step / len(trainer.loader):.2f} epochs) in {minutes_trained:.1f} "
+      "minutes")
 if snapshots[-1][1] != trainer.step:
-    trainer.save_samples()
     snapshots.append((minutes_trained, trainer.step, snapshot(trainer)))
 checkpoint = trainer.save()
-trainer.finish()                                             # the training GIF
 
+# %% [markdown]
+# ## Checks
+# One log row per `log_every` steps; after 100 steps or more, the samples have moved away from the
+# untrained G's grey towards the colours of real faces.
+
+# %%
 print("\nChecks")
 rows = trainer.log.read()
 lesson.check("steps trained", trainer.step, trainer.step > 0, "should be > 0")
@@ -138,6 +142,10 @@ else:
     gap = float(np.abs(fake_colour - real_colour).max())
     lesson.check("largest |mean colour of fakes - of real faces| (0..255)", gap, gap < 30, "should be < 30")
 
+# %% [markdown]
+# ## Pictures: progress, losses, the last samples (averaged G and raw G side by side)
+
+# %%
 shown = [snapshots[i] for i in np.unique(np.linspace(0, len(snapshots) - 1, 6).round().astype(int))]
 fig, axes = lesson.figure(len(shown), 1, size=(8, 1.15))
 for ax, (when, step, images) in zip(axes[:, 0], shown):
@@ -147,8 +155,16 @@ for ax, (when, step, images) in zip(axes[:, 0], shown):
 lesson.save_figure(fig, "progress.png")
 viz.plot_losses(rows, lesson.out / "losses.png", title="DCGAN losses (lesson 12)")
 print(f"wrote {lesson.out / 'losses.png'}")
-lesson.save_grid(trainer.G.eval()(trainer.fixed_noise), "final_samples.png")
+lesson.show(lesson.out / "losses.png")
+lesson.save_grid(trainer.sampling_generator()(trainer.fixed_noise), "final_samples.png")
+lesson.save_grid(trainer.G.eval()(trainer.fixed_noise), "final_samples_raw_G.png")
+print(f"wrote {monitor.make_training_gif(run_dir)}")
 
+# %% [markdown]
+# ## Resume: a checkpoint continues exactly where the run stopped
+# One more step on the trainer still in memory, and one on a trainer rebuilt from the checkpoint file.
+
+# %%
 print("\nResume: a checkpoint continues exactly where the run stopped")
 resumed = resume(checkpoint, dataset=dataset, verbose=False)
 trainer.G.train()

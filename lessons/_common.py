@@ -8,10 +8,16 @@ A lesson is used like this::
     lesson.save_figure(fig, "adjoint.png")
     lesson.finish()                       # exit status 1 if any check failed
 
+Every lesson is a percent-format script (``# %%`` code cells, ``# %% [markdown]`` text
+cells): it runs from the shell, and it opens cell by cell as a notebook in Jupyter (with
+jupytext), VS Code or PyCharm. In a notebook the flags come from $TINYGAN_LESSON_ARGS
+(default: none) and figures are shown inline as well as saved.
+
 It is plumbing, not a lesson: nothing here teaches deep learning.
 """
 import argparse
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -29,6 +35,11 @@ from tinygan import backend, viz  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "celeba_align_89x109_10k.tar"
 FACES_LIMIT = {True: 512, False: 2000}   # images cached for the lessons that only look at faces (quick, full)
+
+
+def in_notebook():
+    """True inside a Jupyter kernel (then sys.argv holds the kernel's own arguments)."""
+    return "ipykernel" in sys.modules
 
 
 def default_data():
@@ -68,7 +79,8 @@ class Lesson:
 
     # --- start and end ---------------------------------------------------------
     def parse(self):
-        args = self.args = self.parser.parse_args()
+        argv = shlex.split(os.environ.get("TINYGAN_LESSON_ARGS", "")) if in_notebook() else None
+        args = self.args = self.parser.parse_args(argv)
         wanted = args.backend
         if wanted == "auto":
             wanted = "cupy" if backend.gpu_available() else "numpy"
@@ -87,7 +99,9 @@ class Lesson:
         print(f"\nfigures are in {self.out.resolve()}")
         if self.failures:
             print(f"{len(self.failures)} check(s) FAILED: {'; '.join(self.failures)} ({seconds:.1f} s)")
-            sys.exit(1)
+            if not in_notebook():
+                sys.exit(1)
+            return
         print(f"all checks passed ({seconds:.1f} s)")
 
     # --- checks ----------------------------------------------------------------
@@ -112,16 +126,24 @@ class Lesson:
         return fig, fig.subplots(nrows, ncols, squeeze=False, **kwargs)
 
     def save_figure(self, fig, filename):
+        """Save a figure as a PNG in the lesson's folder (and show it, in a notebook)."""
         path = self.out / filename
         FigureCanvasAgg(fig)
         fig.savefig(path, dpi=100)
         print(f"wrote {path}")
+        self.show(path)
         return path
+
+    def show(self, png_path):
+        if in_notebook():
+            from IPython.display import Image, display
+            display(Image(filename=str(png_path)))
 
     def save_grid(self, images, filename, nrow=8):
         """Images (float (N, 3, H, W) in [-1, 1] or uint8 (N, H, W, 3)) as one PNG grid."""
         path = viz.save_grid(images, self.out / filename, nrow=nrow)
         print(f"wrote {path}")
+        self.show(path)
         return path
 
     # --- data ------------------------------------------------------------------
@@ -131,7 +153,7 @@ class Lesson:
             return Path(self.args.data).expanduser()
         missing = f"--data {self.args.data} does not exist" if self.args.data else "no face data was found"
         if not self.args.quick:
-            from tinygan.data import CELEBA_HELP
+            from tinygan.download import CELEBA_HELP
             sys.exit(f"{self.name}: {missing}. This lesson needs face photos: pass --data PATH or set "
                      f"TINYGAN_DATA (or run with --quick to use drawn faces).\n\n{CELEBA_HELP}")
         folder = self.out / "synthetic_faces"

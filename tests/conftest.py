@@ -29,6 +29,21 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Caches (decoded images, FID weights) go to a folder of this test session, not ~/.cache."""
+    monkeypatch.setenv("TINYGAN_CACHE", str(tmp_path_factory.getbasetemp() / "tinygan-cache"))
+
+
+@pytest.fixture(autouse=True)
+def restore_path():
+    """A test may switch the layers to the reference path (tinygan.nn.use_path); put it back after."""
+    from tinygan.nn import fast
+    saved = fast._path
+    yield
+    fast._path = saved
+
+
+@pytest.fixture(autouse=True)
 def restore_backend():
     """Every test starts on NumPy and leaves the backend module as it found it."""
     saved = backend._active, backend._cupy

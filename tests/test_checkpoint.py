@@ -181,7 +181,8 @@ def test_loss_log_refuses_mismatched_rows_and_headers(tmp_path):
     with pytest.raises(ValueError, match="expected"):
         log.append({"step": 1})
     log.append({"step": 1, "d_loss": 0.1})
+    other = checkpoint.LossLog(tmp_path / "l.csv", ["step", "g_loss"])    # checked when it writes
     with pytest.raises(ValueError, match="columns"):
-        checkpoint.LossLog(tmp_path / "l.csv", ["step", "g_loss"])
+        other.append({"step": 2, "g_loss": 0.1})
     with pytest.raises(ValueError, match="'step'"):
         checkpoint.LossLog(tmp_path / "m.csv", ["d_loss"])

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from PIL import Image, ImageFile
 
-from tinygan import backend, data
+from tinygan import backend, data, download
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CELEBA_TAR = SHARED_DATA / "celeba_align_89x109_10k.tar"
@@ -102,24 +102,38 @@ def test_limit_keeps_the_first_names_in_sorted_order(tmp_path):
     np.testing.assert_array_equal(first3.images, full.images[:3])
 
 
-def test_cache_goes_next_to_a_writable_source(tmp_path):
-    folder = make_folder(tmp_path / "faces")
-    assert quiet(folder).cache_path.parent == tmp_path
-
-
-def test_read_only_source_folder_falls_back_to_the_cache_dir(tmp_path, monkeypatch):
-    parent = tmp_path / "read_only"
-    folder = make_folder(parent / "faces")
+def test_the_cache_never_goes_into_the_data_folder(tmp_path, monkeypatch):
+    folder = make_folder(tmp_path / "data" / "faces")
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "data").rglob("*"))
     monkeypatch.setenv("TINYGAN_CACHE", str(tmp_path / "env_cache"))
-    parent.chmod(0o555)   # root could still write here, but must not
-    try:
-        by_env = quiet(folder)
-        explicit = quiet(folder, cache_dir=tmp_path / "mine")
-    finally:
-        parent.chmod(0o755)
-    assert by_env.cache_path.parent == tmp_path / "env_cache"
-    assert explicit.cache_path.parent == tmp_path / "mine"
-    assert sorted(os.listdir(parent)) == ["faces"]
+    assert quiet(folder).cache_path.parent == tmp_path / "env_cache"
+    assert quiet(folder, cache_dir=tmp_path / "mine").cache_path.parent == tmp_path / "mine"
+    monkeypatch.delenv("TINYGAN_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert quiet(folder).cache_path.parent == tmp_path / "xdg" / "tinygan"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert quiet(folder).cache_path.parent == tmp_path / "home" / ".cache" / "tinygan"
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "data").rglob("*")) == before   # untouched
+
+
+def test_a_changed_archive_is_never_served_from_a_stale_cache(tmp_path):
+    names = [f"{i:06d}.jpg" for i in range(3)]
+    with tarfile.open(tmp_path / "faces.tar", "w") as archive:
+        for i, name in enumerate(names):
+            info = tarfile.TarInfo(name)
+            raw = jpeg_bytes(face(i))
+            info.size = len(raw)
+            archive.addfile(info, io.BytesIO(raw))
+    first = np.array(quiet(tmp_path / "faces.tar").images)
+    with tarfile.open(tmp_path / "faces.tar", "w") as archive:     # same names, other pictures
+        for i, name in enumerate(names):
+            info = tarfile.TarInfo(name)
+            raw = jpeg_bytes(face(i + 10))
+            info.size = len(raw)
+            archive.addfile(info, io.BytesIO(raw))
+    again = quiet(tmp_path / "faces.tar")
+    assert not np.array_equal(first, np.asarray(again.images))
 
 
 def test_bad_sources_and_options_raise_errors_that_name_them(tmp_path):
@@ -186,6 +200,106 @@ def test_broken_files_are_skipped_or_converted_and_reported_once(tmp_path, capsy
 
     again = data.FaceDataset(folder, cache_dir=tmp_path / "cache")   # from the cache: no second report
     assert again.skipped == faces.skipped and "truncated.jpg" not in capsys.readouterr().out
+
+
+def test_16_bit_greyscale_png_is_scaled_not_clipped_to_white(tmp_path):
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    levels = np.tile(np.linspace(0, 65535, 89), (109, 1)).astype(np.uint16)      # black -> white, left to right
+    Image.fromarray(levels).save(folder / "deep.png")
+    with Image.open(folder / "deep.png") as check:
+        assert check.mode.startswith("I")                                     # Pillow reads it as 16-bit
+    faces = quiet(folder)
+    assert faces.skipped == []
+    row = faces.images[0, 32, :, 0].astype(int)
+    assert row[0] < 70 and row[-1] > 185 and np.all(np.diff(row) >= -1)       # a ramp, not 93% white
+    assert (faces.images[0] >= 250).mean() < 0.1
+
+
+def test_entries_that_are_not_images_are_counted_and_named_never_followed(tmp_path, capsys):
+    folder = tmp_path / "faces"
+    (folder / "__MACOSX").mkdir(parents=True)
+    face(0).save(folder / "good.jpg")
+    (folder / "notes.txt").write_text("hello")
+    face(1).save(folder / "animated.gif")
+    (folder / "__MACOSX" / "._good.jpg").write_bytes(b"\x00\x05\x16\x07")
+    (folder / "folder.jpg").mkdir()
+    (folder / "dangling.jpg").symlink_to(folder / "missing.jpg")
+    (folder / "loop_a.jpg").symlink_to(folder / "loop_b.jpg")
+    (folder / "loop_b.jpg").symlink_to(folder / "loop_a.jpg")
+    (folder / "linked.jpg").symlink_to(folder / "good.jpg")                    # a link to a file: read it
+    os.mkfifo(folder / "pipe.jpg")                                            # opening it would block forever
+    faces = data.FaceDataset(folder)
+    printed = capsys.readouterr().out
+    assert faces.names == ["good.jpg", "linked.jpg"]
+    reasons = dict(faces.skipped)
+    assert sorted(reasons) == ["__MACOSX/._good.jpg", "animated.gif", "dangling.jpg", "folder.jpg",
+                               "loop_a.jpg", "loop_b.jpg", "notes.txt", "pipe.jpg"]
+    assert "dangling" in reasons["dangling.jpg"] and "folder" in reasons["folder.jpg"]
+    assert "regular file" in reasons["pipe.jpg"] and ".gif" in reasons["animated.gif"]
+    assert "macOS" in reasons["__MACOSX/._good.jpg"] and "link" in reasons["loop_a.jpg"]
+    assert "skipped 8 of 10 files" in printed
+
+
+def test_archive_links_and_members_outside_the_archive_are_skipped(tmp_path):
+    good = jpeg_bytes(face(0))
+    with tarfile.open(tmp_path / "faces.tar", "w") as archive:
+        for name in ("a/good.jpg", "../escape.jpg", "/etc/absolute.jpg"):
+            info = tarfile.TarInfo(name)
+            info.size = len(good)
+            archive.addfile(info, io.BytesIO(good))
+        for kind, name in ((tarfile.SYMTYPE, "a/sym.jpg"), (tarfile.LNKTYPE, "a/hard.jpg"),
+                           (tarfile.FIFOTYPE, "a/fifo.jpg"), (tarfile.DIRTYPE, "a/dir.jpg")):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, "a/good.jpg" if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE) else ""
+            archive.addfile(info)
+    faces = quiet(tmp_path / "faces.tar")
+    assert faces.names == ["a/good.jpg"]
+    reasons = dict(faces.skipped)
+    assert sorted(reasons) == ["../escape.jpg", "/etc/absolute.jpg", "a/dir.jpg", "a/fifo.jpg", "a/hard.jpg",
+                               "a/sym.jpg"]
+    assert "outside the archive" in reasons["../escape.jpg"] and "outside" in reasons["/etc/absolute.jpg"]
+    assert "link" in reasons["a/sym.jpg"] and "link" in reasons["a/hard.jpg"]
+    with zipfile.ZipFile(tmp_path / "faces.zip", "w") as archive:
+        archive.writestr("good.jpg", good)
+        archive.writestr("../up.jpg", good)
+        link = zipfile.ZipInfo("link.jpg")
+        link.external_attr = (0o120777 << 16)                               # a symlink entry
+        archive.writestr(link, "good.jpg")
+    faces = quiet(tmp_path / "faces.zip")
+    assert faces.names == ["good.jpg"] and sorted(dict(faces.skipped)) == ["../up.jpg", "link.jpg"]
+
+
+def test_a_full_disk_during_the_cache_build_is_one_clear_error_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    folder = make_folder(tmp_path / "faces")
+    cache = tmp_path / "cache"
+
+    def disk_full(fd, offset, length):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "posix_fallocate", disk_full, raising=False)
+    with pytest.raises(OSError, match="cannot reserve .* MB for the image cache .*No space left"):
+        quiet(folder, cache_dir=cache)
+    assert list(cache.iterdir()) == []
+    monkeypatch.undo()
+    monkeypatch.setattr(data.files.shutil, "disk_usage", lambda path: type("Usage", (), {"free": 1000})())
+    with pytest.raises(OSError, match="not enough disk space for the 64x64 cache of 6 images"):
+        quiet(folder, cache_dir=cache)
+
+
+def test_temp_files_of_killed_cache_builds_are_removed_on_the_next_start(tmp_path, capsys):
+    import subprocess
+    folder = make_folder(tmp_path / "faces")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    finished = subprocess.Popen(["true"])
+    finished.wait()                                                           # its PID runs no more
+    orphan = cache / f".faces.64px.tinygan-cache.npy.{finished.pid}.0123456789ab.tmp"
+    orphan.write_bytes(b"x" * 1000)
+    mine = cache / f".other.npy.{os.getpid()}.0123456789ab.tmp"                # a live process's temp: kept
+    mine.write_bytes(b"y")
+    data.FaceDataset(folder, cache_dir=cache)
+    assert not orphan.exists() and mine.exists()
+    assert "removed 1 unfinished cache file(s) of killed runs" in capsys.readouterr().out
 
 
 def test_load_image_returns_uint8_or_names_the_file(tmp_path):
@@ -296,15 +410,15 @@ def test_download_a_file_url_with_good_and_bad_checksums(tmp_path):
     source.write_bytes(os.urandom(5000))
     good = hashlib.sha256(source.read_bytes()).hexdigest()
     (tmp_path / "into").mkdir()
-    got = data.download(source.as_uri(), tmp_path / "into", sha256=good, verbose=False)
+    got = download.download(source.as_uri(), tmp_path / "into", sha256=good, verbose=False)
     assert got == tmp_path / "into" / "faces.zip" and got.read_bytes() == source.read_bytes()
-    assert data.download("file:///gone.zip", got, sha256=good.upper(), verbose=False) == got  # kept, not fetched
+    assert download.download("file:///gone.zip", got, sha256=good.upper(), verbose=False) == got  # kept, not fetched
     with pytest.raises(ValueError, match="checksum mismatch.*expected sha256 " + "0" * 64):
-        data.download(source.as_uri(), tmp_path / "bad.zip", sha256="0" * 64, verbose=False)
+        download.download(source.as_uri(), tmp_path / "bad.zip", sha256="0" * 64, verbose=False)
     assert sorted(os.listdir(tmp_path)) == ["faces.zip", "into"]   # no bad.zip, no .part left
     with pytest.raises(ValueError, match="64 hex digits"):
-        data.download(source.as_uri(), tmp_path / "x.zip", sha256="abc")
-    assert "img_align_celeba.zip" in data.CELEBA_HELP
+        download.download(source.as_uri(), tmp_path / "x.zip", sha256="abc")
+    assert "img_align_celeba.zip" in download.CELEBA_HELP
 
 
 # ---------------------------------------------------------------- the real faces

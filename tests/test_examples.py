@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from tinygan import checkpoint
-from tinygan.__main__ import main
+from tinygan.cli import main
 from tinygan.train import Trainer, make_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -104,7 +104,7 @@ def test_train_celeba_quick_trains_and_resumes(face_folder, tmp_path):
     out = ok(run_example("train_celeba", "--quick", "--out", "run", cwd=tmp_path, data=face_folder))
     run = tmp_path / "run"
     assert "run is in run" in out and "--resume run" in out
-    assert [s for s, _ in checkpoint.list_checkpoints(run / "checkpoints")] == [2, 4]
+    assert [s for s, _ in checkpoint.list_checkpoints(run / "checkpoints")] == [0, 2, 4]
     assert checkpoint.load(run / "checkpoints/ckpt_000004.npz")["config"]["data"] == str(face_folder)
     for name in ("loss_log.csv", "loss_plot.png", "training.gif", "samples/step_000004.png", "config.json"):
         assert (run / name).is_file(), name

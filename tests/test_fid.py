@@ -4,7 +4,6 @@ Tests that need the shared weights or faces skip when ../shared (next to the rep
 the comparisons with PyTorch skip without torch. The 64-face and 500-vs-500 agreement checks live in
 benchmarks/fid_agreement.py.
 """
-import argparse
 import hashlib
 from pathlib import Path
 
@@ -15,7 +14,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from tinygan import fid
-from tinygan.nn import functional as F
+from tinygan.cli import main
+from tinygan.nn import conv, fast
 from tinygan.nn.pool import AvgPool2d, MaxPool2d
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -28,6 +28,12 @@ needs_shared = pytest.mark.skipif(not WEIGHTS.is_file() or not ALIGNED_FACES.is_
 
 # ------------------------------------------------------------------ folding and the fast conv
 
+def reference_conv(x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
+    """The reference path's conv2d (tinygan.nn.conv), plus a bias."""
+    y, _ = conv.conv2d(x, weight, stride, padding)
+    return y if bias is None else y + bias.reshape(1, -1, 1, 1)
+
+
 @pytest.mark.parametrize("with_gamma", [False, True])
 def test_fold_batchnorm_equals_conv_then_batchnorm(with_gamma):
     rng = np.random.default_rng(0)
@@ -35,12 +41,12 @@ def test_fold_batchnorm_equals_conv_then_batchnorm(with_gamma):
     mean, var, beta = rng.normal(size=4), rng.uniform(0.1, 2, size=4), rng.normal(size=4)
     gamma = rng.normal(size=4) if with_gamma else None
     x = rng.normal(size=(2, 3, 6, 6))
-    y = F.conv2d(x, w, padding=(1, 1))
+    y = reference_conv(x, w, padding=(1, 1))
     scale = (np.ones(4) if gamma is None else gamma) / np.sqrt(var + 1e-3)
     bn = scale[:, None, None] * (y - mean[:, None, None]) + beta[:, None, None]
     w_folded, b_folded = fid.fold_batchnorm(w, mean, var, beta, gamma, eps=1e-3)
     assert w_folded.dtype == np.float32 and b_folded.dtype == np.float32
-    np.testing.assert_allclose(F.conv2d(x, w_folded.astype(np.float64), b_folded, padding=(1, 1)), bn,
+    np.testing.assert_allclose(reference_conv(x, w_folded.astype(np.float64), b_folded, padding=(1, 1)), bn,
                                rtol=1e-5, atol=1e-5)
 
 
@@ -57,9 +63,9 @@ def test_fast_conv_matches_functional_conv2d(n, c, o, kh, kw, sh, sw, ph, pw, h,
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, c, h, w))
     weight, bias = rng.normal(size=(o, c, kh, kw)), rng.normal(size=o)
-    expected = np.maximum(F.conv2d(x, weight, bias, (sh, sw), (ph, pw)), 0)
-    got = fid.conv2d_relu(F.nhwc(x), weight, bias, (sh, sw), (ph, pw), chunk_bytes=chunk)
-    np.testing.assert_allclose(F.nchw(got), expected, rtol=1e-10, atol=1e-10)
+    expected = np.maximum(reference_conv(x, weight, bias, (sh, sw), (ph, pw)), 0)
+    got = fast.conv2d_relu(fast.nhwc(x), weight, bias, (sh, sw), (ph, pw), chunk_bytes=chunk)
+    np.testing.assert_allclose(fast.nchw(got), expected, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("branch, pool", [(fid.AvgPoolConv2d, AvgPool2d(3, 1, 1, count_include_pad=False)),
@@ -71,7 +77,7 @@ def test_pool_branches_equal_pool_then_conv(branch, pool):
     conv.weight.data = rng.normal(size=(4, 6, 1, 1)).astype(np.float32)
     conv.bias.data = rng.normal(size=4).astype(np.float32)
     x = rng.normal(size=(2, 6, 5, 7)).astype(np.float32)
-    expected = np.maximum(F.conv2d(pool(x), conv.weight.data, conv.bias.data), 0)
+    expected = np.maximum(reference_conv(pool(x), conv.weight.data, conv.bias.data), 0)
     np.testing.assert_allclose(conv(x), expected, rtol=1e-5, atol=1e-5)
 
 
@@ -79,7 +85,7 @@ def test_basic_conv_keeps_float32_and_nhwc_memory():
     conv = fid.BasicConv2d(3, 5, (1, 3), padding=(0, 1))
     x = np.random.default_rng(0).normal(size=(2, 3, 4, 4)).astype(np.float32)
     y = conv(x)
-    assert y.dtype == np.float32 and y.shape == (2, 5, 4, 4) and F.nhwc(y).flags.c_contiguous
+    assert y.dtype == np.float32 and y.shape == (2, 5, 4, 4) and fast.nhwc(y).flags.c_contiguous
 
 
 # ------------------------------------------------------------------ preprocessing
@@ -259,7 +265,6 @@ def test_reads_the_legacy_pytorch_fid_format(weights_npz, tmp_path):
 
 
 def test_weight_lookup_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(fid, "SHARED_WEIGHTS", tmp_path / "no-shared" / fid.TORCHSCRIPT_NAME)
     monkeypatch.delenv("TINYGAN_FID_WEIGHTS", raising=False)
     cache = tmp_path / "cache"
     with pytest.raises(FileNotFoundError, match="download=False"):
@@ -329,11 +334,8 @@ def test_fid_end_to_end_and_command_line(weights_npz, faces, tmp_path, capsys):
                              verbose=False)
     assert np.isfinite(result["fid"]) and result["fid"] > 1 and result["n"] == 8
 
-    parser = argparse.ArgumentParser()
-    fid.add_fid_command(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["fid", "--real", str(ALIGNED_FACES), "--fake", str(fake_dir), "-n", "8",
-                              "--batch-size", "8", "--weights", str(weights_npz), "--cache-dir", str(cache)])
-    assert args.func(args) == 0
+    assert main(["fid", "--real", str(ALIGNED_FACES), "--fake", str(fake_dir), "-n", "8",
+                 "--batch-size", "8", "--weights", str(weights_npz), "--cache-dir", str(cache)]) == 0
     out = capsys.readouterr().out
     assert "warning: n=8 < 2048" in out and "real statistics from cache" in out
     printed = float(next(line for line in out.splitlines() if line.startswith("FID ")).split()[1])

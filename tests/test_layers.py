@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from tinygan import backend, nn
 from tinygan.gradcheck import check_module, relative_error
-from tinygan.nn import functional as F
+from tinygan.nn import fast, functional as F
+from tinygan.nn.naive import naive_conv2d, naive_conv_transpose2d
 
 TOL = 1e-6   # float64 central differences: around 1e-8 when right, far above 1e-6 when wrong
 
@@ -65,19 +66,23 @@ def make_conv_transpose(c, seed=0):
                               bias=c["bias"], rng=seed)
 
 
-# --- gradient checks ----------------------------------------------------------------------------
+# --- gradient checks (on both paths) --------------------------------------------------------------
+@pytest.mark.parametrize("path", fast.PATHS)
 @settings(deadline=None, max_examples=80)
 @given(c=conv_cases(), seed=st.integers(0, 2 ** 16))
-def test_conv2d_gradcheck(c, seed):
+def test_conv2d_gradcheck(path, c, seed):
+    nn.use_path(path)
     conv = make_conv(c, seed)
     errors = check_module(conv, host_normal((c["n"], c["cin"]) + c["hw"], seed), seed=seed)
     assert set(errors) == {"input", "weight"} | ({"bias"} if c["bias"] else set())
     assert_gradients_ok(errors)
 
 
+@pytest.mark.parametrize("path", fast.PATHS)
 @settings(deadline=None, max_examples=80)
 @given(c=conv_transpose_cases(), seed=st.integers(0, 2 ** 16))
-def test_conv_transpose2d_gradcheck(c, seed):
+def test_conv_transpose2d_gradcheck(path, c, seed):
+    nn.use_path(path)
     convt = make_conv_transpose(c, seed)
     errors = check_module(convt, host_normal((c["n"], c["cin"]) + c["hw"], seed), seed=seed)
     assert set(errors) == {"input", "weight"} | ({"bias"} if c["bias"] else set())
@@ -96,10 +101,12 @@ def random_affine(bn, seed):
                         "bias": rng.normal(size=bn.num_features)}, strict=False)
 
 
+@pytest.mark.parametrize("path", fast.PATHS)
 @settings(deadline=None, max_examples=50)
 @given(n=st.integers(1, 3), c=st.integers(1, 3), h=st.integers(1, 3), w=st.integers(1, 3),
        training=st.booleans(), affine=st.booleans(), seed=st.integers(0, 2 ** 16))
-def test_batchnorm2d_gradcheck(n, c, h, w, training, affine, seed):
+def test_batchnorm2d_gradcheck(path, n, c, h, w, training, affine, seed):
+    nn.use_path(path)
     assume(n * h * w >= 3 or not training)   # with 2 values per channel dL/dx is O(eps): nothing to check
     bn = nn.BatchNorm2d(c, affine=affine)
     random_running_stats(bn, seed)
@@ -110,11 +117,13 @@ def test_batchnorm2d_gradcheck(n, c, h, w, training, affine, seed):
     assert_gradients_ok(errors)
 
 
+@pytest.mark.parametrize("path", fast.PATHS)
 @pytest.mark.parametrize("layer", [nn.ReLU(), nn.LeakyReLU(0.2), nn.LeakyReLU(), nn.Tanh(), nn.Sigmoid()],
                          ids=repr)
 @settings(deadline=None, max_examples=10)
 @given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple), seed=st.integers(0, 2 ** 16))
-def test_activation_gradcheck(layer, shape, seed):
+def test_activation_gradcheck(path, layer, shape, seed):
+    nn.use_path(path)
     assert_gradients_ok(check_module(layer, away_from_zero(shape, seed) * 3, seed=seed))
 
 
@@ -147,17 +156,21 @@ def tiny_generator(seed=0):
                                             rng=seed + 2), nn.Tanh())
 
 
+@pytest.mark.parametrize("path", fast.PATHS)
 @pytest.mark.parametrize("make, shape", [(tiny_discriminator, (3, 2, 5, 5)), (tiny_generator, (3, 4))],
                          ids=["discriminator", "generator"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_sequential_gradcheck(make, shape, seed):
+def test_sequential_gradcheck(path, make, shape, seed):
+    nn.use_path(path)
     model = make(seed)
     errors = check_module(model, host_normal(shape, seed), seed=seed)
     assert set(errors) == {"input"} | {k for k, _ in model.named_parameters()}
     assert_gradients_ok(errors)
 
 
-def test_sequential_gradcheck_in_eval_mode():
+@pytest.mark.parametrize("path", fast.PATHS)
+def test_sequential_gradcheck_in_eval_mode(path):
+    nn.use_path(path)
     model = tiny_discriminator(3)
     random_running_stats(model[1], 3)
     assert_gradients_ok(check_module(model.eval(), host_normal((2, 2, 5, 5), 3), seed=3))
@@ -201,36 +214,12 @@ def test_relative_error():
     assert relative_error(2.0, 1.0) == pytest.approx(1 / 3)
 
 
-# --- forward against a naive loop (no torch needed) --------------------------------------------
-def naive_conv2d(x, w, b, stride, padding):
-    (sh, sw), (ph, pw) = stride, padding
-    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    kh, kw = w.shape[2:]
-    ho, wo = (xpad.shape[2] - kh) // sh + 1, (xpad.shape[3] - kw) // sw + 1
-    out = np.zeros((x.shape[0], w.shape[0], ho, wo))
-    for i in range(ho):
-        for j in range(wo):
-            patch = xpad[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
-            out[:, :, i, j] = np.einsum("nckl,ockl->no", patch, w)
-    return out if b is None else out + b.reshape(1, -1, 1, 1)
-
-
-def naive_conv_transpose2d(x, w, b, stride, padding, output_padding):
-    """Every input pixel paints its kernel, scaled, onto the output; then the padding is cut off."""
-    (sh, sw), (ph, pw), (oph, opw) = stride, padding, output_padding
-    n, _, h, wd = x.shape
-    kh, kw = w.shape[2:]
-    full = np.zeros((n, w.shape[1], (h - 1) * sh + kh + oph, (wd - 1) * sw + kw + opw))
-    for i in range(h):
-        for j in range(wd):
-            full[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw] += np.einsum("nc,cokl->nokl", x[:, :, i, j], w)
-    out = full[:, :, ph:full.shape[2] - ph, pw:full.shape[3] - pw]
-    return out if b is None else out + b.reshape(1, -1, 1, 1)
-
-
+# --- forward against the naive loops of tinygan.nn.naive (no torch needed) ---------------------
+@pytest.mark.parametrize("path", fast.PATHS)
 @settings(deadline=None, max_examples=40)
 @given(c=conv_cases(), seed=st.integers(0, 2 ** 16))
-def test_conv2d_forward_matches_naive_loop(c, seed):
+def test_conv2d_forward_matches_naive_loop(path, c, seed):
+    nn.use_path(path)
     conv = make_conv(c, seed).astype(np.float64)
     x = host_normal((c["n"], c["cin"]) + c["hw"], seed)
     bias = None if conv.bias is None else conv.bias.data
@@ -238,9 +227,11 @@ def test_conv2d_forward_matches_naive_loop(c, seed):
                                rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("path", fast.PATHS)
 @settings(deadline=None, max_examples=40)
 @given(c=conv_transpose_cases(), seed=st.integers(0, 2 ** 16))
-def test_conv_transpose2d_forward_matches_naive_loop(c, seed):
+def test_conv_transpose2d_forward_matches_naive_loop(path, c, seed):
+    nn.use_path(path)
     convt = make_conv_transpose(c, seed).astype(np.float64)
     x = host_normal((c["n"], c["cin"]) + c["hw"], seed)
     bias = None if convt.bias is None else convt.bias.data
@@ -253,9 +244,11 @@ def inner(a, b):
     return float((np.asarray(a, np.float64) * np.asarray(b, np.float64)).sum())
 
 
+@pytest.mark.parametrize("path", fast.PATHS)
 @settings(deadline=None, max_examples=80)
 @given(c=conv_cases(), seed=st.integers(0, 2 ** 16))
-def test_conv_transpose_is_the_adjoint_of_conv(c, seed):
+def test_conv_transpose_is_the_adjoint_of_conv(path, c, seed):
+    nn.use_path(path)
     """<conv(x), y> == <x, convT(y)> for the same weight, with no bias."""
     h, w = c["hw"]
     (kh, kw), (sh, sw), (ph, pw) = c["kernel"], c["stride"], c["padding"]
@@ -279,23 +272,17 @@ def test_conv_transpose_is_the_adjoint_of_conv(c, seed):
 @settings(deadline=None, max_examples=80)
 @given(c=conv_cases(), seed=st.integers(0, 2 ** 16))
 def test_im2col_col2im_are_adjoint(c, seed):
-    """<im2col(x), cols> == <x, col2im(cols)>, including the 1x1 shortcut."""
+    """<im2col(x), cols> == <x, col2im(cols)>: the reference path's NCHW unfold and fold."""
     h, w = c["hw"]
-    x = host_normal((c["n"], h, w, c["cin"]), seed)
+    x = host_normal((c["n"], c["cin"], h, w), seed)
     unfolded = F.im2col(x, c["kernel"], c["stride"], c["padding"])
     ho = F.conv_output_size(h, c["kernel"][0], c["stride"][0], c["padding"][0])
     wo = F.conv_output_size(w, c["kernel"][1], c["stride"][1], c["padding"][1])
-    assert unfolded.shape == (c["n"], ho, wo) + c["kernel"] + (c["cin"],)
+    assert unfolded.shape == (c["n"], c["cin"]) + c["kernel"] + (ho, wo)
     cols = host_normal(unfolded.shape, seed + 1)
     folded = F.col2im(cols, (h, w), c["stride"], c["padding"])
     assert folded.shape == x.shape
     assert inner(unfolded, cols) == pytest.approx(inner(x, folded), rel=1e-10, abs=1e-10)
-
-
-def test_im2col_1x1_shortcut_is_adjoint():
-    x, cols = host_normal((2, 3, 4, 5)), host_normal((2, 3, 4, 1, 1, 5), 1)
-    unfolded = F.im2col(x, (1, 1), (1, 1), (0, 0))
-    assert inner(unfolded, cols) == pytest.approx(inner(x, F.col2im(cols, (3, 4), (1, 1), (0, 0))))
 
 
 def test_batchnorm_eval_uses_running_statistics():

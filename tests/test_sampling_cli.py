@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from tinygan import checkpoint, sampling
-from tinygan.__main__ import JUDGE_WARNING, main
+from tinygan.cli import JUDGE_WARNING, main
 from tinygan.train import Trainer, make_config
 
 
@@ -160,7 +160,7 @@ def test_judge_command_prints_the_warning_and_one_probability_per_image(run_dir,
         assert main(["judge", "-c", str(source), "--crop", "1.0", *paths]) == 0
         out = capsys.readouterr().out
         assert JUDGE_WARNING in out
-        printed = [float(line.split()[0]) for line in out.splitlines() if line.endswith(".png")]
+        printed = [float(line.split()[0]) for line in out.splitlines() if ".png" in line]
         expected = sampling.judge(sampling.load_discriminator(ckpt), faces)
         np.testing.assert_allclose(printed, expected, atol=6e-4)
         assert all(0 < p < 1 for p in expected)
@@ -267,7 +267,8 @@ def test_bad_seeds_exit_2_with_a_message(seeds, ckpt, tmp_path, capsys):
         main(["generate", "-c", str(ckpt), "--seeds", seeds, "--out", str(tmp_path / "x.png")])
     assert info.value.code == 2
     err = one_line(capsys.readouterr().err)
-    assert "--seeds" in err and re.search(r"seeds must look like|non-negative seeds", err), err
+    assert "--seeds" in err and re.search(r"seeds must look like|non-negative seeds|runs backwards; write it as 3-5",
+                                          err), err
     assert not (tmp_path / "x.png").exists()
 
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from tinygan import checkpoint, dcgan, train
-from tinygan.__main__ import main
+from tinygan.cli import main
 from tinygan.train import DivergenceError, Trainer, make_config, resume
 
 
@@ -139,7 +139,8 @@ def test_checkpoint_holds_everything_needed_to_continue(tmp_path):
     t.run()
     state = checkpoint.load(tmp_path / "checkpoints/ckpt_000004.npz")
     assert set(state) == {"format", "step", "config", "model", "G", "D", "G_ema", "ema", "optim_G", "optim_D",
-                          "rng", "fixed_noise", "data_order"}
+                          "rng", "fixed_noise", "data_order", "last_healthy"}
+    assert state["last_healthy"] == 4
     assert state["format"] == "tinygan-dcgan-train" and state["step"] == 4
     assert state["config"] == json.loads(json.dumps(t.config))
     assert state["model"] == {"nz": 8, "ngf": 4, "ndf": 4, "nc": 3, "image_size": 64, "z_dist": "normal"}
@@ -180,7 +181,7 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint_intact(tmp_path, mo
     with pytest.raises(OSError, match="simulated"):
         t.save()                                                      # overwriting ckpt_000002 itself
     monkeypatch.undo()
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["ckpt_000002.npz"]   # no temp files
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["ckpt_000000.npz", "ckpt_000002.npz"]
     assert good.read_bytes() == good_bytes
     assert checkpoint.load(good)["step"] == 2
 
@@ -206,7 +207,7 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(DivergenceError, match="diverged at step 4") as info:
         t.run()
     assert "--lr" in str(info.value) and "checkpoint" in str(info.value)
-    assert [step for step, _ in checkpoint.list_checkpoints(tmp_path / "checkpoints")] == [2]
+    assert [step for step, _ in checkpoint.list_checkpoints(tmp_path / "checkpoints")] == [0, 2]
     assert checkpoint.load(tmp_path / "checkpoints/ckpt_000002.npz")["step"] == 2
 
 
@@ -217,7 +218,7 @@ def test_a_non_finite_weight_is_never_saved(tmp_path):
     t.step = 3
     with pytest.raises(DivergenceError, match=r"weight main\.0\.weight is not finite"):
         t.save()
-    assert [step for step, _ in checkpoint.list_checkpoints(tmp_path / "checkpoints")] == [2]
+    assert [step for step, _ in checkpoint.list_checkpoints(tmp_path / "checkpoints")] == [0, 2]
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")     # overflow on the way to inf is the point
@@ -333,7 +334,7 @@ def test_train_command_trains_resumes_and_uses_the_preset(tmp_path, capsys):
     assert (config["z_dist"], config["lr"], config["batch_size"], config["real_label"]) == ("uniform", 3e-4, 4, 0.9)
     assert main(["train", "--resume", str(tmp_path / "run"), "--max-steps", "3"]) == 0
     assert "resumed from" in capsys.readouterr().out
-    assert [step for step, _ in checkpoint.list_checkpoints(tmp_path / "run/checkpoints")] == [2, 3]
+    assert [step for step, _ in checkpoint.list_checkpoints(tmp_path / "run/checkpoints")] == [0, 2, 3]
     assert [row["step"] for row in checkpoint.read_loss_log(tmp_path / "run/loss_log.csv")] == [1, 2, 3]
 
 
@@ -359,17 +360,19 @@ def test_ctrl_c_mid_step_finishes_the_step_saves_and_resumes_exactly(tmp_path, m
             t.opt_D.step = lambda original=t.opt_D.step: (original(), os.kill(os.getpid(), signal.SIGINT))
         return step(real)
     monkeypatch.setattr(t, "train_step", step_with_ctrl_c)
+    before = signal.getsignal(signal.SIGINT)       # SIG_IGN when pytest was started in the background
     with pytest.raises(KeyboardInterrupt):
         t.run()
     assert "stopping after this step" in capsys.readouterr().out
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler     # the handler is put back
-    assert sorted(p.name for p in (tmp_path / "split/checkpoints").iterdir()) == ["ckpt_000005.npz"]
-    assert [row["step"] for row in log_without_timing(tmp_path / "split")] == [3, 5]   # 4-5: no step unlogged
+    assert signal.getsignal(signal.SIGINT) is before                          # the handler is put back
+    assert sorted(p.name for p in (tmp_path / "split/checkpoints").iterdir()) == ["ckpt_000000.npz",
+                                                                                 "ckpt_000005.npz"]
+    assert [row["step"] for row in log_without_timing(tmp_path / "split")] == [3]   # steps 4-5 are in the checkpoint
 
     again = resume(tmp_path / "split", dataset=FACES, verbose=False, max_steps=6)
     assert again.step == 5
     again.run()
-    assert [row["step"] for row in log_without_timing(tmp_path / "split")] == [3, 5, 6]
+    assert log_without_timing(tmp_path / "split") == log_without_timing(tmp_path / "straight")   # rows 3, 6
     a = checkpoint.load(tmp_path / "straight/checkpoints/ckpt_000006.npz")
     b = checkpoint.load(tmp_path / "split/checkpoints/ckpt_000006.npz")
     assert_trees_equal(a, b, skip=("config",))

@@ -5,7 +5,7 @@ A checkpoint is a nested dict, for example::
     {"step": 400,
      "config": {"nz": 100, "ngf": 64},          # rebuilds the model
      "G": G.state_dict(), "D": D.state_dict(),  # name -> array
-     "optim_G": {"m": {...}, "v": {...}, "t": 400},
+     "optim_G": {"m.0": ..., "v.0": ..., "steps": 400},
      "rng": rng.state()}
 
 ``save`` flattens it to keys joined with "/" (``G/main.0.weight``,
@@ -18,71 +18,25 @@ so ``load`` gives back the same kinds of values it was given.
 Nothing here ever unpickles: ``load`` always passes ``allow_pickle=False``,
 because loading a pickle runs whatever code the file's author put in it.
 
-Writes are atomic: the bytes go to a temp file in the same directory, which
-is flushed to disk and then renamed over the target with ``os.replace``. A
-crash mid-write leaves the previous file untouched, never a half-written one.
+Writes are atomic (:func:`tinygan.files.atomic_write`): a crash mid-write
+leaves the previous file untouched, never a half-written one.
 """
-import contextlib
 import csv
 import io
 import json
-import os
 import re
-import uuid
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from . import backend
+from .files import atomic_write
 
 SEP = "/"                    # joins nested keys: "G/main.0.weight"
 MANIFEST_KEY = "__tinygan__"
 FORMAT_VERSION = 1
 RESERVED_KEYS = (MANIFEST_KEY, "file", "allow_pickle")  # "file", "allow_pickle": np.savez's own arguments
-TEMP_SUFFIX = ".tmp"
-
-
-# --- atomic writes -----------------------------------------------------------
-
-@contextlib.contextmanager
-def atomic_write(path):
-    """Open a binary temp file next to ``path``; on success it replaces ``path``.
-
-    The temp file is named ``.<name>.<random>.tmp``, so it never looks like a
-    checkpoint. If the body raises, the temp file is deleted and ``path`` is
-    left as it was. Parent directories are created.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp_name = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}")
-    # os.open with mode 0o666 lets the umask decide the permissions, as open() would;
-    # tempfile.mkstemp would leave the final file readable by its owner only.
-    fd = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())   # the bytes are on disk before the rename makes them visible
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory):
-    """Make a rename durable (POSIX). Windows cannot open directories, so skip it there."""
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass   # some file systems refuse to fsync a directory; the rename itself still happened
-    finally:
-        os.close(fd)
 
 
 # --- flatten / unflatten -----------------------------------------------------
@@ -143,12 +97,13 @@ def unflatten(flat):
 
 # --- save / load -------------------------------------------------------------
 
-def save(path, tree, keep_last=None):
+def save(path, tree, keep_last=None, protect=()):
     """Write the nested dict ``tree`` to the ``.npz`` file ``path`` atomically.
 
     With ``keep_last=k`` and a name like ``ckpt_000400.npz``, the older
     checkpoints with the same prefix in the same directory are pruned
-    afterwards, keeping the newest ``k``. Returns the path as a ``Path``.
+    afterwards, keeping the newest ``k`` and the steps in ``protect``.
+    Returns the path as a ``Path``.
     """
     path = Path(path)
     if not isinstance(tree, dict):
@@ -165,7 +120,7 @@ def save(path, tree, keep_last=None):
         match = re.fullmatch(r"(.*?)\d+\.npz", path.name)
         if match is None:
             raise ValueError(f"{path}: keep_last needs a name like 'ckpt_000400.npz' (prefix, step, .npz)")
-        prune(path.parent, keep_last, prefix=match.group(1))
+        prune(path.parent, keep_last, prefix=match.group(1), protect=protect)
     return path
 
 
@@ -245,24 +200,58 @@ def latest(directory, prefix="ckpt_"):
     return found[-1][1] if found else None
 
 
+NOT_FOUND = "(expected a .npz file or a run directory with checkpoints/ckpt_*.npz)"
+
+
+def _run_checkpoints(path):
+    """[(step, path), ...] of a run directory: its checkpoints/ folder, or the directory itself."""
+    for folder in (Path(path) / "checkpoints", Path(path)):
+        found = list_checkpoints(folder)
+        if found:
+            return found
+    return []
+
+
 def find_checkpoint(path):
     """A checkpoint file, or the newest one under a run directory (or its checkpoints/ folder)."""
     path = Path(path)
     if path.is_file():
         return path
-    for folder in (path / "checkpoints", path):
-        found = latest(folder) if folder.is_dir() else None
-        if found:
-            return found
-    raise FileNotFoundError(f"no checkpoint found at {path} (expected a .npz file or a run directory with "
-                            "checkpoints/ckpt_*.npz)")
+    found = _run_checkpoints(path)
+    if not found:
+        raise FileNotFoundError(f"no checkpoint found at {path} {NOT_FOUND}")
+    return found[-1][1]
 
 
-def prune(directory, keep_last, prefix="ckpt_"):
-    """Delete all but the newest ``keep_last`` checkpoints; returns the deleted paths."""
+def load_newest(path):
+    """Load the newest checkpoint of a run that loads; returns (tree, path, skipped).
+
+    ``path`` is a checkpoint file (loaded as it is) or a run directory. In a
+    directory, a newest checkpoint that is truncated or corrupt is skipped for
+    the one before it; ``skipped`` lists ``(path, reason)`` for each one passed over.
+    """
+    path = Path(path)
+    if path.is_file():
+        return load(path), path, []
+    skipped = []
+    for _, candidate in reversed(_run_checkpoints(path)):
+        try:
+            return load(candidate), candidate, skipped
+        except ValueError as err:
+            skipped.append((candidate, str(err)))
+    if skipped:
+        raise ValueError(f"no checkpoint under {path} loads: " + "; ".join(reason for _, reason in skipped))
+    raise FileNotFoundError(f"no checkpoint found at {path} {NOT_FOUND}")
+
+
+def prune(directory, keep_last, prefix="ckpt_", protect=()):
+    """Delete all but the newest ``keep_last`` checkpoints and those of the steps in ``protect``.
+
+    Returns the deleted paths.
+    """
     if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
         raise ValueError(f"keep_last must be an int >= 1 (the newest checkpoint is always kept), got {keep_last!r}")
-    old = [path for _, path in list_checkpoints(directory, prefix)[:-keep_last]]
+    old = [path for step, path in list_checkpoints(directory, prefix)[:-keep_last] if step not in protect]
     for path in old:
         path.unlink()
     return old
@@ -303,9 +292,6 @@ class LossLog:
         self.fields = tuple(fields)
         if "step" not in self.fields:
             raise ValueError(f"LossLog({self.path}): fields must include 'step', got {self.fields}")
-        header = self._existing_header()
-        if header is not None and header != self.fields:
-            raise ValueError(f"{self.path} has columns {header}, expected {self.fields}")
 
     def _existing_header(self):
         if not self.path.is_file() or self.path.stat().st_size == 0:
@@ -325,9 +311,11 @@ class LossLog:
             raise ValueError(f"{self.path}: row has keys {sorted(row)}, expected {sorted(self.fields)}")
         row = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}  # numpy/cupy scalars
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        header = self._existing_header() is None
+        header = self._existing_header()
+        if header is not None and header != self.fields:
+            raise ValueError(f"{self.path} has columns {header}, expected {self.fields}")
         with open(self.path, "a", newline="", encoding="utf-8") as f:
-            self._write_rows(f, [row], header)
+            self._write_rows(f, [row], header is None)
 
     def read(self):
         """All rows as dicts with numeric values parsed; [] if the file does not exist yet."""

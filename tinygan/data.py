@@ -13,20 +13,24 @@ cache is almost free. So every image is decoded exactly once into the cache,
 and later epochs and runs only read it. The cache holds uint8 values, a quarter
 of the size of float32, and the conversion to float happens one batch at a time.
 
+The cache lives in the user's cache folder (:func:`tinygan.files.cache_dir`),
+never beside the data: a student's data folder or a read-only course mirror
+stays exactly as it was.
+
 Batches are *stateless*. Batch ``i`` of epoch ``e`` depends only on
 ``(seed, e, i)``, so to resume training bit-identically you only need to know
 where you stopped. There is no random generator state to save.
 
-Run ``print(tinygan.data.CELEBA_HELP)`` to learn where to get CelebA.
+Where to get CelebA: ``python -m tinygan train --help``, or ``tinygan.download.CELEBA_HELP``.
 """
+import errno
 import hashlib
 import io
 import json
 import os
+import stat
 import tarfile
 import time
-import urllib.parse
-import urllib.request
 import zipfile
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -34,47 +38,18 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, ImageOps
 
-from . import backend
+from . import backend, files
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 CELEBA_CROP = 128 / 178   # the usual CelebA face crop: 128 px of the 178 px wide aligned images
-CACHE_VERSION = 1         # bump when preprocessing changes, so that old caches are rebuilt
+CACHE_VERSION = 2         # bump when preprocessing changes, so that old caches are rebuilt
 CACHE_SUFFIX = ".tinygan-cache.npy"
 RESAMPLE = "lanczos"      # recorded in the cache sidecar, see preprocess_image
+PROGRESS_SECONDS = 2.0    # between the progress lines of a cache build (the first after 1 s)
 
 # SeedSequence pads a short seed with zeros, so [seed, e] and [seed, e, 0]
 # would give the same numbers. These tags keep the order and the flips apart.
 _ORDER_STREAM, _FLIP_STREAM = 0, 1
-
-CELEBA_HELP = """\
-Getting CelebA for tinygan
---------------------------
-tinygan trains on the aligned and cropped CelebA faces, img_align_celeba.zip
-(1.4 GB, 202,599 JPEGs of 178x218 px). CelebA is for non-commercial research and
-education only (Liu et al., "Deep Learning Face Attributes in the Wild", ICCV 2015).
-
-1. Download img_align_celeba.zip yourself, from one of these:
-   - the official page, https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html
-     (look for "Align&Cropped Images"; the links go to Google Drive or Baidu), or
-   - the Kaggle mirror, https://www.kaggle.com/datasets/jessicali9530/celeba-dataset
-     (`kaggle datasets download -d jessicali9530/celeba-dataset`). Its archive.zip
-     holds the same JPEGs in a nested img_align_celeba/ folder. You can point
-     tinygan at archive.zip as it is.
-   The official zip has MD5 00d2c5bc6d35e252742224ab0c1e8fcb (check with `md5sum`).
-   Google Drive needs a browser for files this large. tinygan.data.download(url,
-   dest, sha256) only fetches from a plain http(s):// or file:// URL.
-
-2. Give tinygan the zip (no need to unpack it), or the unpacked folder:
-       from tinygan.data import FaceDataset, BatchLoader
-       faces = FaceDataset("~/data/img_align_celeba.zip")
-       batches = BatchLoader(faces, batch_size=128, seed=0)
-   The first run decodes every image once into a uint8 cache (about 2.5 GB at
-   64x64). The cache goes next to the zip. If that folder is read-only, it goes
-   to ~/.cache/tinygan, or to $TINYGAN_CACHE if that is set. Later runs open the
-   cache at once. The 89x109 half-size copies work the same way: the crop is a
-   fraction of the image width, so the face is framed the same at either size.
-"""
-
 
 def _say(verbose, message):
     if verbose:
@@ -102,13 +77,22 @@ def _checked_options(image_size, crop):
 
 
 def _to_rgb(img):
-    """Any PIL mode (L, CMYK, P, RGBA, ...) -> RGB.
+    """Any PIL mode (L, CMYK, P, RGBA, 16-bit grey, ...) -> RGB.
 
     Transparent pixels are put on white. A plain ``convert("RGB")`` would show
-    whatever colour they happen to store, which is often black.
+    whatever colour they happen to store, which is often black. 16-bit greyscale
+    (mode I;16 or I) is scaled by 255/65535: ``convert`` would clip every value
+    above 255 to white.
     """
     if img.mode == "RGB":
         return img
+    if img.mode.startswith("I;16") or img.mode == "I":
+        levels = np.asarray(img, dtype=np.float64)
+        if levels.min() < 0 or levels.max() > 65535:
+            raise ValueError(f"{img.mode} image with values outside 0..65535")
+        return Image.fromarray(np.rint(levels * (255 / 65535)).astype(np.uint8), "L").convert("RGB")
+    if img.mode == "F":
+        raise ValueError("floating-point image (mode F): its brightness scale is unknown")
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA"):
@@ -185,13 +169,40 @@ def load_image(path, image_size=64, crop=CELEBA_CROP):
         raise ValueError(f"cannot use image {path}: {err}") from err
 
 
+def load_for_judging(path, image_size, crop=None):
+    """An image for D: (uint8 (S, S, 3), which crop was used, in words).
+
+    A photo gets the training crop (``crop``, default CelebA's) and resize. An image
+    that already has the model's size, such as a face written by ``generate``, is
+    taken as it is: cropping it again would zoom into the middle of the face.
+    """
+    path = Path(path).expanduser()
+    try:
+        with Image.open(path) as img:
+            size = img.size
+    except Exception as err:   # PIL raises many kinds; the message below names the file
+        raise ValueError(f"cannot use image {path}: not an image ({type(err).__name__})") from None
+    if crop is None and size == (image_size, image_size):
+        return load_image(path, image_size, crop=1.0), f"already {image_size}x{image_size}: judged as it is"
+    crop = CELEBA_CROP if crop is None else crop
+    return load_image(path, image_size, crop), f"centre crop {crop:.3g} of the width, resized to {image_size}"
+
+
 # ---------------------------------------------------------------- sources
 
-def _is_image_name(name):
-    """True for image files. Hidden files, such as macOS ``__MACOSX/._x.jpg`` forks, are not images."""
+def _skip_reason(name):
+    """Why an entry with this name is not a face image, or None if it may be one."""
     parts = PurePosixPath(name).parts
-    return (name.lower().endswith(IMAGE_EXTENSIONS)
-            and not any(part.startswith((".", "__MACOSX")) for part in parts))
+    if PurePosixPath(name).is_absolute() or ".." in parts:
+        return "points outside the archive"
+    if any(part.startswith("__MACOSX") for part in parts):
+        return "macOS metadata (__MACOSX)"
+    if any(part.startswith(".") for part in parts):
+        return "hidden file"
+    if not name.lower().endswith(IMAGE_EXTENSIONS):
+        suffix = PurePosixPath(name).suffix.lower() or "no extension"
+        return f"not an image type tinygan reads ({suffix}; expected {'/'.join(IMAGE_EXTENSIONS)})"
+    return None
 
 
 def _member_name(name):
@@ -204,7 +215,7 @@ def source_kind(source):
     source = Path(source)
     if not source.exists():
         raise FileNotFoundError(f"face image source {source} does not exist; expected a folder of images, "
-                                "a .zip or a .tar(.gz) (print(tinygan.data.CELEBA_HELP) for CelebA)")
+                                "a .zip or a .tar(.gz) (see `python -m tinygan train --help` for CelebA)")
     if source.is_dir():
         return "folder"
     if zipfile.is_zipfile(source):
@@ -215,19 +226,75 @@ def source_kind(source):
                      f"{'/'.join(IMAGE_EXTENSIONS)} images")
 
 
-def list_images(source):
-    """Sorted names of the image files in a source: paths relative to the folder, or member names."""
+def _folder_entries(source):
+    """(name, problem) for every entry under a folder; problem is None for a readable regular file.
+
+    Links to files are followed (a folder of links is common); links to folders are not,
+    so a link loop cannot make the walk endless.
+    """
+    for root, dirs, names in os.walk(source, followlinks=False):
+        root = Path(root)
+        for name in dirs:
+            if name.lower().endswith(IMAGE_EXTENSIONS) or (root / name).is_symlink():
+                kind = "a link to a folder" if (root / name).is_symlink() else "a folder"
+                yield (root / name).relative_to(source).as_posix(), f"{kind}, not an image file"
+        for name in names:
+            path = root / name
+            relative = path.relative_to(source).as_posix()
+            try:
+                mode = path.stat().st_mode                     # follows a link to its target
+            except FileNotFoundError:
+                yield relative, "dangling link (its target does not exist)"
+                continue
+            except OSError as err:
+                yield relative, f"unreadable link ({err.strerror or err})"   # e.g. a link loop (ELOOP)
+                continue
+            yield relative, None if stat.S_ISREG(mode) else "not a regular file (a FIFO, socket or device)"
+
+
+def _zip_entries(source):
+    with zipfile.ZipFile(source) as archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                if info.filename.rstrip("/").lower().endswith(IMAGE_EXTENSIONS):
+                    yield _member_name(info.filename.rstrip("/")), "a folder, not an image file"
+                continue
+            is_link = stat.S_ISLNK(info.external_attr >> 16)
+            yield _member_name(info.filename), "a link, not an image file" if is_link else None
+
+
+def _tar_entries(source):
+    with tarfile.open(source, "r:*") as archive:
+        for member in archive:
+            name = _member_name(member.name)
+            if member.isdir():
+                if name.lower().endswith(IMAGE_EXTENSIONS):
+                    yield name, "a folder, not an image file"
+            elif member.issym() or member.islnk():
+                yield name, "a link, not an image file"
+            elif not member.isfile():
+                yield name, "not a regular file (a FIFO or device)"
+            else:
+                yield name, None
+
+
+def scan_source(source):
+    """(image names, skipped) of a source: sorted names of its image files, and ``(name, reason)``
+    for every other entry that was passed over (wrong type, links, folders named like images,
+    members pointing outside the archive, macOS metadata, ...)."""
     source = Path(source)
     kind = source_kind(source)
-    if kind == "folder":
-        names = (path.relative_to(source).as_posix() for path in source.rglob("*") if path.is_file())
-    elif kind == "zip":
-        with zipfile.ZipFile(source) as archive:
-            names = [_member_name(info.filename) for info in archive.infolist() if not info.is_dir()]
-    else:
-        with tarfile.open(source, "r:*") as archive:
-            names = [_member_name(member.name) for member in archive.getmembers() if member.isfile()]
-    return sorted(name for name in names if _is_image_name(name))
+    entries = {"folder": _folder_entries, "zip": _zip_entries, "tar": _tar_entries}[kind](source)
+    names, skipped = [], []
+    for name, problem in entries:
+        problem = problem or _skip_reason(name)
+        (skipped.append((name, problem)) if problem else names.append(name))
+    return sorted(names), sorted(skipped)
+
+
+def list_images(source):
+    """Sorted names of the image files in a source: paths relative to the folder, or member names."""
+    return scan_source(source)[0]
 
 
 def _read_tar_member(archive, member):
@@ -279,39 +346,22 @@ def source_signature(source):
 
 # ---------------------------------------------------------------- the uint8 cache
 
-def _can_write_in(directory):
-    """True if a cache file may be put in ``directory``.
-
-    A folder whose permission bits let nobody write counts as read-only even for
-    root, who could write there anyway. The shared data folder is like that.
-    """
-    try:
-        mode = directory.stat().st_mode
-    except OSError:
-        return False
-    return bool(mode & 0o222) and os.access(directory, os.W_OK)
-
-
 def cache_paths(source, options, cache_dir=None):
     """(.npy, .json) paths of the cache for ``source`` preprocessed with ``options``.
 
-    The file name records the options, so caches at 64 and 128 px live side by
-    side. The cache goes next to the source. It goes to ``cache_dir`` instead
-    when one is given, or when the source's folder is read-only (then
-    ``$TINYGAN_CACHE`` or ``~/.cache/tinygan``). There a hash of the source's
-    path keeps two sources with the same name apart.
+    The cache goes into ``cache_dir`` or the user's cache folder (:func:`tinygan.files.cache_dir`),
+    never next to the data. The file name records the options, so caches at 64 and
+    128 px live side by side, and a hash of the source's path keeps two sources with
+    the same name apart. The sidecar records the source's size and mtime (or a folder's
+    listing), so a changed source is decoded again, never served from a stale cache.
     """
     source = Path(source).resolve()
     crop = options["crop"]
     tag = f"{options['image_size']}px-crop" + (f"{crop:.4f}" if isinstance(crop, float) else f"{crop}px")
     if options["limit"] is not None:
         tag += f"-first{options['limit']}"
-    if cache_dir is None and _can_write_in(source.parent):
-        directory, stem = source.parent, source.name
-    else:
-        directory = Path(cache_dir or os.environ.get("TINYGAN_CACHE") or "~/.cache/tinygan").expanduser()
-        stem = f"{source.name}-{hashlib.sha256(str(source).encode()).hexdigest()[:8]}"
-    npy_path = directory / f"{stem}.{tag}{CACHE_SUFFIX}"
+    stem = f"{source.name}-{hashlib.sha256(str(source).encode()).hexdigest()[:8]}"
+    npy_path = files.cache_dir(cache_dir) / f"{stem}.{tag}{CACHE_SUFFIX}"
     return npy_path, npy_path.with_suffix(".json")
 
 
@@ -330,22 +380,35 @@ def _open_cache(npy_path, json_path, expected):
     return images, meta
 
 
-def _write_json(path, meta):
-    partial_path = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    partial_path.write_text(json.dumps(meta, indent=1))
-    os.replace(partial_path, path)
-
-
 def _keep_rows(path, keep, out_path, chunk=4096):
-    """Rewrite the .npy at ``path`` with only the rows where ``keep`` is True, a chunk at a time."""
+    """Write the rows of the .npy at ``path`` where ``keep`` is True to ``out_path``, a chunk at a time."""
     rows = np.load(path, mmap_mode="r")
     kept = np.flatnonzero(keep)
-    out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.uint8, shape=(len(kept),) + rows.shape[1:])
+    out = _open_reserved_memmap(out_path, (len(kept),) + rows.shape[1:])
     for start in range(0, len(kept), chunk):
         out[start:start + chunk] = rows[kept[start:start + chunk]]
     out.flush()
     del out, rows
-    os.replace(out_path, path)
+
+
+def _open_reserved_memmap(path, shape):
+    """A new uint8 .npy memmap whose disk blocks are reserved up front.
+
+    A memory-mapped write to a full disk kills the process with SIGBUS and no
+    message. Reserving the blocks first (posix_fallocate) turns a full disk into
+    an ordinary OSError here, before any image is decoded.
+    """
+    rows = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    if hasattr(os, "posix_fallocate"):
+        with open(path, "r+b") as handle:
+            try:
+                os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
+            except OSError as err:
+                if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):   # this file system cannot reserve
+                    del rows
+                    raise OSError(err.errno, f"cannot reserve {os.path.getsize(path) / 1e6:,.0f} MB for the "
+                                             f"image cache {path}: {err.strerror}") from None
+    return rows
 
 
 def skipped_summary(skipped, total, source, most=20):
@@ -365,21 +428,28 @@ def _decode_into(rows, source, names, options, verbose):
     row_of = {name: row for row, name in enumerate(names)}
     kept = np.zeros(len(names), dtype=bool)
     skipped = []
-    start = last_report = time.perf_counter()
+    start = time.perf_counter()
+    next_report = start + 1.0
     for done, (name, read) in enumerate(_readers(source, row_of), start=1):
         try:
             rows[row_of[name]] = _decode(read(), size, crop)
             kept[row_of[name]] = True
         except Exception as err:   # a bad file must never stop a 200k-image build
             skipped.append((name, str(err) if isinstance(err, ValueError) else f"unreadable ({err})"))
-        if time.perf_counter() - last_report > 5.0:
-            last_report = time.perf_counter()
-            _say(verbose, f"decoded {done:,}/{len(names):,} images ({done / (last_report - start):,.0f} images/s)")
+        now = time.perf_counter()
+        if now >= next_report:
+            next_report = now + PROGRESS_SECONDS
+            rate = done / (now - start)
+            _say(verbose, f"decoding {done:,}/{len(names):,} images ({rate:,.0f} images/s, "
+                          f"ETA {(len(names) - done) / rate:.0f} s)")
     return kept, skipped
 
 
-def build_cache(source, names, npy_path, json_path, header, verbose=True):
+def build_cache(source, names, npy_path, json_path, header, verbose=True, unlisted=()):
     """Decode ``names`` from ``source`` once into a uint8 .npy (N, S, S, 3) and its .json sidecar.
+
+    ``unlisted``: (name, reason) of the source's entries that are no images (see
+    :func:`scan_source`); they are reported and recorded with the files that fail to decode.
 
     Each image is written straight into a memory-mapped file
     (``np.lib.format.open_memmap``), so the 202,599 CelebA faces (2.5 GB at 64x64)
@@ -393,11 +463,12 @@ def build_cache(source, names, npy_path, json_path, header, verbose=True):
     """
     size = header["options"]["image_size"]
     npy_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = npy_path.with_name(f"{npy_path.name}.{os.getpid()}.tmp")
-    compact_path = tmp_path.with_suffix(".tmp2")
+    files.check_free_space(npy_path.parent, int(len(names) * size * size * 3 * 1.05) + (1 << 20),
+                           f"the {size}x{size} cache of {len(names):,} images")
     start = time.perf_counter()
-    try:
-        rows = np.lib.format.open_memmap(tmp_path, mode="w+", dtype=np.uint8, shape=(len(names), size, size, 3))
+    json_path.unlink(missing_ok=True)       # no stale sidecar may ever describe the new .npy
+    with files.atomic_path(npy_path) as tmp_path:
+        rows = _open_reserved_memmap(tmp_path, (len(names), size, size, 3))
         kept, skipped = _decode_into(rows, source, names, header["options"], verbose)
         rows.flush()
         del rows
@@ -406,18 +477,15 @@ def build_cache(source, names, npy_path, json_path, header, verbose=True):
                              f"expected RGB-convertible images larger than the crop. "
                              + skipped_summary(skipped, len(names), source, most=3))
         if skipped:
-            _keep_rows(tmp_path, kept, compact_path)
-        json_path.unlink(missing_ok=True)   # no stale sidecar may ever describe the new .npy
-        os.replace(tmp_path, npy_path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-        compact_path.unlink(missing_ok=True)
+            with files.atomic_path(tmp_path) as compact:   # the kept rows, renamed over the full build
+                _keep_rows(tmp_path, kept, compact)
     seconds = time.perf_counter() - start
+    skipped = sorted(skipped + list(unlisted))
     meta = dict(header, names=[name for name, keep in zip(names, kept) if keep], skipped=skipped,
                 build_seconds=round(seconds, 3))
-    _write_json(json_path, meta)
+    files.write_text(json_path, json.dumps(meta, indent=1))
     if skipped:
-        _say(verbose, skipped_summary(skipped, len(names), source))
+        _say(verbose, skipped_summary(skipped, len(names) + len(unlisted), source))
     _say(verbose, f"cached {int(kept.sum()):,} images of {size}x{size} in {seconds:.1f} s "
                   f"({len(names) / max(seconds, 1e-9):,.0f} images/s) -> {npy_path}")
     return np.load(npy_path, mmap_mode="r"), meta
@@ -449,11 +517,18 @@ class FaceDataset:
         size = f"{image_size}x{image_size}"
         cached = None if rebuild else _open_cache(self.cache_path, meta_path, expected)
         if cached is None:
-            names = list_images(self.source)[:limit]
+            stale = files.remove_stale_temp_files(self.cache_path.parent)
+            if stale:
+                _say(verbose, f"removed {len(stale)} unfinished cache file(s) of killed runs "
+                              f"({sum(size for _, size in stale) / 1e6:,.1f} MB) from {self.cache_path.parent}")
+            names, unlisted = scan_source(self.source)
+            names = names[:limit]
             if not names:
-                raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {self.source}")
+                raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {self.source}"
+                                 + (f"; {skipped_summary(unlisted, len(unlisted), self.source, most=5)}"
+                                    if unlisted else ""))
             _say(verbose, f"decoding {len(names):,} images from {self.source} into a {size} cache")
-            cached = build_cache(self.source, names, self.cache_path, meta_path, expected, verbose)
+            cached = build_cache(self.source, names, self.cache_path, meta_path, expected, verbose, unlisted)
         else:
             _say(verbose, f"{len(cached[1]['names']):,} images of {size} from cache {self.cache_path}")
         self.images, meta = cached
@@ -571,54 +646,3 @@ class BatchLoader:
         """Iterate over batches ``start, ..., len(self) - 1`` of ``epoch``."""
         for index in range(_check_count(start, "start"), len(self)):
             yield self.get_batch(epoch, index)
-
-
-# ---------------------------------------------------------------- download
-
-def _sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def download(url, dest, sha256=None, verbose=True):
-    """Download ``url`` to the file ``dest`` (or into the folder ``dest``) and check its SHA-256.
-
-    The bytes go to ``dest + '.part'`` first. They are renamed to ``dest`` only
-    when the download is complete and the checksum matches, so ``dest`` is
-    either missing or whole. If ``dest`` already exists and its checksum matches
-    (or no checksum was given), it is kept and nothing is downloaded. On a
-    mismatch the download is deleted and a ValueError shows both checksums.
-    Returns the Path of the file. See CELEBA_HELP for where CelebA lives.
-    """
-    if sha256 is not None and (len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256.lower())):
-        raise ValueError(f"sha256 must be 64 hex digits, got {sha256!r}")
-    dest = Path(dest).expanduser()
-    if dest.is_dir():
-        dest = dest / (PurePosixPath(urllib.parse.urlparse(url).path).name or "download")
-    if dest.exists() and (sha256 is None or _sha256_of(dest) == sha256.lower()):
-        _say(verbose, f"{dest} is already there, not downloading {url}")
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    try:
-        with urllib.request.urlopen(url) as response, open(part, "wb") as out:
-            total, done, last_report = int(response.headers.get("Content-Length") or 0), 0, time.perf_counter()
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                done += len(chunk)
-                if time.perf_counter() - last_report > 2.0:
-                    last_report = time.perf_counter()
-                    of_total = f" of {total / 1e6:,.1f}" if total else ""
-                    _say(verbose, f"downloading {url}: {done / 1e6:,.1f}{of_total} MB")
-        got = _sha256_of(part)
-        if sha256 is not None and got != sha256.lower():
-            raise ValueError(f"checksum mismatch for {url}: expected sha256 {sha256.lower()}, got {got}; "
-                             "the download was deleted. Check the URL and the expected checksum.")
-        os.replace(part, dest)
-    finally:
-        part.unlink(missing_ok=True)
-    _say(verbose, f"downloaded {url} -> {dest} ({done / 1e6:,.1f} MB, sha256 {got})")
-    return dest

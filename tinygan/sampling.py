@@ -200,6 +200,19 @@ def vector_arithmetic(G, group_a, group_b, group_c, batch_size=64):
     return faces, _run_generator(G, means, batch_size)
 
 
+def arithmetic_picture(groups, result):
+    """One picture of ``vector_arithmetic``'s output: a row per group (its faces, a gap, the face of
+    its mean z), and a last row that ends in the answer, mean(A) - mean(B) + mean(C). uint8 tiles."""
+    width = max(len(g) for g in groups) + 1
+    rows = []
+    for faces, mean_face in zip(groups, result[:3]):
+        blank = np.zeros((width - 1 - len(faces),) + faces.shape[1:], np.uint8)
+        rows += [faces, blank, mean_face[None]]
+    answer = np.zeros((width,) + result.shape[1:], np.uint8)
+    answer[-1] = result[3]
+    return np.concatenate(rows + [answer])
+
+
 def judge(D, images_uint8, batch_size=64):
     """D's probability that each image (uint8 (N, H, W, 3), preprocessed like the training data) is real."""
     from .data import to_float

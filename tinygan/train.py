@@ -1,4 +1,4 @@
-"""The GAN training loop: alternate D and G steps, watch, checkpoint, resume.
+"""The GAN training loop: alternate D and G steps, checkpoint, resume.
 
 One step on a real batch x and noise z (Goodfellow et al. 2014, with the
 non-saturating generator loss; Radford et al. 2016 settings):
@@ -9,24 +9,32 @@ non-saturating generator loss; Radford et al. 2016 settings):
 D returns logits, so every BCE is the stable BCE-with-logits. In the D step
 G(z) is a constant (we never backpropagate into G). In the G step D is a fixed
 function: we pass the gradient through it to G(z) but do not accumulate dL/dW
-for D, which saves a third of D's backward work.
+for D, which saves a third of D's backward work. After the G step the running
+average of G's weights is updated (tinygan.ema); that average paints the samples.
 
 Everything that decides the next step is in a checkpoint: both networks (with
-BatchNorm running statistics), both Adam states, the step, the noise RNG state
-and the config. The batch order is a pure function of (seed, epoch), so resuming
-continues bit-identically, as if the run had never stopped.
+BatchNorm running statistics), the averaged G, both Adam states, the step, the
+noise RNG state, the unfinished log window and the config. The batch order is a
+pure function of (seed, epoch), so resuming continues bit-identically, as if the
+run had never stopped.
+
+A run folder belongs to one run. ``run()`` locks it for its lifetime, refuses
+to start a new run where another run's checkpoints or log are, writes only
+inside it, and saves a checkpoint at step 0, so that a run killed at any moment
+can be resumed. What the run shows while it trains (progress line, grids, plots,
+FID, GIF) lives in tinygan.monitor.
 """
 import contextlib
 import json
-import math
+import shutil
 import signal
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import backend, checkpoint, viz
+from . import backend, checkpoint, files, monitor
+from .data import CELEBA_CROP
 from .dcgan import ModelConfig
 from .ema import EMA, calibration_noise, recalibrate_batchnorm
 from .losses import BCEWithLogitsLoss
@@ -37,7 +45,7 @@ DEFAULTS = {
     "data": None,            # CelebA folder, .zip or .tar, or any folder of face images
     "out": "runs/dcgan",     # where samples, logs and checkpoints go
     "image_size": 64,
-    "crop": 128 / 178,       # centred square crop, as a fraction of the image width
+    "crop": CELEBA_CROP,     # centred square crop, as a fraction of the image width
     "flip": True,            # random horizontal flips
     "limit": None,           # use only the first N images (small-data experiments)
     "nz": 100, "ngf": 64, "ndf": 64,
@@ -51,7 +59,7 @@ DEFAULTS = {
     "log_every": 10,         # steps between loss-log rows and progress lines
     "sample_every": 100,     # steps between fixed-noise sample grids
     "checkpoint_every": 200,
-    "keep_last": 3,          # checkpoints kept on disk
+    "keep_last": 3,          # checkpoints kept on disk (plus the last healthy one, see check_health)
     "n_samples": 64,         # images in the fixed-noise grid
     "ema_decay": 0.999,      # EMA of G's weights (tinygan.ema); 0 turns it off
     "fid_every": 0,          # steps between FID scores of the sampling G (0: never); keeps checkpoints/best.npz
@@ -66,11 +74,30 @@ PRESETS = {
 }
 
 LOG_FIELDS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "img_per_s")
-FID_FIELDS = ("step", "epoch", "fid", "n_fake", "n_real", "generator")
+STAT_KEYS = ("d_loss", "g_loss", "d_real", "d_fake")
+
+# The divergence rule (check_health). A healthy DCGAN's logged losses (means over a log
+# window) stay below about 25 (early on, when D wins, G's loss reaches 20-25), and its
+# weights' root-mean-square stays below about 3 (convs start at 0.02, BatchNorm's gamma
+# at 1). Past the warning limits a checkpoint is not counted as healthy; past the stop
+# limits training stops. A blown-up run (--lr 1e6) passes them within a step or two.
+LOSS_WARNING, LOSS_STOP = 50.0, 100.0
+WEIGHT_RMS_WARNING, WEIGHT_RMS_STOP = 10.0, 100.0
+
+RUN_FILES = ("config.json", "loss_log.csv", "fid_log.csv", "loss_plot.png", "fid_plot.png", "training.gif",
+             "fid_reference.npz")
 
 
 class DivergenceError(RuntimeError):
-    """Raised when a loss or a weight becomes NaN or infinite."""
+    """Raised when training blows up: a loss or weight that is not finite or past the stop limits."""
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM stopped training after a step; a checkpoint was saved."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def make_config(preset="dcgan", **overrides):
@@ -87,13 +114,16 @@ def make_config(preset="dcgan", **overrides):
 
 
 def validate_config(config):
+    """Check every value before anything expensive happens; returns the config."""
     positive = ("nz", "ngf", "ndf", "batch_size", "epochs", "log_every", "sample_every", "checkpoint_every",
                 "keep_last", "n_samples", "fid_n", "fid_real_n")
-    for key in positive:
-        if not isinstance(config[key], (int, np.integer)) or config[key] < 1:
-            raise ValueError(f"training option {key} must be a positive integer, got {config[key]!r}")
-    if not isinstance(config["fid_every"], (int, np.integer)) or config["fid_every"] < 0:
-        raise ValueError(f"training option fid_every must be an integer >= 0, got {config['fid_every']!r}")
+    for key in positive + ("max_steps", "limit", "fid_every", "seed"):
+        value = config[key]
+        if key in ("max_steps", "limit") and value is None:
+            continue
+        low = 1 if key in positive + ("max_steps", "limit") else 0
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"training option {key} must be an integer >= {low}, got {value!r}")
     if not (config["ema_decay"] == 0 or 0 < config["ema_decay"] < 1):
         raise ValueError(f"training option ema_decay must be 0 (off) or in (0, 1), got {config['ema_decay']!r}")
     model_config(config)                   # nz, ngf, ndf, image_size, z_dist within their ranges
@@ -110,45 +140,79 @@ def model_config(config):
                        z_dist=config["z_dist"])
 
 
-def format_duration(seconds):
-    seconds = int(max(seconds, 0))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+def check_health(row, networks, loss_limit, rms_limit):
+    """Problems (a list of texts) of a log row and the networks' weights, against two limits.
+
+    A loss (window mean) above ``loss_limit``, or a weight tensor whose root-mean-square
+    is above ``rms_limit`` or not finite, is a problem. Reading the weights costs one
+    pass over them, so this runs once per log row, not every step.
+    """
+    problems = [f"{key} = {row[key]:.4g}" for key in ("d_loss", "g_loss")
+                if row is not None and not row[key] <= loss_limit]
+    for net_name, net in networks.items():
+        xp = backend.get_array_module(net.parameters()[0].data)
+        rms = xp.stack([xp.sqrt(xp.mean(p.data.astype(np.float64) ** 2)) for p in net.parameters()])
+        rms = backend.to_numpy(rms)
+        worst = int(np.argmax(np.where(np.isfinite(rms), rms, np.inf)))
+        name = [n for n, _ in net.named_parameters()][worst]
+        if not np.isfinite(rms[worst]):
+            problems.append(f"{net_name}'s weight {name} is not finite")
+        elif rms[worst] > rms_limit:
+            problems.append(f"the root-mean-square of {net_name}'s weight {name} is {rms[worst]:.4g}")
+    return problems
 
 
 @contextlib.contextmanager
 def interrupts_between_steps(say):
-    """Make Ctrl-C (SIGINT) stop training *between* steps.
+    """Make Ctrl-C (SIGINT) and SIGTERM stop training *between* steps.
 
     A KeyboardInterrupt in the middle of a step could leave D updated and G
     not, and a checkpoint of that state would not resume exactly. Inside this
-    block the first Ctrl-C only raises a flag, which the loop checks before each
-    step; a second one interrupts at once (nothing more is saved then). Yields
-    the check. Outside the main thread no handler can be installed (Python
-    delivers signals to the main thread only), and the check is always False.
+    block the first signal only records itself, and the loop checks before each
+    step; a second one interrupts at once (nothing more is saved then). SIGTERM is
+    what job schedulers, `timeout` and container shutdowns send. Yields the check,
+    which returns the signal number or None. Outside the main thread no handler
+    can be installed (Python delivers signals to the main thread only).
     """
-    pressed = []
+    received = []
 
-    def on_sigint(signum, frame):
-        if pressed:
+    def on_signal(signum, frame):
+        if received:
             raise KeyboardInterrupt
-        pressed.append(signum)
-        say("\nCtrl-C: stopping after this step and saving a checkpoint (press Ctrl-C again to stop at once)")
+        received.append(signum)
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        say(f"\n{name}: stopping after this step and saving a checkpoint (send it again to stop at once)")
 
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGINT, on_sigint)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, on_signal)
     except ValueError:                  # not the main thread
-        yield lambda: False
+        yield lambda: None
         return
     try:
-        yield lambda: bool(pressed)
+        yield lambda: received[0] if received else None
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def holds_a_run(folder):
+    """True if ``folder`` holds a training run's checkpoints or log rows."""
+    folder = Path(folder)
+    if checkpoint.list_checkpoints(folder / "checkpoints"):
+        return True
+    log = folder / "loss_log.csv"
+    return log.is_file() and bool(checkpoint.read_loss_log(log))
 
 
 class Trainer:
-    """Owns G, D, their optimisers and the data; ``run()`` trains, ``save()`` checkpoints."""
+    """Owns G, D, their optimisers and the data; ``run()`` trains, ``save()`` checkpoints.
+
+    config: a training config (see DEFAULTS and make_config); dataset: a FaceDataset
+    or a uint8 array (N, S, S, 3), else the config's ``data`` is loaded; verbose: print
+    progress. Building a Trainer writes nothing; ``run()`` does.
+    """
 
     def __init__(self, config, dataset=None, verbose=True):
         from .data import BatchLoader, FaceDataset   # data pulls in Pillow; only training needs it
@@ -156,6 +220,8 @@ class Trainer:
         c = self.config
         self.verbose = verbose
         self.out = Path(c["out"])
+        if self.out.exists() and not self.out.is_dir():
+            raise ValueError(f"--out {self.out} is a file; expected a folder for the run")
         if dataset is None:
             if not c["data"]:
                 raise ValueError("no training data: pass --data PATH (a CelebA folder, .zip or .tar)")
@@ -181,10 +247,13 @@ class Trainer:
         self.noise_rng = backend.default_rng([c["seed"], 1])
         self.fixed_noise = self.G.sample_noise(backend.default_rng([c["seed"], 2]), c["n_samples"])
         self.step = 0
+        self.window, self.window_seconds = [], 0.0   # the steps since the last log row, and their time
         self.log = checkpoint.LossLog(self.out / "loss_log.csv", LOG_FIELDS)
-        self.fid_log = checkpoint.LossLog(self.out / "fid_log.csv", FID_FIELDS)
+        self.fid = monitor.FIDTracker(self)
         self.best = None                         # {"step", "fid"} of checkpoints/best.npz
-        self._fid_reference = None
+        self.last_healthy = None                 # the newest checkpoint saved with no sign of trouble
+        self.warning = None                      # the first sign of trouble since the last checkpoint
+        self.resumed_from = None                 # the run folder a resumed trainer continues
 
     # --- one step ---------------------------------------------------------------
     def train_step(self, real):
@@ -223,16 +292,20 @@ class Trainer:
 
     def read_stats(self, window):
         """Step stats (device scalars) -> a float row of means; DivergenceError at the first non-finite step."""
-        xp = backend.xp
-        keys = list(window[0])
-        values = backend.to_numpy(xp.stack([xp.stack([xp.asarray(w[k]) for k in keys]) for w in window]))
+        values = self._window_values(window)
         bad = ~np.isfinite(values).all(axis=1)
         if bad.any():
             step = self.step - len(window) + int(np.argmax(bad)) + 1
-            losses = dict(zip(keys, values[np.argmax(bad)].tolist()))
-            raise DivergenceError(f"training diverged at step {step}: {losses}. The last good checkpoint in "
-                                  f"{self.out / 'checkpoints'} is kept; try a lower --lr or another --seed.")
-        return dict(zip(keys, values.mean(axis=0).tolist()))
+            losses = dict(zip(STAT_KEYS, values[np.argmax(bad)].tolist()))
+            raise DivergenceError(f"training diverged at step {step}: {losses}. {self._where_to_resume()}")
+        return dict(zip(STAT_KEYS, values.mean(axis=0).tolist()))
+
+    @staticmethod
+    def _window_values(window):
+        """(steps, 4) float64 array of a window's stats, read from the device in one go."""
+        xp = backend.xp
+        stacked = xp.stack([xp.stack([xp.asarray(w[k], dtype=np.float64) for k in STAT_KEYS]) for w in window])
+        return backend.to_numpy(stacked)
 
     # --- the loop ---------------------------------------------------------------
     @property
@@ -240,63 +313,147 @@ class Trainer:
         c = self.config
         return c["max_steps"] if c["max_steps"] else c["epochs"] * len(self.loader)
 
-    def run(self):
-        """Train until total_steps, writing samples, logs and checkpoints; returns the last stats row."""
+    def run(self, minutes=None, overwrite=False, on_sample=None):
+        """Train until total_steps (or ``minutes`` have passed); returns the last log row.
+
+        Writes samples, logs and checkpoints into the run folder, which it locks while it
+        runs. A new run refuses a folder that holds another run's checkpoints or log,
+        unless ``overwrite``. ``on_sample(trainer)`` is called after each sample grid.
+        """
+        with files.RunLock(self.out):
+            self._prepare_folder(overwrite)
+            try:
+                return self._loop(minutes, on_sample)
+            except OSError as err:
+                raise OSError(err.errno, f"training stopped at step {self.step}: {err.strerror or err}"
+                                         f"{'' if err.filename is None else f' ({err.filename})'}") from None
+
+    def _prepare_folder(self, overwrite):
+        """Take the run folder: refuse another run's, clean up after crashes, write config.json."""
+        c = self.config
+        continues_here = self.resumed_from is not None and self.resumed_from == self.out.resolve()
+        if not continues_here and holds_a_run(self.out):
+            if not overwrite:
+                what = f"continue it with --resume {self.out}" if self.resumed_from is None else "resume into another --out"
+                raise ValueError(f"{self.out} already holds a training run (checkpoints or a loss log): {what}, "
+                                 "replace it with --overwrite, or choose another --out")
+            self._remove_run_files()
+        if self.resumed_from is not None and not continues_here:
+            self._copy_logs_from(self.resumed_from)
+        for folder in (self.out, self.out / "checkpoints", self.out / "samples"):
+            stale = files.remove_stale_temp_files(folder)
+            if stale:
+                self.say(f"removed {len(stale)} unfinished file(s) of a killed run from {folder}: "
+                         + ", ".join(path.name for path, _ in stale))
+        self.log.truncate_after(self.step)           # rows a crashed run wrote after its checkpoint
+        self.fid.log.truncate_after(self.step)
+        files.write_text(self.out / "config.json", json.dumps(c, indent=2))
+        if self.step == 0 and checkpoint.latest(self.out / "checkpoints") is None:
+            self.save()                               # step 0: a run killed at any moment can be resumed
+
+    def _remove_run_files(self):
+        """--overwrite: delete the files a tinygan run writes (and nothing else) from the folder."""
+        for name in RUN_FILES:
+            (self.out / name).unlink(missing_ok=True)
+        for _, path in checkpoint.list_checkpoints(self.out / "checkpoints"):
+            path.unlink()
+        (self.out / "checkpoints" / "best.npz").unlink(missing_ok=True)
+        for path in (self.out / "samples").glob("step_*.png"):
+            path.unlink()
+        self.say(f"--overwrite: removed the previous run's checkpoints, samples and logs from {self.out}")
+
+    def _copy_logs_from(self, source):
+        """Resumed into a new folder: it starts with the source run's logs and best checkpoint (copies)."""
+        for name in ("loss_log.csv", "fid_log.csv", "fid_reference.npz", "checkpoints/best.npz"):
+            if (source / name).is_file():
+                with files.atomic_write(self.out / name) as handle, open(source / name, "rb") as original:
+                    shutil.copyfileobj(original, handle)
+
+    def _loop(self, minutes, on_sample):
         c, per_epoch = self.config, len(self.loader)
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps(self.config, indent=2))
+        budget = f", or {minutes:g} minutes" if minutes else ""
         self.say(f"training a {c['image_size']}x{c['image_size']} DCGAN on {len(self.dataset)} images "
-                 f"({per_epoch} batches of {c['batch_size']} per epoch) for {self.total_steps} steps, "
-                 f"backend {backend.name()}; writing to {self.out}")
-        window, t_window, start_step, t_start = [], time.perf_counter(), self.step, time.perf_counter()
-        row = None
-
-        def log_window():                  # one log row: the means over the steps since the last row
-            now = time.perf_counter()
-            row = {"step": self.step, "epoch": self.step / per_epoch, **self.read_stats(window),
-                   "img_per_s": len(window) * c["batch_size"] / (now - t_window)}
-            self.log.append(row)
-            return row, now
-
-        with interrupts_between_steps(self.say) as interrupted:
+                 f"({per_epoch} batches of {c['batch_size']} per epoch) for {self.total_steps - self.step} steps "
+                 f"(to step {self.total_steps}{budget}), backend {backend.name()}; writing to {self.out}")
+        t_start = t_window = time.perf_counter() - self.window_seconds
+        start_step, row = self.step, None
+        deadline = t_start + 60 * minutes if minutes else float("inf")
+        with interrupts_between_steps(self.say) as stop_requested:
             while self.step < self.total_steps:
-                if interrupted():
-                    if window:
-                        log_window()       # the steps since the last row, so that the log misses none
+                signum = stop_requested()
+                if signum is not None or time.perf_counter() > deadline:
+                    self.window_seconds = time.perf_counter() - t_window
                     path = self.save()
-                    self.say(f"interrupted at step {self.step}; saved {path}. Continue with --resume {self.out}")
-                    raise KeyboardInterrupt
+                    if signum is None:
+                        self.say(f"time budget of {minutes:g} minutes used at step {self.step}; saved {path}")
+                        break
+                    self.say(f"stopped at step {self.step}; saved {path}. Continue with --resume {self.out}")
+                    raise TrainingStopped(signum)
                 epoch, index = divmod(self.step, per_epoch)
-                window.append(self.train_step(self.loader.get_batch(epoch, index)))
+                self.window.append(self.train_step(self.loader.get_batch(epoch, index)))
+                now = time.perf_counter()
+                steps_per_s = (self.step - start_step) / (now - t_start)
+                eta = min((self.total_steps - self.step) / steps_per_s, max(deadline - now, 0))
                 if self.step % c["log_every"] == 0 or self.step == self.total_steps:
-                    row, now = log_window()
-                    overall = (self.step - start_step) / (now - t_start)
-                    self.progress(row, (self.total_steps - self.step) / overall)
-                    window, t_window = [], now
+                    row = self._log_window(now - t_window)
+                    self.say(monitor.progress_line(self, row, eta))
+                    t_window = now
+                elif self.step == start_step + 1:             # a first progress line at once
+                    first = dict(self.read_stats(self.window[-1:]), img_per_s=c["batch_size"] / (now - t_start))
+                    self.say(monitor.progress_line(self, first, eta))
                 if self.step % c["sample_every"] == 0 or self.step == self.total_steps:
-                    self.save_samples()
+                    monitor.save_samples(self)
+                    if on_sample is not None:
+                        on_sample(self)
                 if c["fid_every"] and (self.step % c["fid_every"] == 0 or self.step == self.total_steps):
-                    self.evaluate_fid()
+                    self.score_fid()
                 if self.step % c["checkpoint_every"] == 0 or self.step == self.total_steps:
+                    self.window_seconds = time.perf_counter() - t_window
                     self.save()
-        self.finish()
+        if self.step >= self.total_steps:
+            self.finish()
         return row
 
-    def progress(self, row, eta_seconds):
-        per_epoch = len(self.loader)
-        epochs = math.ceil(self.total_steps / per_epoch)
-        self.say(f"epoch {(self.step - 1) // per_epoch + 1}/{epochs} step {self.step}/{self.total_steps} | "
-                 f"D {row['d_loss']:.3f} G {row['g_loss']:.3f} | D(x) {row['d_real']:.2f} D(G(z)) "
-                 f"{row['d_fake']:.2f} | {row['img_per_s']:.1f} img/s | ETA {format_duration(eta_seconds)}")
+    def _log_window(self, seconds):
+        """One log row: the means over the steps since the last row; then the health check."""
+        row = {"step": self.step, "epoch": self.step / len(self.loader), **self.read_stats(self.window),
+               "img_per_s": len(self.window) * self.config["batch_size"] / seconds}
+        self.log.append(row)
+        self.window, self.window_seconds = [], 0.0
+        self._check(row)
+        return row
+
+    def _check(self, row):
+        """Stop at the stop limits (DivergenceError); remember the first warning since the last checkpoint."""
+        networks = {"G": self.G, "D": self.D}
+        problems = check_health(row, networks, LOSS_STOP, WEIGHT_RMS_STOP)
+        if problems:
+            raise DivergenceError(f"training blew up at step {self.step}: {'; '.join(problems)} (it stops at a loss "
+                                  f"above {LOSS_STOP:g} or a weight RMS above {WEIGHT_RMS_STOP:g}; a healthy DCGAN "
+                                  f"stays far below both). Nothing was saved. {self._where_to_resume()}")
+        problems = check_health(row, networks, LOSS_WARNING, WEIGHT_RMS_WARNING)
+        if problems and self.warning is None:
+            self.warning = f"step {self.step}: {'; '.join(problems)}"
+            self.say(f"warning: {self.warning} (above the warning limits {LOSS_WARNING:g} and "
+                     f"{WEIGHT_RMS_WARNING:g}); checkpoints are not counted as healthy until it passes")
+
+    def _where_to_resume(self):
+        if self.last_healthy is None:
+            return "No checkpoint was saved before the trouble began; start again with a lower --lr or another --seed."
+        path = checkpoint.step_path(self.out / "checkpoints", self.last_healthy)
+        return (f"The last checkpoint saved before the trouble began is kept: {path}. Start again from it with "
+                f"a lower learning rate (--resume {path} --lr ...) or another --seed.")
 
     def say(self, text):
         if self.verbose:
             print(text, flush=True)
 
-    # --- outputs ----------------------------------------------------------------
-    def sample_grid_path(self, step):
-        return self.out / "samples" / f"step_{step:06d}.png"
+    def finish(self):
+        self.say(f"done: step {self.step}. Samples in {self.out / 'samples'}, loss log {self.log.path}, "
+                 f"plot {self.out / 'loss_plot.png'}, GIF {monitor.make_training_gif(self.out)}, "
+                 f"checkpoints in {self.out / 'checkpoints'}")
 
+    # --- the generator that paints ------------------------------------------------
     def sampling_generator(self):
         """The generator that paints samples, in eval mode: the EMA one if there is one, else G.
 
@@ -311,68 +468,17 @@ class Trainer:
             self._G_ema_step = self.step
         return self.G_ema
 
-    def save_samples(self):
-        """A grid of the sampling generator's faces for the fixed noise, and the loss plot."""
-        images = self.sampling_generator()(self.fixed_noise)
-        self.G.train()
-        viz.save_grid(images, self.sample_grid_path(self.step))
-        if self.log.path.exists():
-            viz.plot_losses(self.log.path, self.out / "loss_plot.png", title="DCGAN losses")
-
-    def evaluate_fid(self):
-        """FID of the sampling generator (fid_n faces, seeds 0..) against the first fid_real_n real faces.
-
-        Logs it to fid_log.csv, plots fid_plot.png, and writes checkpoints/best.npz when it is the best so far.
-        """
-        from . import fid
-        from .sampling import generate_images
-        c = self.config
-        if self._fid_reference is None:
-            self._fid_reference = self._fid_reference_statistics()
-        mu, sigma, n_real = self._fid_reference
-        G = self.sampling_generator()
-        fakes = generate_images(G, range(c["fid_n"]))
-        self.G.train()
-        model = fid.fid_inception_v3(c["fid_weights"], verbose=self.verbose)
-        score = fid.statistics_to_fid(mu, sigma, *fid.features_to_statistics(fid.images_to_features(fakes, model=model)))
-        which = "ema" if self.ema is not None else "raw"
-        self.fid_log.append({"step": self.step, "epoch": self.step / len(self.loader), "fid": score,
-                             "n_fake": c["fid_n"], "n_real": n_real, "generator": which})
-        rows = self.fid_log.read()
-        viz.plot_fid([r["step"] for r in rows], [r["fid"] for r in rows], self.out / "fid_plot.png")
+    def score_fid(self):
+        """FID now (tinygan.monitor.FIDTracker); writes checkpoints/best.npz when it is the best so far."""
+        score, row = self.fid.score()
         is_best = self.best is None or score < self.best["fid"]
         if is_best:
             self.best = {"step": self.step, "fid": score}
             checkpoint.save(self.out / "checkpoints" / "best.npz", self.state())
-        self.say(f"FID {score:.1f} at step {self.step} ({c['fid_n']} faces of the {which} G vs {n_real} real)"
-                 + (" - best so far, saved checkpoints/best.npz" if is_best else
-                    f"; best {self.best['fid']:.1f} at step {self.best['step']}"))
+        self.say(f"FID {score:.1f} at step {self.step} ({row['n_fake']} faces of the {row['generator']} G vs "
+                 f"{row['n_real']} real)" + (" - the best so far: saved checkpoints/best.npz" if is_best else
+                                            f"; the best is {self.best['fid']:.1f} at step {self.best['step']}"))
         return score
-
-    def _fid_reference_statistics(self):
-        """(mu, sigma, n) of the first fid_real_n training images, cached in the run folder."""
-        from . import fid
-        images = getattr(self.dataset, "images", self.dataset)
-        n = min(self.config["fid_real_n"], len(images))
-        path = self.out / "fid_reference.npz"
-        if path.is_file():
-            stored = checkpoint.load(path)
-            if int(stored["n"]) == n:
-                return stored["mu"], stored["sigma"], n
-        self.say(f"FID: Inception features of the first {n} training images (once per run)")
-        model = fid.fid_inception_v3(self.config["fid_weights"], verbose=self.verbose)
-        mu, sigma = fid.features_to_statistics(fid.images_to_features(images[:n], model=model, verbose=self.verbose))
-        checkpoint.save(path, {"n": n, "mu": mu, "sigma": sigma})
-        return mu, sigma, n
-
-    def finish(self):
-        frames = sorted((self.out / "samples").glob("step_*.png"))
-        if frames:
-            captions = [f"step {int(p.stem.split('_')[1])}" for p in frames]
-            viz.save_gif(frames, self.out / "training.gif", duration_ms=300, captions=captions)
-        self.say(f"done: step {self.step}. Samples in {self.out / 'samples'}, loss log {self.log.path}, "
-                 f"plot {self.out / 'loss_plot.png'}, GIF {self.out / 'training.gif'}, "
-                 f"checkpoints in {self.out / 'checkpoints'}")
 
     # --- checkpoints ------------------------------------------------------------
     def state(self):
@@ -386,21 +492,36 @@ class Trainer:
         if self.ema is not None:
             state["G_ema"] = self.sampling_generator().state_dict()
             state["ema"] = self.ema.state_dict()
-        if self.best is not None:
-            state["best"] = self.best
+        if self.window:                     # the unfinished log row: resumed, it logs the same means
+            state["log_window"] = {"stats": self._window_values(self.window), "seconds": self.window_seconds}
+        for key in ("best", "last_healthy"):
+            if getattr(self, key) is not None:
+                state[key] = getattr(self, key)
         return state
 
     def save(self):
-        """Write checkpoints/ckpt_<step>.npz atomically, keeping the last ``keep_last``."""
-        for name, p in list(self.G.named_parameters()) + list(self.D.named_parameters()):
-            if not bool(backend.get_array_module(p.data).isfinite(p.data).all()):
-                raise DivergenceError(f"weight {name} is not finite at step {self.step}; not saving. The last good "
-                                      f"checkpoint in {self.out / 'checkpoints'} is kept.")
+        """Write checkpoints/ckpt_<step>.npz atomically, keeping the last ``keep_last`` and the last healthy one.
+
+        Nothing is saved when a weight is not finite or past the stop limits (DivergenceError).
+        """
+        self._check(None)
         path = checkpoint.step_path(self.out / "checkpoints", self.step)
-        checkpoint.save(path, self.state(), keep_last=self.config["keep_last"])
+        previous_healthy = self.last_healthy
+        if self.warning is None:
+            self.last_healthy = self.step                # this checkpoint counts as healthy
+        protect = {previous_healthy} if self.warning is not None and previous_healthy is not None else set()
+        try:
+            checkpoint.save(path, self.state(), keep_last=self.config["keep_last"], protect=protect)
+        except OSError as err:
+            self.last_healthy = previous_healthy
+            previous = checkpoint.latest(path.parent)
+            kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint exists"
+            raise OSError(err.errno, f"could not write checkpoint {path}: {err.strerror or err}; {kept}") from None
+        self.warning = None
         return path
 
     def load_state(self, state):
+        """Continue from a checkpoint's state (the networks, optimisers, noise, log window, ...)."""
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         if self.ema is not None and "G_ema" in state:
@@ -409,7 +530,6 @@ class Trainer:
             self._G_ema_step = int(state["step"])
         elif self.ema is not None:          # a checkpoint from before the EMA: start averaging here
             self.ema = EMA(self.G, self.config["ema_decay"])
-        self.best = state.get("best")
         self.opt_G.load_state_dict(state["optim_G"])
         self.opt_D.load_state_dict(state["optim_D"])
         self.noise_rng.set_state(state["rng"]["noise"])
@@ -419,61 +539,42 @@ class Trainer:
         if not np.array_equal(order["order"], self.loader.order(int(order["epoch"]))):
             raise ValueError(f"the data differs from the data this checkpoint was trained on "
                              f"({self.config['data']}): the batch order of epoch {order['epoch']} does not match")
-        self.log.truncate_after(self.step)    # rows written after the checkpoint will be written again
-        self.fid_log.truncate_after(self.step)
+        window = state.get("log_window")
+        self.window = [dict(zip(STAT_KEYS, row)) for row in np.asarray(window["stats"])] if window else []
+        self.window_seconds = float(window["seconds"]) if window else 0.0
+        self.best = state.get("best")
+        self.last_healthy = state.get("last_healthy")
 
 
-def resume(path, dataset=None, verbose=True, **overrides):
-    """Rebuild a Trainer from a checkpoint (file or run directory) and its stored config."""
-    ckpt = checkpoint.find_checkpoint(path)
-    state = checkpoint.load(ckpt)
+def run_folder_of(checkpoint_path):
+    """The run folder a checkpoint belongs to: RUN for RUN/checkpoints/ckpt_N.npz, else its own folder."""
+    checkpoint_path = Path(checkpoint_path).resolve()
+    parent = checkpoint_path.parent
+    return parent.parent if parent.name == "checkpoints" else parent
+
+
+def resume(path, dataset=None, verbose=True, out=None, **overrides):
+    """Rebuild a Trainer from a checkpoint (file or run folder) and its stored config.
+
+    The run continues in the run folder it was resumed from, or in ``out``: never in a
+    folder named inside the checkpoint. In a run folder, a newest checkpoint that does
+    not load (truncated by a full disk, say) is skipped for the one before it.
+    """
+    state, ckpt, skipped = checkpoint.load_newest(path)
+    for bad, reason in skipped:
+        print(f"skipping {bad}: {reason}")
     if state.get("format") != "tinygan-dcgan-train":
         raise ValueError(f"{ckpt} is not a tinygan training checkpoint (format {state.get('format')!r})")
-    config = dict(state["config"])
-    for key, value in overrides.items():
-        if value is not None:
-            config[key] = value
+    source = run_folder_of(ckpt)
+    config = {key: value for key, value in dict(state["config"]).items() if key in DEFAULTS}
+    config.update({key: value for key, value in overrides.items() if value is not None})
+    config["out"] = str(out if out is not None else source)
+    try:
+        validate_config(dict(DEFAULTS, **config))
+    except ValueError as err:
+        raise ValueError(f"{ckpt} holds an invalid config: {err}") from None
     trainer = Trainer(config, dataset=dataset, verbose=verbose)
     trainer.load_state(state)
-    trainer.say(f"resumed from {ckpt} at step {trainer.step}")
+    trainer.resumed_from = source
+    trainer.say(f"resumed from {ckpt} at step {trainer.step}" + (f"; writing to {trainer.out}" if out else ""))
     return trainer
-
-
-def add_train_command(subparsers):
-    p = subparsers.add_parser("train", help="train the face DCGAN",
-                              description="Train the 64x64 face DCGAN (Radford et al.) on CelebA or any face folder.")
-    p.add_argument("--data", help="CelebA img_align_celeba folder, .zip or .tar, or a folder of face images")
-    p.add_argument("--out", help=f"output directory (default: {DEFAULTS['out']})")
-    p.add_argument("--preset", default="dcgan", choices=sorted(PRESETS),
-                   help="named settings: dcgan = Radford et al.; seed003 = uniform z, lr 3e-4, batch 64 "
-                        "(default: %(default)s)")
-    p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue a run from its newest checkpoint")
-    for key in ("epochs", "max_steps", "batch_size", "nz", "ngf", "ndf", "image_size", "limit", "seed",
-                "log_every", "sample_every", "checkpoint_every", "keep_last", "fid_every", "fid_n", "fid_real_n"):
-        p.add_argument("--" + key.replace("_", "-"), type=int, help=f"(default: {DEFAULTS[key]})")
-    p.add_argument("--fid-weights", help="FID Inception weights for --fid-every (default: tinygan.fid's search)")
-    for key in ("lr", "beta1", "beta2", "real_label", "crop", "ema_decay"):
-        p.add_argument("--" + key.replace("_", "-"), type=float, help=f"(default: {DEFAULTS[key]:.4g})")
-    p.add_argument("--z-dist", choices=("normal", "uniform"), help="noise distribution (default: normal)")
-    p.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
-    p.add_argument("--backend", choices=backend.BACKENDS, help="numpy (CPU) or cupy (GPU) (default: numpy)")
-    p.set_defaults(func=_train_main)
-
-
-def _train_main(args):
-    if args.backend:
-        backend.use(args.backend)
-    options = {k: getattr(args, k) for k in DEFAULTS if hasattr(args, k)}
-    try:
-        if args.resume:
-            trainer = resume(args.resume, **{k: v for k, v in options.items() if v is not None})
-        else:
-            trainer = Trainer(make_config(args.preset, **options))
-        trainer.run()
-    except DivergenceError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    return 0
-

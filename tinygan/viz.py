@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from . import backend
-from .checkpoint import atomic_write, read_loss_log
+from .checkpoint import read_loss_log
+from .files import atomic_write
 
 # The columns plot_losses reads: "step", "d_loss", "g_loss" are required;
 # "d_real" (mean D(x) on real images) and "d_fake" (mean D(G(z))) are optional.
@@ -84,22 +85,23 @@ def make_grid(images, nrow=8, padding=2, pad_value=0):
 
 # --- writing images -------------------------------------------------------------
 
-def _write_png(pixels, path):
-    """Save a uint8 ``(H, W, 3)`` array as a PNG, atomically. Returns the Path."""
+def _write_image(pixels, path, fmt="PNG"):
+    """Save a uint8 ``(H, W, 3)`` array as a PNG (or ``fmt``: "JPEG", ...), atomically. Returns the Path."""
     path = Path(path)
+    options = {"quality": 95} if fmt == "JPEG" else {}
     with atomic_write(path) as handle:
-        Image.fromarray(pixels).save(handle, format="PNG")
+        Image.fromarray(pixels).save(handle, format=fmt, **options)
     return path
 
 
-def save_grid(images, path, nrow=8, padding=2):
-    """Save a grid of images (see :func:`make_grid`) as a PNG."""
-    return _write_png(make_grid(images, nrow=nrow, padding=padding), path)
+def save_grid(images, path, nrow=8, padding=2, fmt="PNG"):
+    """Save a grid of images (see :func:`make_grid`) as a PNG (or ``fmt``)."""
+    return _write_image(make_grid(images, nrow=nrow, padding=padding), path, fmt)
 
 
-def save_image(image, path):
-    """Save one image, float ``(3, H, W)`` or uint8 ``(H, W, 3)``, as a PNG."""
-    return _write_png(to_uint8_image(image), path)
+def save_image(image, path, fmt="PNG"):
+    """Save one image, float ``(3, H, W)`` or uint8 ``(H, W, 3)``, as a PNG (or ``fmt``)."""
+    return _write_image(to_uint8_image(image), path, fmt)
 
 
 def save_seed_images(images, seeds, folder):

@@ -1,5 +1,6 @@
 """Elementwise activations. Each backward is the chain rule with the local slope f'(x)."""
 from .. import backend
+from . import fast
 from .module import Module
 
 
@@ -27,10 +28,7 @@ class ReLU(_Activation):
 
 
 class LeakyReLU(_Activation):
-    """y = x if x > 0 else a x;  dL/dx = g * (1 if x > 0 else a).
-
-    For 0 <= a <= 1 this is y = max(x, a x): two passes over memory instead of three.
-    """
+    """y = x if x > 0 else a x;  dL/dx = g * (1 if x > 0 else a).  negative_slope: a (D uses 0.2)."""
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
@@ -41,23 +39,23 @@ class LeakyReLU(_Activation):
 
     def forward(self, x):
         self.check(x)
+        if fast.enabled() and 0 <= self.negative_slope <= 1:
+            return fast.leaky_relu_forward(self, x)
         xp = backend.get_array_module(x)
-        y = x * x.dtype.type(self.negative_slope)
-        if 0 <= self.negative_slope <= 1:
-            xp.maximum(y, x, out=y)
-        else:
-            y = xp.where(x > 0, x, y)
-        self.cache = y                 # y > 0 exactly where x > 0
-        return y
+        positive = x > 0
+        self.cache = positive
+        return xp.where(positive, x, x * x.dtype.type(self.negative_slope))
 
     def backward(self, grad_output, need_input_grad=True):
-        y, self.cache = self.cache, None
         if not need_input_grad:
+            self.cache = None
             return None
+        if fast.enabled() and 0 <= self.negative_slope <= 1:
+            return fast.leaky_relu_backward(self, grad_output)
+        positive, self.cache = self.cache, None
         xp = backend.get_array_module(grad_output)
-        dx = grad_output * grad_output.dtype.type(self.negative_slope)
-        xp.copyto(dx, grad_output, where=y > 0)
-        return dx
+        slope = xp.where(positive, grad_output.dtype.type(1), grad_output.dtype.type(self.negative_slope))
+        return grad_output * slope
 
 
 class Tanh(_Activation):

@@ -13,10 +13,19 @@ Backward in train mode (mu and var depend on x, which couples the batch):
 In eval mode the statistics are constants: dx = gamma / sqrt(running_var + eps) * g.
 """
 from .. import backend
+from . import fast
 from .module import Module, Parameter
 
 
+def per_channel(v):
+    """A (C,) vector as (1, C, 1, 1), to broadcast over (N, C, H, W)."""
+    return v.reshape(1, -1, 1, 1)
+
+
 class BatchNorm2d(Module):
+    """num_features: channels C; eps: added to the variance; momentum: weight of a new batch in the
+    running statistics; affine: learn gamma (weight) and beta (bias); dtype: of parameters and statistics."""
+
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, dtype=backend.DEFAULT_DTYPE):
         super().__init__()
         xp = backend.xp
@@ -31,63 +40,49 @@ class BatchNorm2d(Module):
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
+    def update_running_statistics(self, mean, var, m):
+        """running <- (1 - momentum) running + momentum batch; the variance unbiased (x M / (M - 1))."""
+        self.running_mean *= 1 - self.momentum
+        self.running_mean += self.momentum * mean
+        self.running_var *= 1 - self.momentum
+        self.running_var += (self.momentum * m / (m - 1)) * var
+
     def forward(self, x):
+        """x (N, C, H, W) -> y of the same shape."""
         self.check_input(x, 4, self.num_features)
-        if not self.training:
-            return self._eval_forward(x)
-        axes = (0, 2, 3)
         m = x.size // x.shape[1]
-        if m < 2:
+        if self.training and m < 2:
             raise ValueError(f"{self!r}: train mode needs more than one value per channel, got input "
                              f"{tuple(x.shape)}")
-        mean = x.mean(axis=axes, keepdims=True)
-        xc = x - mean
-        var = (xc * xc).mean(axis=axes, keepdims=True)
-        self.running_mean *= 1 - self.momentum
-        self.running_mean += self.momentum * mean.reshape(-1)
-        self.running_var *= 1 - self.momentum
-        self.running_var += (self.momentum * m / (m - 1)) * var.reshape(-1)
-        inv_std = 1.0 / (var + self.eps) ** 0.5
-        xhat = xc
-        xhat *= inv_std                      # reuse xc's memory: it is not needed any more
+        if fast.enabled():
+            return fast.batchnorm_forward(self, x)
+        if self.training:
+            mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))       # (C,), the batch's statistics
+            self.update_running_statistics(mean, var, m)
+        else:
+            mean, var = self.running_mean, self.running_var
+        inv_std = 1 / (var + self.eps) ** 0.5
+        xhat = (x - per_channel(mean)) * per_channel(inv_std)
         self.cache = (xhat, inv_std)
         if self.weight is None:
-            return xhat.copy()
-        y = xhat * self.weight.data.reshape(1, -1, 1, 1)
-        y += self.bias.data.reshape(1, -1, 1, 1)
-        return y
-
-    def _eval_forward(self, x):
-        """With constant statistics BN is one affine map per channel: y = x scale + shift (2 passes)."""
-        inv_std = 1.0 / (self.running_var.reshape(1, -1, 1, 1) + self.eps) ** 0.5
-        scale = inv_std if self.weight is None else inv_std * self.weight.data.reshape(1, -1, 1, 1)
-        shift = -self.running_mean.reshape(1, -1, 1, 1) * scale
-        if self.weight is not None:
-            shift += self.bias.data.reshape(1, -1, 1, 1)
-        self.cache = (x, inv_std)            # backward recomputes xhat from x if it needs it
-        y = x * scale
-        y += shift
-        return y
+            return xhat
+        return per_channel(self.weight.data) * xhat + per_channel(self.bias.data)
 
     def backward(self, grad_output, need_input_grad=True):
+        """Add dL/dgamma, dL/dbeta to the gradients; return dL/dx (None if not needed)."""
+        if fast.enabled():
+            return fast.batchnorm_backward(self, grad_output, need_input_grad)
         xhat, inv_std = self.cache
         self.cache = None
-        if not self.training:                # the cache holds x: xhat = (x - running_mean) / std
-            xhat = (xhat - self.running_mean.reshape(1, -1, 1, 1)) * inv_std
-        axes = (0, 2, 3)
-        gamma = 1.0 if self.weight is None else self.weight.data.reshape(1, -1, 1, 1)
-        sum_g = grad_output.sum(axis=axes)
-        sum_gxhat = (grad_output * xhat).sum(axis=axes)
+        g = grad_output
         if self.weight is not None:
-            self.weight.accumulate(sum_gxhat)
-            self.bias.accumulate(sum_g)
+            self.weight.accumulate((g * xhat).sum(axis=(0, 2, 3)))
+            self.bias.accumulate(g.sum(axis=(0, 2, 3)))
         if not need_input_grad:
             return None
+        scale = per_channel(inv_std if self.weight is None else self.weight.data * inv_std)
         if not self.training:
-            return grad_output * (gamma * inv_std)
-        m = grad_output.size // grad_output.shape[1]
-        dx = xhat * (-sum_gxhat / m).reshape(1, -1, 1, 1)
-        dx += grad_output
-        dx -= (sum_g / m).reshape(1, -1, 1, 1)
-        dx *= gamma * inv_std
-        return dx
+            return scale * g
+        mean_g = g.mean(axis=(0, 2, 3), keepdims=True)
+        mean_g_xhat = (g * xhat).mean(axis=(0, 2, 3), keepdims=True)
+        return scale * (g - mean_g - xhat * mean_g_xhat)

@@ -1,13 +1,42 @@
 """Conv2d and ConvTranspose2d, with the same parameters and numerics as torch.nn.
 
-The arithmetic lives in :mod:`tinygan.nn.functional`; here are the modules
-that hold the weights, check the inputs and keep the cache for backward.
+Three functions carry all the arithmetic (cols = im2col(x), see tinygan.nn.functional):
+
+    conv2d(x, W)            y[n, o, ho, wo] = sum_{c, i, j} W[o, c, i, j] cols[n, c, i, j, ho, wo]
+    conv2d_adjoint(g, W)    the transpose of conv2d in x: dL/dx = col2im(W^T g)
+    conv2d_weight_grad(g, cols)   dL/dW[o, c, i, j] = sum_{n, ho, wo} g[n, o, ho, wo] cols[n, c, i, j, ho, wo]
+
+Conv2d uses them as forward, backward-to-x and backward-to-W. ConvTranspose2d *is*
+the adjoint of Conv2d: its forward is conv2d_adjoint, and its backward is a plain
+conv2d of the upstream gradient. The layers take the fast path (tinygan.nn.fast)
+unless the reference path is selected; both compute the same numbers.
 """
 import math
 
 from .. import backend
-from . import functional as F
+from . import fast
+from .functional import col2im, conv_transpose2d_output_size, im2col, pair
 from .module import Module, Parameter
+
+
+def conv2d(x, weight, stride, padding):
+    """(N, C, H, W) conv (O, C, kh, kw) -> y (N, O, Ho, Wo), and the columns of x for the weight gradient."""
+    xp = backend.get_array_module(x)
+    cols = im2col(x, weight.shape[2:], stride, padding)                  # (N, C, kh, kw, Ho, Wo)
+    y = xp.tensordot(cols, weight, axes=((1, 2, 3), (1, 2, 3)))           # (N, Ho, Wo, O)
+    return y.transpose(0, 3, 1, 2), cols
+
+
+def conv2d_adjoint(g, weight, image_hw, stride, padding):
+    """The adjoint of conv2d in x: (N, O, Ho, Wo) -> (N, C, H, W), so <conv2d(x), g> = <x, conv2d_adjoint(g)>."""
+    xp = backend.get_array_module(g)
+    dcols = xp.tensordot(g, weight, axes=(1, 0))                          # (N, Ho, Wo, C, kh, kw)
+    return col2im(dcols.transpose(0, 3, 4, 5, 1, 2), image_hw, stride, padding)
+
+
+def conv2d_weight_grad(g, cols):
+    """dL/dW (O, C, kh, kw) from g = dL/dy (N, O, Ho, Wo) and the columns (N, C, kh, kw, Ho, Wo)."""
+    return backend.get_array_module(g).tensordot(g, cols, axes=((0, 2, 3), (0, 4, 5)))
 
 
 def _torch_default_init(shape, fan_in, rng, dtype):
@@ -17,16 +46,16 @@ def _torch_default_init(shape, fan_in, rng, dtype):
 
 
 class _Conv(Module):
-    """What Conv2d and ConvTranspose2d share: hyper-parameters, weights, the backward bookkeeping."""
+    """What Conv2d and ConvTranspose2d share: hyper-parameters, weights, the gradient bookkeeping."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, bias, rng, dtype, weight_shape,
                  fan_in):
         super().__init__()
         name = type(self).__name__
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = F.pair(kernel_size, "kernel_size")
-        self.stride = F.pair(stride, "stride")
-        self.padding = F.pair(padding, "padding")
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = pair(stride, "stride")
+        self.padding = pair(padding, "padding")
         if min(self.in_channels, self.out_channels, *self.kernel_size, *self.stride) < 1 or min(self.padding) < 0:
             raise ValueError(f"{name}: channels, kernel_size and stride must be >= 1 and padding >= 0, got "
                              f"in={in_channels} out={out_channels} kernel_size={kernel_size} stride={stride} "
@@ -40,7 +69,8 @@ class _Conv(Module):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}, bias={self.bias is not None}")
 
-    def _accumulate(self, dw, db):
+    def accumulate(self, dw, db):
+        """Add dL/dW and dL/db to the parameters' gradients (dw is None when W is frozen)."""
         if dw is not None:
             self.weight.accumulate(dw)
             if self.bias is not None:
@@ -50,8 +80,12 @@ class _Conv(Module):
 class Conv2d(_Conv):
     """y[n, o] = b[o] + sum_c W[o, c] * x[n, c]  (cross-correlation), weight (O, C, kh, kw).
 
-    Gradients, with g = dL/dy and cols = im2col(x):
-        dL/dW = g^T cols,   dL/db = sum(g),   dL/dx = col2im(g W)
+    in_channels, out_channels: C and O; kernel_size, stride, padding: an int or (h, w);
+    bias: learn a bias b (O,); rng: seed or tinygan Generator for PyTorch's default init;
+    dtype: of the parameters (float32; float64 for gradient checks).
+
+    With g = dL/dy and cols = im2col(x):
+        dL/dW = g . cols (over n, ho, wo),   dL/db = sum of g,   dL/dx = conv2d_adjoint(g) = col2im(W^T g)
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
@@ -60,31 +94,42 @@ class Conv2d(_Conv):
                          weight_shape=(int(out_channels), int(in_channels)), fan_in=int(in_channels))
 
     def forward(self, x):
+        """x (N, C, H, W) -> y (N, O, Ho, Wo), Ho = floor((H + 2p - kh) / s) + 1."""
         self.check_input(x, 4, self.in_channels)
         h, w = x.shape[2:]
-        kh, kw = self.kernel_size
-        if h + 2 * self.padding[0] < kh or w + 2 * self.padding[1] < kw:
+        if h + 2 * self.padding[0] < self.kernel_size[0] or w + 2 * self.padding[1] < self.kernel_size[1]:
             raise ValueError(f"{self!r}: input {h}x{w} (padded by {self.padding}) is smaller than the kernel")
-        bias = None if self.bias is None else self.bias.data
-        y, cols = F.conv2d_forward(x, self.weight.data, bias, self.stride, self.padding)
+        if fast.enabled():
+            return fast.conv2d_layer_forward(self, x)
+        y, cols = conv2d(x, self.weight.data, self.stride, self.padding)
+        if self.bias is not None:
+            y = y + self.bias.data.reshape(1, -1, 1, 1)
         self.cache = (cols, (h, w))
         return y
 
     def backward(self, grad_output, need_input_grad=True):
+        """Add dL/dW, dL/db to the gradients; return dL/dx (None if not needed)."""
+        if fast.enabled():
+            return fast.conv2d_layer_backward(self, grad_output, need_input_grad)
         cols, x_hw = self.cache
         self.cache = None
-        dx, dw, db = F.conv2d_backward(grad_output, cols, self.weight.data, x_hw, self.stride, self.padding,
-                                       need_input_grad, self.weight.requires_grad)
-        self._accumulate(dw, db)
-        return dx
+        if self.weight.requires_grad:
+            self.accumulate(conv2d_weight_grad(grad_output, cols), grad_output.sum(axis=(0, 2, 3)))
+        if not need_input_grad:
+            return None
+        return conv2d_adjoint(grad_output, self.weight.data, x_hw, self.stride, self.padding)
 
 
 class ConvTranspose2d(_Conv):
     """The adjoint of Conv2d: each input pixel paints a weighted kernel onto the output.
 
-    weight (Cin, Cout, kh, kw); Hout = (H - 1) s - 2p + k + output_padding.
+    weight (Cin, Cout, kh, kw), read as the weight of a conv from Cout to Cin channels;
+    Hout = (H - 1) s - 2p + kh + output_padding. Arguments as for Conv2d, plus
+    output_padding (< stride), extra rows and columns at the bottom and right.
+
+        y = conv2d_adjoint(x, W) + b          (a conv's input gradient, with x in the place of g)
     With g = dL/dy and cols = im2col(g):
-        dL/dx = cols W^T   (a plain convolution of g),   dL/dW = x^T cols,   dL/db = sum(g)
+        dL/dx = conv2d(g, W)   (a plain conv),   dL/dW = x . cols (over n, h, w),   dL/db = sum of g
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
@@ -92,7 +137,7 @@ class ConvTranspose2d(_Conv):
         # PyTorch computes the default init's fan_in from weight.shape[1], i.e. out_channels.
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, rng, dtype,
                          weight_shape=(int(in_channels), int(out_channels)), fan_in=int(out_channels))
-        self.output_padding = F.pair(output_padding, "output_padding")
+        self.output_padding = pair(output_padding, "output_padding")
         if any(op >= s for op, s in zip(self.output_padding, self.stride)):
             raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must be smaller than "
                              f"stride {self.stride}")
@@ -101,24 +146,29 @@ class ConvTranspose2d(_Conv):
         return super().extra_repr().replace(", bias=", f", output_padding={self.output_padding}, bias=")
 
     def output_hw(self, h, w):
-        return tuple(F.conv_transpose2d_output_size(size, k, s, p, op) for size, k, s, p, op in
+        return tuple(conv_transpose2d_output_size(size, k, s, p, op) for size, k, s, p, op in
                      zip((h, w), self.kernel_size, self.stride, self.padding, self.output_padding))
 
     def forward(self, x):
+        """x (N, Cin, H, W) -> y (N, Cout, Hout, Wout)."""
         self.check_input(x, 4, self.in_channels)
-        h, w = x.shape[2:]
-        out_hw = self.output_hw(h, w)
+        out_hw = self.output_hw(*x.shape[2:])
         if min(out_hw) < 1:
-            raise ValueError(f"{self!r}: input {h}x{w} gives an empty output {out_hw}")
-        bias = None if self.bias is None else self.bias.data
-        y, x_mat = F.conv_transpose2d_forward(x, self.weight.data, bias, self.stride, self.padding, out_hw)
-        self.cache = (x_mat, (h, w))
+            raise ValueError(f"{self!r}: input {x.shape[2]}x{x.shape[3]} gives an empty output {out_hw}")
+        if fast.enabled():
+            return fast.conv_transpose2d_layer_forward(self, x, out_hw)
+        y = conv2d_adjoint(x, self.weight.data, out_hw, self.stride, self.padding)
+        if self.bias is not None:
+            y = y + self.bias.data.reshape(1, -1, 1, 1)
+        self.cache = x
         return y
 
     def backward(self, grad_output, need_input_grad=True):
-        x_mat, x_hw = self.cache
-        self.cache = None
-        dx, dw, db = F.conv_transpose2d_backward(grad_output, x_mat, self.weight.data, x_hw, self.stride,
-                                                 self.padding, need_input_grad, self.weight.requires_grad)
-        self._accumulate(dw, db)
-        return dx
+        """Add dL/dW, dL/db to the gradients; return dL/dx (None if not needed)."""
+        if fast.enabled():
+            return fast.conv_transpose2d_layer_backward(self, grad_output, need_input_grad)
+        x, self.cache = self.cache, None
+        dx, cols = conv2d(grad_output, self.weight.data, self.stride, self.padding)
+        if self.weight.requires_grad:
+            self.accumulate(conv2d_weight_grad(x, cols), grad_output.sum(axis=(0, 2, 3)))
+        return dx if need_input_grad else None

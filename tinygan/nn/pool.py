@@ -3,21 +3,17 @@
 Like im2col, a pooling window is read one kernel offset (i, j) at a time: for
 all output pixels at once, offset (i, j) is the strided slice
 
-    xpad[:, s*ho + i, s*wo + j, :]  ==  xpad[:, i : i + s*Ho : s, j : j + s*Wo : s, :]
+    xpad[:, :, s*ho + i, s*wo + j]  ==  xpad[:, :, i : i + s*Ho : s, j : j + s*Wo : s]
 
 so a k x k pool is k*k whole-array operations (max or add), and its backward
 adds the upstream gradient back through the same slices (no np.add.at).
-
-Layout. Shapes are NCHW as in PyTorch, but the work happens on the NHWC view
-``x.transpose(0, 2, 3, 1)`` and the output is allocated in NHWC memory, the
-layout the convolutions of :mod:`tinygan.nn.functional` use. A chain of convs,
-pools and concatenations therefore never copies data to change its layout.
 
 Output size (floor mode, as PyTorch's default ``ceil_mode=False``):
     Ho = floor((H + 2p - k) / s) + 1
 """
 from .. import backend
-from .functional import conv_output_size, kernel_offsets, nchw, nhwc, pair
+from . import fast
+from .functional import conv_output_size, pair
 from .module import Module
 
 
@@ -30,23 +26,18 @@ def _pool_geometry(who, x_hw, kernel, stride, padding):
     return out
 
 
-def _padded_nhwc(x, padding, fill):
-    """The NHWC view of x, padded by ``fill`` on every side (no copy when padding is 0)."""
-    x_nhwc = nhwc(x)
+def _padded(x, padding, fill):
+    """x padded by ``fill`` on every side (x itself when padding is 0)."""
     ph, pw = padding
     if ph == 0 and pw == 0:
-        return x_nhwc
-    xp = backend.get_array_module(x)
-    n, h, w, c = x_nhwc.shape
-    xpad = xp.full((n, h + 2 * ph, w + 2 * pw, c), fill, dtype=x.dtype)
-    xpad[:, ph:ph + h, pw:pw + w] = x_nhwc
-    return xpad
+        return x
+    return backend.get_array_module(x).pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
 
 
 def _unpad(dxpad, x_hw, padding):
-    """The gradient of the padding step: drop the border, return NCHW."""
+    """The gradient of the padding step: drop the border."""
     (h, w), (ph, pw) = x_hw, padding
-    return nchw(dxpad[:, ph:ph + h, pw:pw + w])
+    return dxpad[:, :, ph:ph + h, pw:pw + w]
 
 
 class _Pool2d(Module):
@@ -68,8 +59,9 @@ class _Pool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
     def windows(self, xpad, out_hw):
-        """One view per kernel offset (i, j), in row-major order: view[n, ho, wo, c] = xpad[n, s*ho + i, s*wo + j, c]."""
-        return [xpad[:, rows, columns] for _, _, rows, columns in kernel_offsets(self.kernel_size, self.stride, out_hw)]
+        """One view per kernel offset (i, j), row by row: view[n, c, ho, wo] = xpad[n, c, s*ho + i, s*wo + j]."""
+        (kh, kw), (sh, sw), (ho, wo) = self.kernel_size, self.stride, out_hw
+        return [xpad[:, :, i:i + sh * ho:sh, j:j + sw * wo:sw] for i in range(kh) for j in range(kw)]
 
     def geometry(self, x):
         self.check_input(x, 4)
@@ -90,13 +82,13 @@ class MaxPool2d(_Pool2d):
     def forward(self, x):
         out_hw = self.geometry(x)
         xp = backend.get_array_module(x)
-        xpad = _padded_nhwc(x, self.padding, -xp.inf)
+        xpad = _padded(x, self.padding, -xp.inf)
         first, *rest = self.windows(xpad, out_hw)
-        out = first.copy()                                                 # (N, Ho, Wo, C)
+        out = first.copy()                                                 # (N, C, Ho, Wo)
         for window in rest:
             xp.maximum(out, window, out=out)
         self.cache = (xpad, out, x.shape[2:])
-        return nchw(out)
+        return out
 
     def backward(self, grad_output, need_input_grad=True):
         xpad, out, x_hw = self.cache
@@ -104,18 +96,17 @@ class MaxPool2d(_Pool2d):
         if not need_input_grad:
             return None
         xp = backend.get_array_module(grad_output)
-        g = nhwc(grad_output)
         dxpad = xp.zeros(xpad.shape, dtype=grad_output.dtype)
         routed = xp.zeros(out.shape, dtype=bool)        # windows whose max already got the gradient
-        for window, dwindow in zip(self.windows(xpad, out.shape[1:3]), self.windows(dxpad, out.shape[1:3])):
+        for window, dwindow in zip(self.windows(xpad, out.shape[2:]), self.windows(dxpad, out.shape[2:])):
             winner = (window == out) & ~routed
-            dwindow += g * winner                       # in place: dwindow is a view of dxpad
+            dwindow += grad_output * winner             # in place: dwindow is a view of dxpad
             routed |= winner
         return _unpad(dxpad, x_hw, self.padding)
 
 
 def avg_pool_divisor(xp, x_hw, kernel, stride, padding, out_hw, count_include_pad, dtype):
-    """How many values each output averages: an (Ho, Wo, 1) array.
+    """How many values each output averages: an (Ho, Wo) array.
 
     count_include_pad=True: every window counts k_h*k_w (zeros of the padding included).
     count_include_pad=False: only the real pixels, i.e. for rows
@@ -129,7 +120,7 @@ def avg_pool_divisor(xp, x_hw, kernel, stride, padding, out_hw, count_include_pa
             counts.append(xp.minimum(start + k, n + p) - start)
         else:
             counts.append(xp.minimum(start + k, n) - xp.maximum(start, 0))
-    return (counts[0][:, None] * counts[1][None, :]).astype(dtype)[:, :, None]
+    return (counts[0][:, None] * counts[1][None, :]).astype(dtype)
 
 
 class AvgPool2d(_Pool2d):
@@ -150,16 +141,16 @@ class AvgPool2d(_Pool2d):
     def forward(self, x):
         out_hw = self.geometry(x)
         xp = backend.get_array_module(x)
-        xpad = _padded_nhwc(x, self.padding, 0)
+        xpad = _padded(x, self.padding, 0)
         first, *rest = self.windows(xpad, out_hw)
-        out = first.copy()                                                 # (N, Ho, Wo, C)
+        out = first.copy()                                                 # (N, C, Ho, Wo)
         for window in rest:
             out += window
         divisor = avg_pool_divisor(xp, x.shape[2:], self.kernel_size, self.stride, self.padding, out_hw,
                                    self.count_include_pad, x.dtype)
         out /= divisor
         self.cache = (divisor, xpad.shape, x.shape[2:])
-        return nchw(out)
+        return out
 
     def backward(self, grad_output, need_input_grad=True):
         divisor, xpad_shape, x_hw = self.cache
@@ -167,9 +158,9 @@ class AvgPool2d(_Pool2d):
         if not need_input_grad:
             return None
         xp = backend.get_array_module(grad_output)
-        g = nhwc(grad_output) / divisor
+        g = grad_output / divisor
         dxpad = xp.zeros(xpad_shape, dtype=grad_output.dtype)
-        for dwindow in self.windows(dxpad, g.shape[1:3]):
+        for dwindow in self.windows(dxpad, g.shape[2:]):
             dwindow += g                                # in place: dwindow is a view of dxpad
         return _unpad(dxpad, x_hw, self.padding)
 
@@ -195,9 +186,9 @@ class AdaptiveAvgPool2d(Module):
         n, c, h, w = x.shape
         if h * w == 0:
             raise ValueError(f"{self!r}: input has an empty spatial size {h}x{w}")
-        out = nhwc(x).mean(axis=(1, 2), keepdims=True, dtype=x.dtype)      # (N, 1, 1, C)
+        out = x.mean(axis=(2, 3), keepdims=True, dtype=x.dtype)           # (N, C, 1, 1)
         self.cache = (h, w)
-        return nchw(out)
+        return out
 
     def backward(self, grad_output, need_input_grad=True):
         h, w = self.cache
@@ -205,15 +196,12 @@ class AdaptiveAvgPool2d(Module):
         if not need_input_grad:
             return None
         xp = backend.get_array_module(grad_output)
-        g = nhwc(grad_output) / grad_output.dtype.type(h * w)                # (N, 1, 1, C)
-        return nchw(xp.broadcast_to(g, (g.shape[0], h, w, g.shape[3])).copy())
+        g = grad_output / grad_output.dtype.type(h * w)                      # (N, C, 1, 1)
+        return xp.broadcast_to(g, g.shape[:2] + (h, w)).copy()
 
 
 def concat_channels(arrays):
-    """Stack (N, C_k, H, W) arrays along channels into one (N, sum C_k, H, W) array.
-
-    The result's memory is NHWC (channels last, then each array's C_k values per pixel).
-    """
+    """Stack (N, C_k, H, W) arrays along channels into one (N, sum C_k, H, W) array."""
     if not arrays:
         raise ValueError("concat_channels: expected at least one array, got none")
     n, _, h, w = arrays[0].shape
@@ -221,13 +209,9 @@ def concat_channels(arrays):
         if a.ndim != 4 or a.shape[0] != n or a.shape[2:] != (h, w) or a.dtype != arrays[0].dtype:
             raise ValueError(f"concat_channels: every array must be (N={n}, C, H={h}, W={w}) of dtype "
                              f"{arrays[0].dtype}; got {[(tuple(b.shape), str(b.dtype)) for b in arrays]}")
-    xp = backend.get_array_module(arrays[0])
-    out = xp.empty((n, h, w, sum(a.shape[1] for a in arrays)), dtype=arrays[0].dtype)
-    start = 0
-    for a in arrays:
-        out[..., start:start + a.shape[1]] = nhwc(a)
-        start += a.shape[1]
-    return nchw(out)
+    if fast.enabled():
+        return fast.concat_channels(arrays)
+    return backend.get_array_module(arrays[0]).concatenate(arrays, axis=1)
 
 
 class Concat(Module):

@@ -1,0 +1,419 @@
+"""The tinygan command line: ``python -m tinygan COMMAND ...`` (or ``tinygan COMMAND``).
+
+    train        train the face DCGAN on CelebA (see --help)
+    generate     faces from a checkpoint (or the pretrained generator), one per seed
+    interpolate  a strip or GIF along a slerp path between seeds
+    arithmetic   z arithmetic: mean(A) - mean(B) + mean(C)
+    judge        D's probability that images are real
+    gif          the training-progress GIF of a run
+    export       a checkpoint's G and D as PyTorch-layout state_dicts (.npz)
+    import       a PyTorch-layout generator state_dict (.npz) as a tinygan generator file
+    fid          Frechet Inception Distance (and KID) between real and generated faces
+    demo         a local web page: paint, walk, do arithmetic, judge a photo, watch a run
+
+Every command checks its arguments before doing anything expensive, and any
+error is one line, ``tinygan COMMAND: error: ...``, with exit status 2.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+JUDGE_WARNING = ("A GAN's discriminator is a weak detector: it only learned to tell real faces from the fakes of "
+                 "one generator during training, and its score drifts as training goes on. It is NOT a deepfake "
+                 "detector; never use it to decide whether a real photo is genuine.")
+IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows '(default: ...)' unless the default is None, False or already in the help text."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+# --- arguments shared by several commands ------------------------------------------
+
+def parse_seeds(text):
+    """'0-7' -> [0..7]; '1,5,9' -> [1, 5, 9]; mixes allowed: '0-3,10'."""
+    seeds = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part[1:]:
+                lo, hi = (int(v) for v in part.split("-", 1))
+                if hi < lo:
+                    raise argparse.ArgumentTypeError(f"the seed range {part!r} runs backwards; write it as {hi}-{lo}")
+                seeds += list(range(lo, hi + 1))
+            elif part:
+                seeds.append(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"seeds must look like '0-7' or '1,5,9', got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"expected one or more non-negative seeds, got {text!r}")
+    return seeds
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def add_backend(p):
+    p.add_argument("--backend", choices=("numpy", "cupy"), help="array backend: numpy (CPU) or cupy (GPU); "
+                   "default: $TINYGAN_BACKEND, else numpy")
+
+
+def add_checkpoint(p, what="generator"):
+    p.add_argument("--checkpoint", "-c", help=f"training checkpoint, run folder or {what} .npz "
+                   "(default: the pretrained generator shipped with tinygan)")
+    p.add_argument("--raw", action="store_true", help="use a checkpoint's raw G, not its averaged G (G_ema)")
+    add_backend(p)
+
+
+def image_format(path):
+    """The Pillow format for an output file's suffix; ValueError for a suffix tinygan does not write."""
+    fmt = IMAGE_SUFFIXES.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"--out {path}: cannot tell the image format from its suffix; "
+                         f"expected one of {', '.join(IMAGE_SUFFIXES)}")
+    return fmt
+
+
+def free_output(path, what="--out"):
+    """Refuse an output path that is an existing folder (a file is replaced)."""
+    if Path(path).is_dir():
+        raise ValueError(f"{what} {path} is a folder; expected a file name")
+    return Path(path)
+
+
+# --- commands ------------------------------------------------------------------------
+
+def cmd_train(args):
+    from . import train
+    options = {key: getattr(args, key) for key in train.DEFAULTS if hasattr(args, key)}
+    if args.resume:
+        trainer = train.resume(args.resume, out=options.pop("out"),
+                               **{k: v for k, v in options.items() if v is not None})
+    else:
+        trainer = train.Trainer(train.make_config(args.preset, **options))
+    try:
+        trainer.run(overwrite=args.overwrite)
+    except train.TrainingStopped as stop:
+        return 128 + stop.signum
+    except KeyboardInterrupt:                 # a second Ctrl-C: stopped at once, nothing more saved
+        return 130
+    return 0
+
+
+def cmd_generate(args):
+    from . import sampling, viz
+    if args.separate:
+        if Path(args.out).is_file():
+            raise ValueError(f"--out {args.out} is a file; with --separate it must be a folder")
+    else:
+        fmt = image_format(free_output(args.out))
+    G = sampling.load_generator(args.checkpoint, raw=args.raw)
+    seeds = args.seeds or list(range(args.seed, args.seed + args.n))
+    faces = sampling.generate_images(G, seeds)
+    if args.separate:
+        pattern = viz.save_seed_images(faces, seeds, args.out)
+        print(f"wrote {len(seeds)} faces (seeds {seeds[0]}..{seeds[-1]}) as {pattern}")
+    elif len(seeds) == 1:
+        viz.save_image(faces[0], args.out, fmt)
+        print(f"wrote the face of seed {seeds[0]} ({faces.shape[2]}x{faces.shape[1]}) to {args.out}")
+    else:
+        viz.save_grid(faces, args.out, nrow=args.nrow, fmt=fmt)
+        print(f"wrote a grid of {len(seeds)} faces (seeds {seeds[0]}..{seeds[-1]}) to {args.out}")
+    return 0
+
+
+def cmd_interpolate(args):
+    from . import sampling, viz
+    gif = str(args.out).lower().endswith(".gif")
+    fmt = None if gif else image_format(free_output(args.out))
+    G = sampling.load_generator(args.checkpoint, raw=args.raw)
+    faces = sampling.interpolate(G, args.seeds, steps=args.steps, method=args.method)
+    if gif:
+        frames = list(faces) + list(faces[::-1]) if args.bounce else list(faces)
+        viz.save_gif(frames, args.out, duration_ms=args.duration)
+    else:
+        viz.save_grid(faces, args.out, nrow=args.steps, fmt=fmt)
+    print(f"wrote {len(faces)} faces along a {args.method} path through seeds {args.seeds} to {args.out}")
+    return 0
+
+
+def cmd_arithmetic(args):
+    from . import sampling, viz
+    fmt = image_format(free_output(args.out))
+    G = sampling.load_generator(args.checkpoint, raw=args.raw)
+    groups, result = sampling.vector_arithmetic(G, args.a, args.b, args.c)
+    viz.save_grid(sampling.arithmetic_picture(groups, result), args.out, nrow=max(len(g) for g in groups) + 1,
+                  fmt=fmt)
+    print(f"wrote {args.out}: rows A={args.a}, B={args.b}, C={args.c} (last column: the face of each mean z); "
+          f"bottom right: mean(A) - mean(B) + mean(C)")
+    return 0
+
+
+def cmd_judge(args):
+    import numpy as np
+
+    from . import data, sampling
+    D = sampling.load_discriminator(args.checkpoint)
+    for path in args.images:
+        if not Path(path).is_file():
+            raise ValueError(f"{path} is not an image file" + (" (it is a folder)" if Path(path).is_dir() else ""))
+    size = D.config["image_size"]
+    images, crops = [], []
+    for path in args.images:
+        image, crop = data.load_for_judging(path, size, args.crop)
+        images.append(image)
+        crops.append(crop)
+    probs = sampling.judge(D, np.stack(images))
+    print(JUDGE_WARNING)
+    for name, p, crop in zip(args.images, probs, crops):
+        print(f"{p:6.3f}  {'real' if p >= 0.5 else 'fake'}  {name}  ({crop})")
+    return 0
+
+
+def cmd_gif(args):
+    from .monitor import make_training_gif
+    out = make_training_gif(args.run, every=args.every, duration_ms=args.duration, out=args.out)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_export(args):
+    from . import sampling
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; expected a folder for generator_torch.npz (and "
+                         "discriminator_torch.npz)")
+    G = sampling.load_generator(args.checkpoint, raw=args.raw)
+    g_path = sampling.export_torch(G, out / "generator_torch.npz")
+    print(f"wrote {g_path}: load with netG.load_state_dict({{k: torch.from_numpy(v) for k, v in np.load(...).items()}})")
+    try:
+        D = sampling.load_discriminator(args.checkpoint)
+    except ValueError:
+        return 0
+    print(f"wrote {sampling.export_torch(D, out / 'discriminator_torch.npz')}")
+    return 0
+
+
+def cmd_import(args):
+    import numpy as np
+
+    from . import checkpoint, sampling
+    state = checkpoint.load(args.state_dict)
+    G = sampling.generator_from_state_dict(state, z_dist=args.z_dist)
+    sampling.save_generator(G, args.out, dtype=np.float32, provenance={"imported_from": str(args.state_dict)})
+    print(f"wrote {args.out} (nz={G.config['nz']}, ngf={G.config['ngf']}, {G.config['image_size']}px)")
+    return 0
+
+
+def cmd_fid(args):
+    from . import fid
+    if args.n < 2 or (args.n_real is not None and args.n_real < 2):
+        raise ValueError(f"-n and --n-real must be at least 2, got {args.n} and {args.n_real}")
+    for option, path in (("--real", args.real), ("--fake", args.fake)):
+        if not Path(path).exists():
+            raise ValueError(f"{option} {path} does not exist")
+    if args.n < fid.MIN_SAMPLES:
+        print(f"warning: n={args.n} < {fid.MIN_SAMPLES}: the covariance is rank-deficient and FID is strongly "
+              f"biased upwards; compare FIDs only at the same n")
+    result = fid.fid_between(args.real, args.fake, n=args.n, image_size=args.image_size, crop=args.crop,
+                             preprocessing=args.preprocessing, batch_size=args.batch_size, weights=args.weights,
+                             cache=args.cache_dir, seed=args.seed, n_real=args.n_real, raw=args.raw)
+    print(f"FID {result['fid']:.3f}  (n={result['n_real']} real vs {result['n']} fake, {args.preprocessing})")
+    spread = f" +- {result['kid_std'] * 1e3:.3f}" if result["kid_subsets"] > 1 else " (one subset: every image)"
+    print(f"KID {result['kid'] * 1e3:.3f}{spread} x 1e-3")
+    return 0
+
+
+def cmd_demo(args):
+    from .demo import serve
+    return serve(args.run, host=args.host, port=args.port, raw=args.raw)
+
+
+# --- the parser -------------------------------------------------------------------------
+
+def add_train_command(sub):
+    from .download import CELEBA_HELP
+    from .train import DEFAULTS, PRESETS
+    p = sub.add_parser("train", help="train the face DCGAN", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Train the 64x64 face DCGAN (Radford et al.) on CelebA or any folder, .zip or .tar "
+                                   "of face photos. Every option defaults to the paper's setting.",
+                       epilog=CELEBA_HELP)
+    p.add_argument("--data", help="CelebA img_align_celeba folder, .zip or .tar, or any folder of face images")
+    p.add_argument("--out", help=f"the run folder: samples, logs, checkpoints (default: {DEFAULTS['out']})")
+    p.add_argument("--preset", default="dcgan", choices=sorted(PRESETS),
+                   help="named settings: dcgan = Radford et al. (Adam 2e-4, beta1 0.5, batch 128, z ~ N(0, I)); "
+                        "seed003 = the variant of the DCGAN code's 'seed 003' samples: z ~ U(-1, 1), lr 3e-4, "
+                        "batch 64 (default: dcgan)")
+    p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue a run from its newest checkpoint that loads; "
+                   "it writes into that run's folder (or --out)")
+    p.add_argument("--overwrite", action="store_true", help="start a new run in --out even if it holds another run "
+                   "(deletes that run's checkpoints, samples and logs)")
+    helps = {
+        "epochs": "passes over the data", "max_steps": "stop after this many steps in total (overrides --epochs)",
+        "batch_size": "images per step", "nz": "length of the noise vector z", "ngf": "G's width (channels)",
+        "ndf": "D's width (channels)", "image_size": "64 or 128 pixels",
+        "limit": "use only the first N images (small-data experiments)", "seed": "seed of the weights, the noise, "
+        "the batch order and the flips: the same seed trains the same networks",
+        "log_every": "steps between loss-log rows and progress lines",
+        "sample_every": "steps between fixed-noise sample grids", "checkpoint_every": "steps between checkpoints",
+        "keep_last": "checkpoints kept (the last healthy one is also kept)",
+        "fid_every": "steps between FID scores during training (0: never); keeps checkpoints/best.npz",
+        "fid_n": "generated faces per FID score", "fid_real_n": "real faces (the first of --data) for FID",
+        "lr": "Adam's learning rate", "beta1": "Adam's beta1", "beta2": "Adam's beta2",
+        "real_label": "target for real images; 0.9 gives one-sided label smoothing",
+        "crop": "centred square crop as a fraction of the image width (128/178: CelebA's usual face crop)",
+        "ema_decay": "decay of the average of G's weights (tinygan.ema); 0 turns it off",
+    }
+    for key in ("epochs", "max_steps", "batch_size", "nz", "ngf", "ndf", "image_size", "limit", "seed",
+                "log_every", "sample_every", "checkpoint_every", "keep_last", "fid_every", "fid_n", "fid_real_n"):
+        default = "" if DEFAULTS[key] is None else f" (default: {DEFAULTS[key]})"
+        p.add_argument("--" + key.replace("_", "-"), type=int, help=helps[key] + default)
+    for key in ("lr", "beta1", "beta2", "real_label", "crop", "ema_decay"):
+        p.add_argument("--" + key.replace("_", "-"), type=float, help=f"{helps[key]} (default: {DEFAULTS[key]:.4g})")
+    p.add_argument("--fid-weights", help="FID Inception weights for --fid-every (default: tinygan.fid's search)")
+    p.add_argument("--z-dist", choices=("normal", "uniform"), help="noise distribution (default: normal)")
+    p.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
+    add_backend(p)
+    p.set_defaults(func=cmd_train)
+
+
+def add_fid_command(sub):
+    from .fid import MIN_SAMPLES, PREPROCESSING
+    p = sub.add_parser("fid", help="Frechet Inception Distance (and KID) between real and generated faces",
+                       formatter_class=HelpFormatter,
+                       description="FID with pytorch-fid's Inception-v3 weights (read without torch). The reals are "
+                                   "cropped and resized like the training data; their statistics are cached.")
+    p.add_argument("--real", required=True, help="folder, .zip or .tar of real face images")
+    p.add_argument("--fake", required=True,
+                   help="folder/.zip/.tar of generated images, or a checkpoint .npz / run folder / generator file")
+    p.add_argument("-n", type=int, default=MIN_SAMPLES, help="generated images (FID is biased upwards for small n)")
+    p.add_argument("--n-real", type=int, help="real images, the first of --real (default: n)")
+    p.add_argument("--raw", action="store_true", help="score a checkpoint's raw G, not its averaged G_ema")
+    p.add_argument("--batch-size", type=int, default=32, help="images per Inception forward pass")
+    p.add_argument("--preprocessing", choices=PREPROCESSING, default="pytorch-fid",
+                   help="resize and scaling convention (see tinygan.fid.preprocess)")
+    p.add_argument("--weights", help="FID weights .npz/.pth/.pt (default: $TINYGAN_FID_WEIGHTS, the cache, "
+                                     "else download pytorch-fid's file)")
+    p.add_argument("--image-size", type=int, default=64, help="side the real images are resized to first")
+    p.add_argument("--crop", type=float, help="centre crop of the reals as a fraction of the width "
+                                              "(default: the training crop, 128/178)")
+    p.add_argument("--seed", type=int, default=0, help="first seed when --fake is a checkpoint")
+    p.add_argument("--cache-dir", help="cache for weights and statistics (default: $TINYGAN_CACHE, "
+                                       "$XDG_CACHE_HOME/tinygan or ~/.cache/tinygan)")
+    add_backend(p)
+    p.set_defaults(func=cmd_fid)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="tinygan", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_train_command(sub)
+
+    p = sub.add_parser("generate", help="generate faces, one per seed", formatter_class=HelpFormatter)
+    add_checkpoint(p)
+    p.add_argument("--n", type=positive_int, default=64, help="number of faces")
+    p.add_argument("--seed", type=int, default=0, help="first seed (faces use seed, seed+1, ...)")
+    p.add_argument("--seeds", type=parse_seeds, help="explicit seeds, e.g. '3,14,15' or '0-9'")
+    p.add_argument("--out", default="faces.png", help="image file (.png, .jpg, ...): a grid, or one face for one "
+                                                      "seed; a folder with --separate")
+    p.add_argument("--separate", action="store_true", help="one PNG per face in the folder --out")
+    p.add_argument("--nrow", type=positive_int, default=8, help="faces per grid row")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("interpolate", help="faces along a path between seeds", formatter_class=HelpFormatter)
+    add_checkpoint(p)
+    p.add_argument("--seeds", type=parse_seeds, default=[0, 1], help="two or more seeds to pass through")
+    p.add_argument("--steps", type=int, default=10, help="faces per leg")
+    p.add_argument("--method", choices=("slerp", "linear"), default="slerp", help="path in z space")
+    p.add_argument("--out", default="interpolation.png", help=".png (or .jpg) strip, or .gif animation")
+    p.add_argument("--duration", type=positive_int, default=120, help="GIF frame time in ms")
+    p.add_argument("--bounce", action="store_true", help="GIF plays forwards then backwards")
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("arithmetic", help="face arithmetic on averaged z: A - B + C", formatter_class=HelpFormatter,
+                       description="Radford et al.'s demo: pick seeds whose faces show a concept, e.g. A = smiling "
+                                   "women, B = neutral women, C = neutral men; mean(A) - mean(B) + mean(C) then "
+                                   "tends to be a smiling man. Browse faces with `generate` to choose the seeds.")
+    add_checkpoint(p)
+    for name in "abc":
+        p.add_argument(f"--{name}", type=parse_seeds, required=True, help=f"seeds of group {name.upper()}")
+    p.add_argument("--out", default="arithmetic.png", help="output image")
+    p.set_defaults(func=cmd_arithmetic)
+
+    p = sub.add_parser("judge", help="D's probability that images are real (not a deepfake detector)",
+                       description="Score images with a trained discriminator. " + JUDGE_WARNING,
+                       formatter_class=HelpFormatter)
+    p.add_argument("--checkpoint", "-c", help="training checkpoint, run folder or generator file with D "
+                   "(default: the discriminator shipped beside the pretrained generator)")
+    add_backend(p)
+    p.add_argument("images", nargs="+", help="image files: a photo is cropped and resized like the training data; "
+                                             "an image of the model's size (a generated face) is judged as it is")
+    p.add_argument("--crop", type=float, help="centred crop as a fraction of the width (default: CelebA's 128/178 "
+                                              "for photos, none for images of the model's size)")
+    p.set_defaults(func=cmd_judge)
+
+    p = sub.add_parser("gif", help="GIF of a run's sample grids", formatter_class=HelpFormatter)
+    p.add_argument("run", help="run folder (with samples/step_*.png)")
+    p.add_argument("--out", help="output GIF (default: RUN/training.gif)")
+    p.add_argument("--every", type=positive_int, default=1, help="use every k-th grid")
+    p.add_argument("--duration", type=positive_int, default=300, help="frame time in ms")
+    p.set_defaults(func=cmd_gif)
+
+    p = sub.add_parser("export", help="write G and D as PyTorch-layout state_dicts (.npz)",
+                       formatter_class=HelpFormatter)
+    add_checkpoint(p, what="training")
+    p.add_argument("--out", default="export", help="output folder")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import", help="turn a PyTorch-layout generator state_dict (.npz) into a tinygan file",
+                       formatter_class=HelpFormatter)
+    p.add_argument("state_dict", help=".npz with keys main.0.weight, main.1.weight, ... (PyTorch DCGAN tutorial)")
+    p.add_argument("--out", default="generator.npz", help="tinygan generator file")
+    p.add_argument("--z-dist", choices=("normal", "uniform"), default="normal", help="noise the model was trained on")
+    p.set_defaults(func=cmd_import)
+
+    add_fid_command(sub)
+
+    p = sub.add_parser("demo", help="a local web page to paint faces, walk, judge a photo and watch a run",
+                       formatter_class=HelpFormatter)
+    p.add_argument("run", nargs="?", help="run folder or checkpoint (default: the pretrained generator and its D)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (only this machine by default)")
+    p.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
+    p.add_argument("--raw", action="store_true", help="use a checkpoint's raw G, not its averaged G_ema")
+    add_backend(p)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        if getattr(args, "backend", None):
+            from . import backend
+            backend.use(args.backend)
+        return args.func(args)
+    except (ValueError, OSError, RuntimeError, MemoryError) as err:
+        print(f"tinygan {args.command}: error: {error_message(err)}", file=sys.stderr)
+        return 2
+
+
+def error_message(err):
+    """One line for an error: an OSError's text without its '[Errno N]' prefix."""
+    if isinstance(err, MemoryError):
+        return f"out of memory ({err or 'an array was too large'})"
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror + (f": {err.filename}" if err.filename else "")
+    return " ".join(str(err).split()) or type(err).__name__
