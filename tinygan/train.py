@@ -377,7 +377,7 @@ class Trainer:
                  f"(to step {self.total_steps}{budget}), backend {backend.name()}; writing to {self.out}")
         t_start = t_window = time.perf_counter() - self.window_seconds
         start_step, row = self.step, None
-        deadline = t_start + 60 * minutes if minutes else float("inf")
+        deadline = t_start + 60 * minutes if minutes is not None else float("inf")
         with interrupts_between_steps(self.say) as stop_requested:
             while self.step < self.total_steps:
                 signum = stop_requested()
@@ -441,8 +441,9 @@ class Trainer:
         if self.last_healthy is None:
             return "No checkpoint was saved before the trouble began; start again with a lower --lr or another --seed."
         path = checkpoint.step_path(self.out / "checkpoints", self.last_healthy)
-        return (f"The last checkpoint saved before the trouble began is kept: {path}. Start again from it with "
-                f"a lower learning rate (--resume {path} --lr ...) or another --seed.")
+        which = " (step 0: the untrained networks)" if self.last_healthy == 0 else ""
+        return (f"The last checkpoint saved before the trouble began is kept: {path}{which}. Start again from it "
+                f"with a lower learning rate (--resume {path} --lr ...) or another --seed.")
 
     def say(self, text):
         if self.verbose:
@@ -560,6 +561,10 @@ def resume(path, dataset=None, verbose=True, out=None, **overrides):
     folder named inside the checkpoint. In a run folder, a newest checkpoint that does
     not load (truncated by a full disk, say) is skipped for the one before it.
     """
+    if Path(path).is_dir() and not checkpoint.list_checkpoints(Path(path) / "checkpoints") and (
+            Path(path) / "config.json").is_file():
+        raise ValueError(f"{path} holds a run that was stopped before its first checkpoint was written: there is "
+                         "nothing to resume; start it again with the same command (without --resume)")
     state, ckpt, skipped = checkpoint.load_newest(path)
     for bad, reason in skipped:
         print(f"skipping {bad}: {reason}")

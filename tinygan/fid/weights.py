@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import backend, files, torchfile
+from .. import backend, checkpoint, files, torchfile
 from .inception import FIDInceptionV3
 
 PYTORCH_FID_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
@@ -62,11 +62,16 @@ def read_fid_weights(path):
     """pytorch-fid-named float32 arrays from a torch file (pytorch-fid .pth or the TorchScript .pt) or a .npz."""
     path = Path(path)
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as f:
-            return OrderedDict((k, f[k]) for k in f.files)
-    state = torchfile.load_state_dict(path)
-    if any(k.startswith("net.layers.") for k in state):
-        state = OrderedDict((_pytorch_fid_name(k), v) for k, v in state.items())
+        return OrderedDict(checkpoint.load(path))
+    try:
+        state = torchfile.load_state_dict(path)
+        if any(k.startswith("net.layers.") for k in state):
+            state = OrderedDict((_pytorch_fid_name(k), v) for k, v in state.items())
+    except FileNotFoundError:
+        raise
+    except Exception as err:     # a hostile or broken file: UnpicklingError, EOFError, KeyError, ... (nothing ran)
+        raise ValueError(f"{path} is not a usable FID weight file ({type(err).__name__}: {err}); expected "
+                         f"pytorch-fid's {Path(PYTORCH_FID_URL).name} or {TORCHSCRIPT_NAME}") from None
     keep = tuple(_TS_PARAMS.values()) + ("bn.weight",)
     state = OrderedDict((k, v.astype(np.float32)) for k, v in state.items()
                         if k.startswith(("Conv2d_", "Mixed_")) and k.endswith(keep))
