@@ -10,9 +10,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tinygan.synthetic import synthetic_faces  # noqa: E402
 SHARED_CELEBA = REPO.parent / "shared" / "data" / "celeba_align_89x109_10k.tar"
 
 
@@ -57,12 +60,13 @@ def add_generator_argument(parser):
 
 
 def add_backend_argument(parser):
-    parser.add_argument("--backend", choices=("numpy", "cupy"), default="numpy", help="array backend")
+    from tinygan.cli import add_backend
+    add_backend(parser)
 
 
 def use_backend(args):
-    from tinygan import backend
-    backend.use(args.backend)
+    from tinygan.cli import use_backend
+    use_backend(args.backend)
 
 
 def fail(message):
@@ -72,44 +76,6 @@ def fail(message):
 
 
 # --- faces --------------------------------------------------------------------------------
-def synthetic_faces(n, size=64, seed=0):
-    """uint8 (n, size, size, 3): cartoon faces drawn with PIL, each with its own skin, hair, eyes and mouth.
-
-    They are no substitute for CelebA, but they have the structure of a face
-    (symmetric, eyes above a mouth) so that --quick runs show something.
-    """
-    rng = np.random.default_rng(seed)
-    big = 4 * size                                  # draw large, then shrink: smooth (antialiased) edges
-    faces = np.empty((n, size, size, 3), np.uint8)
-    for i in range(n):
-        u = lambda lo, hi: float(rng.uniform(lo, hi)) * big    # noqa: E731 - a length in pixels
-        colour = lambda lo, hi: tuple(int(c) for c in rng.integers(lo, hi, 3))   # noqa: E731
-        img = Image.new("RGB", (big, big), colour(40, 200))
-        draw = ImageDraw.Draw(img)
-        cx, cy, w, h = u(0.46, 0.54), u(0.52, 0.58), u(0.26, 0.32), u(0.34, 0.40)
-        skin = tuple(int(c) for c in np.array([225, 180, 150]) * rng.uniform(0.55, 1.1) + rng.integers(-15, 15, 3))
-        hair = colour(10, 120)
-        draw.ellipse([cx - w * 1.12, cy - h * 1.15, cx + w * 1.12, cy + h * 0.5], fill=hair)   # hair behind the face
-        draw.ellipse([cx - w, cy - h, cx + w, cy + h], fill=skin)
-        eye_y, eye_dx, eye_r = cy - u(0.04, 0.09), u(0.09, 0.13), u(0.025, 0.04)
-        for side in (-1, 1):
-            ex = cx + side * eye_dx
-            draw.ellipse([ex - eye_r * 1.6, eye_y - eye_r, ex + eye_r * 1.6, eye_y + eye_r], fill=(245, 245, 245))
-            draw.ellipse([ex - eye_r * 0.8, eye_y - eye_r * 0.8, ex + eye_r * 0.8, eye_y + eye_r * 0.8],
-                         fill=colour(20, 110))
-            draw.line([ex - eye_r * 2, eye_y - eye_r * 2.2, ex + eye_r * 2, eye_y - eye_r * 2.4], fill=hair,
-                      width=max(1, int(u(0.01, 0.02))))
-        nose = tuple(int(c * 0.8) for c in skin)
-        draw.line([cx, eye_y + u(0.03, 0.05), cx - u(0.0, 0.02), cy + u(0.06, 0.09)], fill=nose,
-                  width=max(1, int(u(0.01, 0.015))))
-        mouth_y, mouth_w, smile = cy + u(0.14, 0.19), u(0.06, 0.11), u(0.01, 0.05)
-        draw.arc([cx - mouth_w, mouth_y - smile, cx + mouth_w, mouth_y + smile], 10, 170, fill=(150, 40, 50),
-                 width=max(1, int(u(0.012, 0.02))))
-        img = img.filter(ImageFilter.GaussianBlur(big / 128)).resize((size, size), Image.LANCZOS)
-        faces[i] = np.asarray(img)
-    return faces
-
-
 def load_faces(args, image_size=64, quick_n=64):
     """uint8 (N, S, S, 3) and a description: the first --n faces of --data, or synthetic faces.
 

@@ -32,6 +32,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from tinygan import backend, viz  # noqa: E402
+from tinygan.cli import add_backend, use_backend  # noqa: E402
+from tinygan.synthetic import write_synthetic_faces  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "celeba_align_89x109_10k.tar"
 FACES_LIMIT = {True: 512, False: 2000}   # images cached for the lessons that only look at faces (quick, full)
@@ -73,19 +75,15 @@ class Lesson:
         p.add_argument("--out", default=str(Path("lesson_output") / name), help="folder for the figures")
         p.add_argument("--data", default=default_data(), help="CelebA folder, .zip or .tar; "
                        "$TINYGAN_DATA, else ../shared/data/celeba_align_89x109_10k.tar")
-        p.add_argument("--backend", default=default_backend, choices=("auto", "numpy", "cupy"),
-                       help="array backend; auto = cupy when a GPU is usable, else numpy")
+        add_backend(p, auto=True, default=default_backend)
         p.add_argument("--seed", type=int, default=0, help="seed for every random number in the lesson")
 
     # --- start and end ---------------------------------------------------------
     def parse(self):
         argv = shlex.split(os.environ.get("TINYGAN_LESSON_ARGS", "")) if in_notebook() else None
         args = self.args = self.parser.parse_args(argv)
-        wanted = args.backend
-        if wanted == "auto":
-            wanted = "cupy" if backend.gpu_available() else "numpy"
         try:
-            backend.use(wanted)
+            use_backend(args.backend)
         except RuntimeError as err:
             sys.exit(f"{self.name}: {err}")
         self.out = Path(args.out)
@@ -172,42 +170,3 @@ class Lesson:
         if len(dataset) < n:
             sys.exit(f"{self.name}: {source} holds {len(dataset)} usable images, the lesson needs {n}")
         return np.asarray(dataset.images[:n])
-
-
-# --- synthetic faces, for --quick when no CelebA is around -------------------------
-
-def synthetic_face(rng, width=89, height=109):
-    """A cartoon face framed like CelebA's aligned crops: skin ellipse, hair, eyes, brows, nose, mouth."""
-    from PIL import Image, ImageDraw, ImageFilter
-    def colour(low, high):
-        return tuple(int(v) for v in rng.integers(low, high, 3))
-    img = Image.new("RGB", (width, height), colour(30, 230))
-    draw = ImageDraw.Draw(img)
-    cx, cy = width / 2 + rng.normal(0, 2), height * 0.55 + rng.normal(0, 2)
-    fw, fh = rng.uniform(17, 23), rng.uniform(24, 30)            # half width and half height of the face
-    tone = rng.uniform(0.35, 1.0)
-    skin = tuple(int(c * tone + rng.integers(-10, 10)) for c in (235, 190, 160))
-    hair = tuple(int(c * rng.uniform(0.15, 1.0)) for c in (150, 110, 60))         # black .. blond
-    draw.ellipse([cx - fw - 3, cy - fh - 6, cx + fw + 3, cy + fh * 0.3], fill=hair)
-    draw.ellipse([cx - fw, cy - fh, cx + fw, cy + fh], fill=skin)
-    eye_y, eye_dx = cy - fh * 0.15, fw * rng.uniform(0.35, 0.5)
-    for side in (-1, 1):
-        ex = cx + side * eye_dx
-        draw.ellipse([ex - 4, eye_y - 2, ex + 4, eye_y + 2], fill=(245, 245, 245))
-        draw.ellipse([ex - 2, eye_y - 2, ex + 2, eye_y + 2], fill=colour(0, 90))
-        draw.line([ex - 5, eye_y - 6, ex + 5, eye_y - 6 - side * rng.uniform(-1, 1)], fill=(60, 40, 30), width=2)
-    draw.line([cx, eye_y + 3, cx - 2, cy + fh * 0.25], fill=tuple(int(c * 0.8) for c in skin), width=2)
-    mouth_y, mouth_w = cy + fh * 0.5, fw * rng.uniform(0.3, 0.55)
-    smile = rng.uniform(1, 6)
-    draw.chord([cx - mouth_w, mouth_y - smile, cx + mouth_w, mouth_y + smile], 0, 180, fill=(170, 60, 70))
-    return img.filter(ImageFilter.GaussianBlur(0.7))
-
-
-def write_synthetic_faces(folder, count, seed=0):
-    """Write ``count`` synthetic faces as 89x109 JPEGs (CelebA's half size) into ``folder``."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng([seed, 424242])
-    for i in range(count):
-        synthetic_face(rng).save(folder / f"{i:06d}.jpg", quality=92)
-    return folder

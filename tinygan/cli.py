@@ -65,9 +65,23 @@ def positive_int(text):
     return value
 
 
-def add_backend(p):
-    p.add_argument("--backend", choices=("numpy", "cupy"), help="array backend: numpy (CPU) or cupy (GPU); "
-                   "default: $TINYGAN_BACKEND, else numpy")
+def add_backend(p, auto=False, default=None):
+    """The one --backend flag of every command, lesson, example and benchmark ("auto": cupy if usable)."""
+    choices = ("auto", "numpy", "cupy") if auto else ("numpy", "cupy")
+    p.add_argument("--backend", choices=choices, default=default,
+                   help="array backend: numpy (CPU) or cupy (GPU)" + ("; auto = cupy when a GPU is usable" if auto
+                                                                       else "") +
+                        (f" (default: {default})" if default else "; default: $TINYGAN_BACKEND, else numpy"))
+
+
+def use_backend(name):
+    """Select the backend named by --backend (None: leave it to $TINYGAN_BACKEND); returns its name."""
+    from . import backend
+    if name == "auto":
+        name = "cupy" if backend.gpu_available() else "numpy"
+    if name:
+        backend.use(name)
+    return backend.name()
 
 
 def add_checkpoint(p, what="generator"):
@@ -401,9 +415,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        if getattr(args, "backend", None):
-            from . import backend
-            backend.use(args.backend)
+        use_backend(getattr(args, "backend", None))
         return args.func(args)
     except (ValueError, OSError, RuntimeError, MemoryError) as err:
         print(f"tinygan {args.command}: error: {error_message(err)}", file=sys.stderr)

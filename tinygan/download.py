@@ -3,11 +3,12 @@
     python -m tinygan train --help     (shows CELEBA_HELP at the end)
 """
 import hashlib
-import os
 import time
 import urllib.parse
 import urllib.request
 from pathlib import Path, PurePosixPath
+
+from . import files
 
 CELEBA_HELP = """\
 Getting CelebA for tinygan
@@ -54,9 +55,9 @@ def sha256_of(path):
 def download(url, dest, sha256=None, verbose=True):
     """Download ``url`` to the file ``dest`` (or into the folder ``dest``) and check its SHA-256.
 
-    The bytes go to ``dest + '.part'`` first. They are renamed to ``dest`` only
-    when the download is complete and the checksum matches, so ``dest`` is
-    either missing or whole. If ``dest`` already exists and its checksum matches
+    The bytes go to a temp file beside ``dest`` first (tinygan.files.atomic_path).
+    It replaces ``dest`` only when the download is complete and the checksum
+    matches, so ``dest`` is either missing or whole. If ``dest`` already exists and its checksum matches
     (or no checksum was given), it is kept and nothing is downloaded. On a
     mismatch the download is deleted and a ValueError shows both checksums.
     Returns the Path of the file. See CELEBA_HELP for where CelebA lives.
@@ -69,10 +70,8 @@ def download(url, dest, sha256=None, verbose=True):
     if dest.exists() and (sha256 is None or sha256_of(dest) == sha256.lower()):
         _say(verbose, f"{dest} is already there, not downloading {url}")
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    try:
-        with urllib.request.urlopen(url) as response, open(part, "wb") as out:
+    with files.atomic_path(dest) as part, urllib.request.urlopen(url) as response:
+        with open(part, "wb") as out:
             total, done, last_report = int(response.headers.get("Content-Length") or 0), 0, time.perf_counter()
             while chunk := response.read(1 << 20):
                 out.write(chunk)
@@ -85,8 +84,5 @@ def download(url, dest, sha256=None, verbose=True):
         if sha256 is not None and got != sha256.lower():
             raise ValueError(f"checksum mismatch for {url}: expected sha256 {sha256.lower()}, got {got}; "
                              "the download was deleted. Check the URL and the expected checksum.")
-        os.replace(part, dest)
-    finally:
-        part.unlink(missing_ok=True)
     _say(verbose, f"downloaded {url} -> {dest} ({done / 1e6:,.1f} MB, sha256 {got})")
     return dest

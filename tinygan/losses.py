@@ -18,23 +18,27 @@ from .nn.activations import sigmoid
 
 
 class _Loss:
-    """A loss is called as loss(input, target) -> scalar and then loss.backward() -> dL/dinput."""
+    """A loss is called as loss(prediction, target) -> scalar and then loss.backward() -> dL/dprediction.
 
-    def __call__(self, input, target):
-        return self.forward(input, target)
+    There is no ``loss_value.backward()`` as in PyTorch: the loss object's ``backward()``
+    returns the gradient, which you pass to ``model.backward(...)``.
+    """
 
-    def _prepare(self, input, target):
-        backend.check_array(input, type(self).__name__)
-        if input.dtype.kind != "f":
-            raise TypeError(f"{type(self).__name__}: expected a floating-point input, got dtype {input.dtype}")
-        xp = backend.get_array_module(input)
+    def __call__(self, prediction, target):
+        return self.forward(prediction, target)
+
+    def _prepare(self, prediction, target):
+        backend.check_array(prediction, type(self).__name__)
+        if prediction.dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}: expected a floating-point input, got dtype {prediction.dtype}")
+        xp = backend.get_array_module(prediction)
         if isinstance(target, numbers.Number):
-            return xp.full(input.shape, target, dtype=input.dtype)
+            return xp.full(prediction.shape, target, dtype=prediction.dtype)
         backend.check_array(target, type(self).__name__ + " target")
-        if target.shape != input.shape:
+        if target.shape != prediction.shape:
             raise ValueError(f"{type(self).__name__}: target shape {tuple(target.shape)} does not match input "
-                             f"shape {tuple(input.shape)}")
-        return target.astype(input.dtype, copy=False)
+                             f"shape {tuple(prediction.shape)}")
+        return target.astype(prediction.dtype, copy=False)
 
 
 class BCEWithLogitsLoss(_Loss):

@@ -1,0 +1,31 @@
+"""The package's shape: `import tinygan as tg` gives the library, and imports point downward."""
+import json
+import subprocess
+import sys
+
+import tinygan as tg
+
+HEAVY = ("PIL", "matplotlib", "cupy", "tinygan.train", "tinygan.data", "tinygan.viz", "tinygan.fid")
+
+
+def modules_after(statement):
+    """The heavy modules a fresh interpreter has loaded after running ``statement``."""
+    code = f"import sys; {statement}; import json; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+def test_import_tinygan_gives_the_library():
+    assert callable(tg.nn.Conv2d) and callable(tg.optim.Adam) and callable(tg.losses.BCEWithLogitsLoss)
+    assert callable(tg.init.dcgan_init) and callable(tg.gradcheck.check_module)
+    assert tg.backend.name() in ("numpy", "cupy")
+    G = tg.ModelConfig(nz=8, ngf=4).generator(rng=0)
+    assert isinstance(G, tg.Generator) and G(G.sample_noise(tg.backend.default_rng(0), 2)).shape == (2, 3, 64, 64)
+
+
+def test_importing_the_core_loads_neither_pillow_matplotlib_cupy_nor_training():
+    assert modules_after("import tinygan") == []
+
+
+def test_using_a_trained_model_does_not_import_the_training_loop_or_the_data_pipeline():
+    assert modules_after("import tinygan.sampling, tinygan.nn, tinygan.ema, tinygan.checkpoint, tinygan.dcgan") == []
