@@ -1,0 +1,165 @@
+"""The fast path (tinygan.nn.fast) computes what the reference path computes, on the same arrays.
+
+For random shapes, strides, paddings and channel counts (1-5 channels: the RGB convT case
+and the NHWC case), each fast layer's output and every gradient must equal the reference
+layer's: relative error at most 1e-12 in float64 and 1e-5 in float32.
+"""
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from tinygan import nn
+from tinygan.nn import fast, functional as F
+
+TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
+
+
+def rel_error(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    scale = max(np.abs(a).max(initial=0), np.abs(b).max(initial=0), 1e-30)
+    return float(np.abs(a - b).max(initial=0) / scale)
+
+
+def both_paths(make_layer, x, upstream, dtype, training=True, need_input_grad=True, frozen=False):
+    """(output, input gradient, parameter gradients) of the same layer on each path."""
+    results = {}
+    for path in fast.PATHS:
+        nn.use_path(path)
+        layer = make_layer().astype(dtype).train(training)
+        layer.requires_grad_(not frozen)
+        y = layer(x.astype(dtype))
+        dx = layer.backward(upstream.astype(dtype), need_input_grad=need_input_grad)
+        grads = {name: None if p.grad is None else p.grad.copy() for name, p in layer.named_parameters()}
+        buffers = {name: b.copy() for name, b in layer.named_buffers()}
+        results[path] = (np.array(y), None if dx is None else np.array(dx), grads, buffers)
+    return results
+
+
+def assert_paths_agree(results, dtype):
+    fast_result, reference = results["fast"], results["reference"]
+    tol = TOLERANCE[dtype]
+    assert fast_result[0].dtype == reference[0].dtype == dtype
+    assert rel_error(fast_result[0], reference[0]) <= tol, "forward"
+    if reference[1] is None:
+        assert fast_result[1] is None
+    else:
+        assert rel_error(fast_result[1], reference[1]) <= tol, "input gradient"
+    for name, grad in reference[2].items():
+        assert (grad is None) == (fast_result[2][name] is None), name
+        if grad is not None:
+            assert rel_error(fast_result[2][name], grad) <= tol, name
+    for name, value in reference[3].items():
+        assert rel_error(fast_result[3][name], value) <= tol, name
+
+
+def normal(shape, seed):
+    return np.random.default_rng(seed).normal(size=shape)
+
+
+@st.composite
+def conv_cases(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    h = draw(st.integers(max(1, kh - 2 * ph), 7))
+    w = draw(st.integers(max(1, kw - 2 * pw), 7))
+    return dict(n=draw(st.integers(1, 4)), cin=draw(st.integers(1, 5)), cout=draw(st.integers(1, 5)),
+                kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), hw=(h, w), bias=draw(st.booleans()))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@settings(deadline=None, max_examples=60)
+@given(c=conv_cases(), seed=st.integers(0, 2 ** 16), need_input_grad=st.booleans(), frozen=st.booleans())
+def test_conv2d(dtype, c, seed, need_input_grad, frozen):
+    x = normal((c["n"], c["cin"]) + c["hw"], seed)
+    out_hw = [F.conv_output_size(s, k, st_, p) for s, k, st_, p in zip(c["hw"], c["kernel"], c["stride"], c["padding"])]
+    upstream = normal((c["n"], c["cout"], *out_hw), seed + 1)
+    results = both_paths(lambda: nn.Conv2d(c["cin"], c["cout"], c["kernel"], c["stride"], c["padding"],
+                                           bias=c["bias"], rng=seed), x, upstream, dtype,
+                         need_input_grad=need_input_grad, frozen=frozen)
+    assert_paths_agree(results, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@settings(deadline=None, max_examples=60)
+@given(c=conv_cases(), seed=st.integers(0, 2 ** 16), data=st.data())
+def test_conv_transpose2d(dtype, c, seed, data):
+    (sh, sw) = c["stride"]
+    output_padding = (data.draw(st.integers(0, sh - 1)), data.draw(st.integers(0, sw - 1)))
+    h, w = (max(1, s - 3) for s in c["hw"])
+    layer = lambda: nn.ConvTranspose2d(c["cin"], c["cout"], c["kernel"], c["stride"], c["padding"],  # noqa: E731
+                                       output_padding, bias=c["bias"], rng=seed)
+    out_hw = layer().output_hw(h, w)
+    assume(min(out_hw) >= 1)
+    x = normal((c["n"], c["cin"], h, w), seed)
+    upstream = normal((c["n"], c["cout"]) + out_hw, seed + 1)
+    assert_paths_agree(both_paths(layer, x, upstream, dtype), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@settings(deadline=None, max_examples=40)
+@given(n=st.integers(1, 4), c=st.integers(1, 5), h=st.integers(1, 5), w=st.integers(1, 5), training=st.booleans(),
+       affine=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_batchnorm2d(dtype, n, c, h, w, training, affine, seed):
+    assume(n * h * w >= 3 or not training)     # with 2 values a channel dL/dx is O(eps): all cancellation
+    x = normal((n, c, h, w), seed) * 3 + 1
+
+    def layer():
+        bn = nn.BatchNorm2d(c, affine=affine)
+        rng = np.random.default_rng(seed)
+        bn.load_state_dict({"running_mean": rng.normal(size=c), "running_var": rng.uniform(0.5, 2, size=c)},
+                           strict=False)
+        if affine:
+            bn.load_state_dict({"weight": rng.uniform(0.5, 1.5, c), "bias": rng.normal(size=c)}, strict=False)
+        return bn
+    assert_paths_agree(both_paths(layer, x, normal(x.shape, seed + 1), dtype, training=training), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@settings(deadline=None, max_examples=30)
+@given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=4).map(tuple), slope=st.sampled_from([0.0, 0.01, 0.2,
+                                                                                                 1.0]),
+       seed=st.integers(0, 2 ** 16))
+def test_leaky_relu(dtype, shape, slope, seed):
+    x = normal(shape, seed)
+    assert_paths_agree(both_paths(lambda: nn.LeakyReLU(slope), x, normal(shape, seed + 1), dtype), dtype)
+
+
+@settings(deadline=None, max_examples=30)
+@given(n=st.integers(1, 3), channels=st.lists(st.integers(1, 4), min_size=1, max_size=4), seed=st.integers(0, 99))
+def test_concat_channels(n, channels, seed):
+    parts = [normal((n, c, 3, 4), seed + k) for k, c in enumerate(channels)]
+    outputs = {}
+    for path in fast.PATHS:
+        nn.use_path(path)
+        outputs[path] = nn.concat_channels(parts)
+    np.testing.assert_array_equal(outputs["fast"], outputs["reference"])
+
+
+@settings(deadline=None, max_examples=40)
+@given(c=conv_cases(), seed=st.integers(0, 2 ** 16), chunk=st.sampled_from([64, 4096, 1 << 22]),
+       relu=st.booleans())
+def test_the_fid_inference_conv_equals_the_reference_conv(c, seed, chunk, relu):
+    from tinygan.nn.conv import conv2d
+    x = normal((c["n"], c["cin"]) + c["hw"], seed)
+    weight = normal((c["cout"], c["cin"]) + c["kernel"], seed + 1)
+    bias = normal((c["cout"],), seed + 2) if c["bias"] else None
+    want, _ = conv2d(x, weight, c["stride"], c["padding"])
+    if bias is not None:
+        want = want + bias.reshape(1, -1, 1, 1)
+    if relu:
+        want = np.maximum(want, 0)
+    got = fast.nchw(fast.conv2d_relu(fast.nhwc(x), weight, bias, c["stride"], c["padding"], relu=relu,
+                                     chunk_bytes=chunk))
+    assert rel_error(got, want) <= 1e-12
+
+
+def test_the_switch_selects_a_path_everywhere_and_says_what_is_allowed(monkeypatch):
+    monkeypatch.setattr(fast, "_path", None)
+    monkeypatch.setenv("TINYGAN_PATH", "reference")
+    assert nn.path() == "reference" and not fast.enabled()
+    nn.use_path("fast")
+    assert nn.path() == "fast" and fast.enabled()
+    with pytest.raises(ValueError, match="expected one of"):
+        nn.use_path("turbo")
