@@ -17,14 +17,17 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tinygan import backend, fid  # noqa: E402
-from tinygan.nn import functional as F  # noqa: E402
+from tinygan.cli import add_backend, use_backend  # noqa: E402
+from tinygan.nn.conv import conv2d  # noqa: E402
 
 GMAC_PER_IMAGE = 5.7
+SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights" / fid.TORCHSCRIPT_NAME
 
 
 def sync():
@@ -64,7 +67,7 @@ def matmul_gflops(repeat):
 
 
 def layer_table(model, batch_size, repeat):
-    """Time every conv of the network alone: the fast path against functional.conv2d."""
+    """Time every conv of the network alone: the fast path's inference conv against the reference conv2d."""
     x = fid.preprocess(np.zeros((batch_size, 64, 64, 3), np.uint8))
     inputs = {}
 
@@ -86,9 +89,10 @@ def layer_table(model, batch_size, repeat):
         xin = inputs[conv]
         w, b = conv.weight.data, conv.bias.data
         fast = best_time(lambda: conv(xin), repeat)
-        plain = best_time(lambda: backend.xp.maximum(F.conv2d(xin, w, b, conv.stride, conv.padding), 0), repeat)
+        plain = best_time(lambda: backend.xp.maximum(conv2d(xin, w, conv.stride, conv.padding)[0]
+                                                     + b.reshape(1, -1, 1, 1), 0), repeat)
         rows.append((name, tuple(xin.shape[1:]), tuple(w.shape), fast, plain))
-    print(f"\n{'conv':32s} {'input':>16s} {'weight':>20s} {'fast ms':>9s} {'F.conv2d ms':>12s}")
+    print(f"\n{'conv':32s} {'input':>16s} {'weight':>20s} {'fast ms':>9s} {'reference ms':>12s}")
     for name, shape, wshape, fast, plain in rows:
         print(f"{name:32s} {str(shape):>16s} {str(wshape):>20s} {fast * 1e3:9.1f} {plain * 1e3:12.1f}")
     total_fast, total_plain = sum(r[3] for r in rows), sum(r[4] for r in rows)
@@ -101,12 +105,14 @@ def main():
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 32, 64], help="batch sizes to time")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per batch size (best is reported)")
     parser.add_argument("--image-size", type=int, default=64, help="side of the uint8 input images")
-    parser.add_argument("--layers", action="store_true", help="also time every conv: fast path vs F.conv2d")
-    parser.add_argument("--backend", choices=("numpy", "cupy"), default="numpy", help="array backend")
-    parser.add_argument("--weights", help="FID weights (default: see tinygan.fid.fid_weights_path)")
+    parser.add_argument("--layers", action="store_true", help="also time every conv: fast path vs the reference conv")
+    add_backend(parser)
+    parser.add_argument("--weights", default=os.environ.get("TINYGAN_FID_WEIGHTS", str(SHARED_WEIGHTS)),
+                        help="FID weights: the TorchScript .pt (needed for --torch), a pytorch-fid .pth or a .npz "
+                             "(default: $TINYGAN_FID_WEIGHTS, else ../shared/weights/ beside the repository)")
     parser.add_argument("--torch", action="store_true", help="also time the TorchScript reference")
     args = parser.parse_args()
-    backend.use(args.backend)
+    use_backend(args.backend)
     model = fid.fid_inception_v3(args.weights)
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
     print(f"backend {backend.name()}, float32 matmul ceiling {matmul_gflops(args.repeat):.0f} GFLOP/s, "
@@ -115,7 +121,7 @@ def main():
                                                          args.image_size, 3), dtype=np.uint8)
     runners = {"tinygan": lambda batch: fid.images_to_features(batch, batch_size=len(batch), model=model)}
     if args.torch:
-        runners["torch"] = torch_reference(fid.SHARED_WEIGHTS)
+        runners["torch"] = torch_reference(args.weights)
     print(f"{'':8s} {'batch':>6s} {'images/s':>9s} {'GFLOP/s':>8s} {'CPU ms/img':>11s}   "
           f"(preprocess {args.image_size}px uint8 -> 299, Inception-v3, best of {args.repeat})")
     for batch_size in args.batch_sizes:

@@ -13,18 +13,21 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tinygan import fid  # noqa: E402
 
-DATA = fid.SHARED_WEIGHTS.parents[1] / "data"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+WEIGHTS = SHARED / "weights" / fid.TORCHSCRIPT_NAME
+DATA = SHARED / "data"
 
 
 def torch_features(images, batch_size):
     import torch
-    net = torch.jit.load(str(fid.SHARED_WEIGHTS), map_location="cpu").eval()
+    net = torch.jit.load(str(WEIGHTS), map_location="cpu").eval()
     out = []
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
@@ -53,7 +56,7 @@ def main():
     parser.add_argument("--cache-dir", help="cache for weights and face crops (default: $TINYGAN_CACHE or "
                                             "~/.cache/tinygan)")
     args = parser.parse_args()
-    model = fid.fid_inception_v3(cache=args.cache_dir)
+    model = fid.fid_inception_v3(WEIGHTS, cache=args.cache_dir)
     aligned = DATA / "celeba_align_89x109_10k.tar"
     faces = np.asarray(fid.load_images(aligned, n=2 * args.n_fid, cache=args.cache_dir, verbose=False))
 

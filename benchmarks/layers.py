@@ -4,7 +4,9 @@ The ceiling is this machine's own float32 matrix-product speed (a large square
 matmul, measured in the same run). A convolution layer does 2*N*Ho*Wo*O*C*kh*kw
 FLOPs forward and twice that backward (one product for dL/dx, one for dL/dW).
 
-    python benchmarks/layers.py [--batch 128] [--repeat 3]
+    python benchmarks/layers.py [--batch 128] [--repeat 3] [--paths fast reference]
+
+Both paths are timed by default (tinygan.nn.fast): the fast path and the reference path.
 """
 import argparse
 import os
@@ -13,6 +15,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tinygan import backend, nn  # noqa: E402
+from tinygan.cli import add_backend, use_backend  # noqa: E402
 
 # (kind, in_channels, out_channels, input size) with kernel 4; stride 1 / padding 0 for the 1x1 <-> 4x4 ends.
 DCGAN_LAYERS = [
@@ -77,26 +80,29 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=128, help="batch size (default: %(default)s)")
     parser.add_argument("--repeat", type=int, default=3, help="timed repeats, best is kept (default: %(default)s)")
-    parser.add_argument("--backend", default=None, help="numpy or cupy (default: TINYGAN_BACKEND or numpy)")
+    parser.add_argument("--paths", nargs="+", choices=nn.fast.PATHS, default=list(nn.fast.PATHS),
+                        help="layer paths to time (default: both)")
+    add_backend(parser)
     args = parser.parse_args()
-    if args.backend:
-        backend.use(args.backend)
+    use_backend(args.backend)
     ceiling = matmul_ceiling()
     print(f"backend: {backend.name()}, batch {args.batch}, float32")
     print(f"ceiling: 4096x4096 float32 matmul = {ceiling:.1f} GFLOP/s")
-    print(f"{'layer':<10}{'in -> out':>22}{'fwd+bwd ms':>12}{'GFLOP':>8}{'GFLOP/s':>9}{'% ceil':>8}")
-    total_t = total_f = 0.0
-    for kind, cin, cout, size, stride, padding in DCGAN_LAYERS:
-        t, flops, out_shape = layer_benchmark(kind, cin, cout, size, stride, padding, args.batch, args.repeat)
-        total_t += t
-        total_f += flops
-        shapes = f"{cin}x{size}x{size} -> {out_shape[1]}x{out_shape[2]}x{out_shape[3]}"
-        print(f"{kind:<10}{shapes:>22}{t * 1e3:>12.1f}{flops / 1e9:>8.2f}{flops / t / 1e9:>9.1f}"
-              f"{100 * flops / t / 1e9 / ceiling:>7.0f}%")
-    rate = total_f / total_t / 1e9
-    print(f"{'all layers':<32}{total_t * 1e3:>12.1f}{total_f / 1e9:>8.2f}{rate:>9.1f}{100 * rate / ceiling:>7.0f}%")
-    print(f"RESULT all DCGAN conv/convT layers fwd+bwd: {rate:.1f} GFLOP/s = {100 * rate / ceiling:.0f}% of the "
-          f"{ceiling:.0f} GFLOP/s matmul ceiling (bar: 35%)")
+    for path in args.paths:
+        nn.use_path(path)
+        print(f"\n{path} path\n{'layer':<10}{'in -> out':>22}{'fwd+bwd ms':>12}{'GFLOP':>8}{'GFLOP/s':>9}{'% ceil':>8}")
+        total_t = total_f = 0.0
+        for kind, cin, cout, size, stride, padding in DCGAN_LAYERS:
+            t, flops, out_shape = layer_benchmark(kind, cin, cout, size, stride, padding, args.batch, args.repeat)
+            total_t += t
+            total_f += flops
+            shapes = f"{cin}x{size}x{size} -> {out_shape[1]}x{out_shape[2]}x{out_shape[3]}"
+            print(f"{kind:<10}{shapes:>22}{t * 1e3:>12.1f}{flops / 1e9:>8.2f}{flops / t / 1e9:>9.1f}"
+                  f"{100 * flops / t / 1e9 / ceiling:>7.0f}%")
+        rate = total_f / total_t / 1e9
+        print(f"{'all layers':<32}{total_t * 1e3:>12.1f}{total_f / 1e9:>8.2f}{rate:>9.1f}{100 * rate / ceiling:>7.0f}%")
+        print(f"RESULT {path} path, all DCGAN conv/convT layers fwd+bwd: {rate:.1f} GFLOP/s = "
+              f"{100 * rate / ceiling:.0f}% of the {ceiling:.0f} GFLOP/s matmul ceiling")
 
 
 if __name__ == "__main__":

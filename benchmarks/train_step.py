@@ -7,9 +7,13 @@ the real BatchLoader (gather, flip, uint8 -> float), fed here from random
 uint8 images so no dataset is needed. Each batch size runs in its own process,
 so its peak resident memory (RSS) is its own.
 
-    python benchmarks/train_step.py [--steps 6] [--batches 64 128]
+    python benchmarks/train_step.py [--steps 6] [--batches 64 128] [--paths fast reference]
     python benchmarks/train_step.py --backend cupy --steps 20     # on a GPU; compare with
     python benchmarks/torch_train_step.py --device cuda --batch 128
+
+Both paths of the layers are timed by default (tinygan.nn.fast): the fast path, which
+training uses, and the reference path, the textbook code, so that the table shows
+what the speed tricks buy (lesson 12 takes them one at a time).
 """
 import argparse
 import json
@@ -22,7 +26,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tinygan import backend, sampling, train  # noqa: E402
+from tinygan import backend, nn, sampling, train  # noqa: E402
+from tinygan.cli import add_backend, use_backend  # noqa: E402
 from tinygan.dcgan import Generator  # noqa: E402
 
 
@@ -38,7 +43,7 @@ def peak_rss_mb():
 def measure_training(batch, steps, warmup=2):
     images = np.random.default_rng(0).integers(0, 256, (max(4 * batch, 512), 64, 64, 3), dtype=np.uint8)
     trainer = train.Trainer(train.make_config(batch_size=batch, out="/tmp/tinygan-bench"), dataset=images,
-                            verbose=False)
+                            verbose=False)       # nothing is written: the steps run without Trainer.run
     times = []
     for step in range(warmup + steps):
         epoch, index = divmod(step, len(trainer.loader))
@@ -64,29 +69,38 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6, help="timed steps per batch size (default: %(default)s)")
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 128], help="batch sizes (default: 64 128)")
-    parser.add_argument("--backend", help="numpy or cupy (default: TINYGAN_BACKEND or numpy)")
+    parser.add_argument("--paths", nargs="+", choices=nn.fast.PATHS, default=list(nn.fast.PATHS),
+                        help="layer paths to time (default: both)")
+    add_backend(parser)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)   # internal: measure one batch size
+    parser.add_argument("--generation", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.backend:
-        backend.use(args.backend)
-    if args.child:
-        print(json.dumps(measure_training(args.child, args.steps)))
+    use_backend(args.backend)
+    if args.child or args.generation:
+        nn.use_path(args.paths[0])
+        print(json.dumps(measure_training(args.child, args.steps) if args.child else measure_generation()))
         return
-    print(f"backend: {backend.name()}; full DCGAN-64 training step (G and D updates), median of {args.steps} steps")
-    for batch in args.batches:
-        cmd = [sys.executable, __file__, "--child", str(batch), "--steps", str(args.steps),
-               "--backend", backend.name()]
-        result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-        print(f"batch {batch:4d}: {result['img_per_s']:6.1f} img/s (best step {result['best_img_per_s']:.1f}), "
-              f"peak RSS {result['peak_rss_mb']:.0f} MB")
-        if batch == 128 and backend.name() == "cupy":
-            print(f"RESULT training at batch 128 on the GPU: {result['img_per_s']:.1f} img/s (bar: half of PyTorch "
-                  "fp32 on the same GPU: python benchmarks/torch_train_step.py --device cuda --batch 128)")
-        elif batch == 128:
-            print(f"RESULT training at batch 128: {result['img_per_s']:.1f} img/s (bar: 30), "
-                  f"peak RSS {result['peak_rss_mb']:.0f} MB (bar: 2048)")
-    rate = measure_generation()
-    print(f"RESULT generation: {rate:.0f} faces/s (eval mode, batch 256, one seed per face; bar: 300)")
+
+    def child(path, *flags):
+        cmd = [sys.executable, __file__, "--steps", str(args.steps), "--backend", backend.name(), "--paths", path,
+               *flags]
+        return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+    print(f"backend: {backend.name()}; full DCGAN-64 training step (G and D updates), median of {args.steps} steps; "
+          "each in its own process")
+    for path in args.paths:
+        for batch in args.batches:
+            result = child(path, "--child", str(batch))
+            print(f"{path:9s} batch {batch:4d}: {result['img_per_s']:6.1f} img/s (best step "
+                  f"{result['best_img_per_s']:.1f}), peak RSS {result['peak_rss_mb']:.0f} MB")
+            if batch == 128 and backend.name() == "cupy":
+                print(f"RESULT {path} path, training at batch 128 on the GPU: {result['img_per_s']:.1f} img/s (bar: half "
+                      "of PyTorch fp32 on the same GPU: python benchmarks/torch_train_step.py --device cuda --batch 128)")
+            elif batch == 128:
+                print(f"RESULT {path} path, training at batch 128: {result['img_per_s']:.1f} img/s, "
+                      f"peak RSS {result['peak_rss_mb']:.0f} MB")
+        print(f"RESULT {path} path, generation: {child(path, '--generation'):.0f} faces/s (eval mode, batch 256, "
+              "one seed per face)")
 
 
 if __name__ == "__main__":

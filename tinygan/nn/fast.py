@@ -349,6 +349,19 @@ def leaky_relu_backward(layer, grad_output):
     return dx
 
 
+def pad(x, padding, fill):
+    """x (N, C, H, W) padded by ``fill``, as an NCHW view of NHWC memory (x itself when padding is 0):
+    the pools' windows then read, and their outputs keep, the layout the fast convs use."""
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    xpad = xp.full((n, h + 2 * ph, w + 2 * pw, c), fill, dtype=x.dtype)
+    xpad[:, ph:ph + h, pw:pw + w] = nhwc(x)
+    return nchw(xpad)
+
+
 def concat_channels(arrays):
     """Concatenate (N, C_k, H, W) arrays along channels into NHWC memory, the layout the next conv reads."""
     xp = get_array_module(arrays[0])

@@ -58,6 +58,10 @@ class _Pool2d(Module):
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
+    def padded(self, x, fill):
+        """x padded by ``fill``; the fast path keeps x's NHWC memory (tinygan.nn.fast.pad)."""
+        return fast.pad(x, self.padding, fill) if fast.enabled() else _padded(x, self.padding, fill)
+
     def windows(self, xpad, out_hw):
         """One view per kernel offset (i, j), row by row: view[n, c, ho, wo] = xpad[n, c, s*ho + i, s*wo + j]."""
         (kh, kw), (sh, sw), (ho, wo) = self.kernel_size, self.stride, out_hw
@@ -82,9 +86,9 @@ class MaxPool2d(_Pool2d):
     def forward(self, x):
         out_hw = self.geometry(x)
         xp = backend.get_array_module(x)
-        xpad = _padded(x, self.padding, -xp.inf)
+        xpad = self.padded(x, -xp.inf)
         first, *rest = self.windows(xpad, out_hw)
-        out = first.copy()                                                 # (N, C, Ho, Wo)
+        out = first.copy(order="K")                          # (N, C, Ho, Wo), in the memory order of x
         for window in rest:
             xp.maximum(out, window, out=out)
         self.cache = (xpad, out, x.shape[2:])
@@ -141,9 +145,9 @@ class AvgPool2d(_Pool2d):
     def forward(self, x):
         out_hw = self.geometry(x)
         xp = backend.get_array_module(x)
-        xpad = _padded(x, self.padding, 0)
+        xpad = self.padded(x, 0)
         first, *rest = self.windows(xpad, out_hw)
-        out = first.copy()                                                 # (N, C, Ho, Wo)
+        out = first.copy(order="K")                          # (N, C, Ho, Wo), in the memory order of x
         for window in rest:
             out += window
         divisor = avg_pool_divisor(xp, x.shape[2:], self.kernel_size, self.stride, self.padding, out_hw,
