@@ -1,42 +1,43 @@
-"""Lesson 01: the array backend, NumPy on the CPU or CuPy on a GPU.
+"""Lesson 01: the array backend, NumPy on the CPU or CuPy on a GPU."""
+# %% [markdown]
+# # Lesson 01: the array backend
+#
+# A neural network is arithmetic on arrays. NumPy does that arithmetic on the CPU and CuPy does it
+# on an NVIDIA GPU. CuPy copies NumPy's API, so one body of code can serve both, as long as it never
+# names `numpy` itself. It asks instead:
+#
+#     xp = get_array_module(x)      # numpy or cupy, whichever x lives in
+#     y = xp.exp(x)                 # runs where x lives
+#
+# Three rules follow from that.
+#
+# 1. One backend is active: `backend.use("numpy")` or `backend.use("cupy")`, and `backend.xp` names it.
+#    Arrays cross between host and device only at the edges: `to_device(a)` on the way in,
+#    `to_numpy(a)` on the way out (to plot, save or print).
+# 2. Random numbers are drawn on the host by NumPy's PCG64 generator and then moved to the device.
+#    So a seed means the same bytes on the CPU and on the GPU. (NumPy and CuPy would draw different
+#    numbers from the same seed with their own generators.)
+# 3. Training arrays are float32. They take half the memory and bandwidth of float64, and a GPU is
+#    many times faster in float32. float32 has a relative precision of eps = 2^-23, about 1.2e-7,
+#    so 1 + 1e-8 == 1 in float32. That is why gradient checks (lesson 02) run in float64 instead,
+#    where eps is 2^-52.
+#
+# Read `tinygan/backend.py` (Generator, to_device, to_numpy, get_array_module): it is the only file
+# that imports CuPy. Proved below: the same seed gives the same bytes and another seed does not; a
+# round trip to the device is bit-exact; and on a GPU, CuPy's matmul matches NumPy's.
 
-A neural network is arithmetic on arrays. NumPy does that arithmetic on the CPU
-and CuPy does it on an NVIDIA GPU. CuPy copies NumPy's API, so one body of code
-can serve both, as long as it never names `numpy` itself. It asks instead:
-
-    xp = get_array_module(x)      # numpy or cupy, whichever x lives in
-    y = xp.exp(x)                 # runs where x lives
-
-Three rules follow from that.
-
-1. One backend is active: backend.use("numpy") or backend.use("cupy"), and
-   backend.xp names it. Arrays cross between host and device only at the
-   edges: to_device(a) on the way in, to_numpy(a) on the way out (to plot,
-   save or print).
-2. Random numbers are drawn on the host by NumPy's PCG64 generator and then
-   moved to the device. So a seed means the same bytes on the CPU and on the
-   GPU. (NumPy and CuPy would draw different numbers from the same seed with
-   their own generators.)
-3. Training arrays are float32. They take half the memory and bandwidth of
-   float64, and a GPU is many times faster in float32. float32 has a relative
-   precision of eps = 2^-23, about 1.2e-7, so 1 + 1e-8 == 1 in float32. That
-   is why gradient checks (lesson 02) run in float64 instead, where eps is 2^-52.
-
-Look at: tinygan/backend.py (Generator, to_device, to_numpy, get_array_module).
-Proved below: the same seed gives the same bytes and another seed does not; a round
-trip to the device is bit-exact; and on a GPU, CuPy's matmul matches NumPy's.
-"""
+# %%
 import hashlib
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 import numpy as np  # noqa: E402
 
 from _common import Lesson  # noqa: E402
 from tinygan import backend  # noqa: E402
-
 
 def fingerprint(a):
     """SHA-256 of an array's bytes, wherever it lives (first 12 hex digits)."""
@@ -56,12 +57,17 @@ def time_matmul(xp, a, b, repeats=3):
     return best
 
 
+# %%
 lesson = Lesson("01_backend", __doc__)
 args = lesson.parse()
 xp = backend.xp
 n = 128 if args.quick else 1024
 print(f"active backend: {backend.name()} (backend.xp is the module {xp.__name__})")
 
+# %% [markdown]
+# ## 1. The same seed gives the same bytes
+
+# %%
 print("\n1. The same seed gives the same bytes")
 noise_a = backend.default_rng(args.seed).normal((n, n))          # (n, n) float32 on the active backend
 noise_b = backend.default_rng(args.seed).normal((n, n))
@@ -80,11 +86,21 @@ lesson.check("get_array_module(array) is backend.xp", backend.get_array_module(n
 lesson.check("mean of N(0, 1) draws", float(host.mean()), abs(host.mean()) < 5 / n, f"should be 0 +- {5 / n:.2g}")
 lesson.check("std of N(0, 1) draws", float(host.std()), abs(host.std() - 1) < 5 / n, f"should be 1 +- {5 / n:.2g}")
 
+# %% [markdown]
+# ## 2. float32 rounds off what float64 keeps
+
+# %%
 print("\n2. float32 rounds off what float64 keeps")
 one32, one64 = np.float32(1) + np.float32(1e-8), np.float64(1) + np.float64(1e-8)
 lesson.check("float32: 1 + 1e-8 == 1", bool(one32 == 1), one32 == 1, "should be True: 1e-8 < eps32/2 = 6e-8")
 lesson.check("float64: 1 + 1e-8 == 1", bool(one64 == 1), one64 != 1, "should be False: eps64 = 2.2e-16")
 
+# %% [markdown]
+# ## 3. NumPy and (if there is a GPU) CuPy on the same input arrays
+# The two libraries draw different random numbers, so they are compared on the *same* arrays,
+# copied to the GPU. A GPU runs asynchronously: the timer waits for it before reading the clock.
+
+# %%
 print("\n3. NumPy and (if there is a GPU) CuPy on the same input arrays")
 a_host, b_host = host, backend.to_numpy(noise_c)
 cpu_seconds = time_matmul(np, a_host, b_host)
@@ -107,6 +123,10 @@ if backend.gpu_available():
 else:
     print("  no usable GPU here (CuPy is not installed or sees no device): skipping the CuPy part")
 
+# %% [markdown]
+# ## The picture: three seeded noise images and their histogram
+
+# %%
 fig, axes = lesson.figure(1, 4, size=(3.2, 3.2))
 for ax, arr, title in zip(axes[0], (noise_a, noise_b, noise_c),
                           (f"seed {args.seed}", f"seed {args.seed} again", f"seed {args.seed + 1}")):

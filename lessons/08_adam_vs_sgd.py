@@ -1,40 +1,98 @@
-"""Lesson 08: optimisers, Adam against SGD.
+"""Lesson 08: optimisers, Adam against SGD."""
+# %% [markdown]
+# # Lesson 08: Adam against SGD
+#
+# An optimiser turns gradients into weight updates. With g = dL/dw:
+#
+#     SGD            w <- w - lr g
+#     SGD+momentum   v <- mu v + g;   w <- w - lr v
+#     Adam           m <- b1 m + (1 - b1) g           (a running mean of g)
+#                    v <- b2 v + (1 - b2) g^2         (a running mean of g^2)
+#                    w <- w - lr * [m / (1 - b1^t)] / (sqrt(v / (1 - b2^t)) + eps)
+#
+# SGD's step is proportional to the gradient. In a long, narrow valley the steep direction sets the
+# largest stable lr (lr < 2 / curvature), so the flat direction crawls. Momentum averages out the
+# zig-zag and builds up speed along consistent directions. Adam divides each coordinate by the
+# root-mean-square of its own gradient, so every coordinate moves about lr per step whatever the
+# scale of its gradient. The division by (1 - b^t) removes the bias of starting m and v at 0:
+# Adam's first step is exactly lr * g / (|g| + eps), which is lr * sign(g). Multiplying the loss by
+# 1000 changes nothing for Adam. For SGD it is a 1000x larger lr.
+#
+# GANs (Radford et al. 2016) use Adam with lr = 2e-4 and b1 = 0.5 instead of 0.9. The loss
+# surface of each player moves as the other one learns, so a short momentum memory overshoots less.
+#
+# The lesson writes both update rules as plain functions, checks Adam's first step, compares both
+# with `tinygan/optim.py` (SGD.step, Adam.step) step by step, then uses the library's optimisers.
 
-An optimiser turns gradients into weight updates. With g = dL/dw:
-
-    SGD            w <- w - lr g
-    SGD+momentum   v <- mu v + g;   w <- w - lr v
-    Adam           m <- b1 m + (1 - b1) g           (a running mean of g)
-                   v <- b2 v + (1 - b2) g^2         (a running mean of g^2)
-                   w <- w - lr * [m / (1 - b1^t)] / (sqrt(v / (1 - b2^t)) + eps)
-
-SGD's step is proportional to the gradient. In a long, narrow valley the steep direction sets the
-largest stable lr (lr < 2 / curvature), so the flat direction crawls. Momentum averages out the
-zig-zag and builds up speed along consistent directions. Adam divides each coordinate by the
-root-mean-square of its own gradient, so every coordinate moves about lr per step whatever the
-scale of its gradient. The division by (1 - b^t) removes the bias of starting m and v at 0:
-Adam's first step is exactly lr * g / (|g| + eps), which is lr * sign(g). Multiplying the loss by
-1000 changes nothing for Adam. For SGD it is a 1000x larger lr.
-
-GANs (Radford et al. 2016) use Adam with lr = 2e-4 and b1 = 0.5 instead of 0.9. The loss
-surface of each player moves as the other one learns, so a short momentum memory overshoots less.
-
-Look at: tinygan/optim.py (SGD.step, Adam.step). Proved below: Adam's first step has size lr,
-Adam ignores the scale of the loss while SGD diverges, and Adam trains a small classifier to a
-lower loss than SGD with the same number of steps.
-"""
+# %%
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 import numpy as np  # noqa: E402
 
 from _common import Lesson  # noqa: E402
 from tinygan import backend  # noqa: E402
 from tinygan.losses import BCEWithLogitsLoss  # noqa: E402
 from tinygan.nn import Linear, Parameter, ReLU, Sequential  # noqa: E402
+
+lesson = Lesson("08_adam_vs_sgd", __doc__)
+args = lesson.parse()
+
+# %% [markdown]
+# ## 1. Build: one step of each, on plain arrays (w, g and the optimiser's memory)
+
+# %%
+def sgd_step(w, g, velocity, lr, momentum=0.0):
+    """v <- mu v + g;  w <- w - lr v  (plain SGD when mu = 0). Returns the new (w, v)."""
+    velocity = momentum * velocity + g
+    return w - lr * velocity, velocity
+
+
+def adam_step(w, g, m, v, t, lr, b1=0.9, b2=0.999, eps=1e-8):
+    """One Adam step number t (1, 2, ...). Returns the new (w, m, v)."""
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)            # undo the bias of starting at 0
+    return w - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+
+# %% [markdown]
+# ## 2. Prove: Adam's first step has size lr in every coordinate, whatever the gradient
+
+# %%
+g = np.array([1e-4, -0.1, 3.0, -50.0, 1e3])
+w1, _, _ = adam_step(np.zeros(5), g, np.zeros(5), np.zeros(5), t=1, lr=0.01)
+lesson.check("first-step sizes / lr", np.round(np.abs(w1) / 0.01, 6).tolist(), np.allclose(np.abs(w1), 0.01, rtol=1e-3),
+             "should all be 1")
+
+# %% [markdown]
+# ## 3. Compare with the library: ten steps on the same weights and gradients
+# tinygan's Adam writes the same rule in PyTorch's order (lr / (1 - b1^t) times m / (sqrt(v) /
+# sqrt(1 - b2^t) + eps)): the two must agree to float64 round-off (here they agree exactly).
+
+# %%
 from tinygan.optim import SGD, Adam  # noqa: E402
 
+rng = np.random.default_rng(args.seed)
+gradients = rng.normal(size=(10, 6))
+start = rng.normal(size=6)
+for name, make in (("SGD+momentum 0.9, lr 0.1", lambda p: SGD(p, lr=0.1, momentum=0.9)),
+                   ("Adam lr 0.01, b1 0.5", lambda p: Adam(p, lr=0.01, betas=(0.5, 0.999)))):
+    param = Parameter(backend.to_device(start.copy()))
+    optimiser = make([param])
+    w, m, v = start.copy(), np.zeros(6), np.zeros(6)
+    for t, grad in enumerate(gradients, start=1):
+        param.grad = backend.to_device(grad)
+        optimiser.step()
+        if name.startswith("SGD"):
+            w, m = sgd_step(w, grad, m, lr=0.1, momentum=0.9)
+        else:
+            w, m, v = adam_step(w, grad, m, v, t, lr=0.01, b1=0.5)
+    diff = float(np.abs(backend.to_numpy(param.data) - w).max())
+    lesson.check(f"{name}: max |library - ours| after 10 steps", diff, diff < 1e-13, "should be < 1e-13")
+
+# %%
 CURVATURE = np.array([1.0, 40.0])                    # f(w) = 0.5 * sum(c_i w_i^2): a long, narrow valley
 
 
@@ -75,21 +133,15 @@ def train_classifier(make_optimiser, points, labels, steps, width, seed):
     return np.array(curve), model
 
 
-lesson = Lesson("08_adam_vs_sgd", __doc__)
-args = lesson.parse()
 optimisers = {"SGD lr 0.045": lambda p: SGD(p, lr=0.045),
               "SGD+momentum 0.9, lr 0.01": lambda p: SGD(p, lr=0.01, momentum=0.9),
               "Adam lr 0.1": lambda p: Adam(p, lr=0.1)}
 
-print("\n1. Adam's first step has size lr in every coordinate, whatever the gradient")
-w = Parameter(backend.to_device(np.zeros(5)))
-w.grad = backend.to_device(np.array([1e-4, -0.1, 3.0, -50.0, 1e3]))
-Adam([w], lr=0.01).step()
-step_sizes = np.abs(backend.to_numpy(w.data))
-lesson.check("first-step sizes / lr", np.round(step_sizes / 0.01, 6).tolist(), np.allclose(step_sizes, 0.01, rtol=1e-3),
-             "should all be 1")
+# %% [markdown]
+# ## 4. Use the library: a narrow valley f(w) = 0.5 (w1^2 + 40 w2^2), and the same with the loss x 1000
 
-print("\n2. A narrow valley f(w) = 0.5 (w1^2 + 40 w2^2), and the same with the loss x 1000")
+# %%
+print("\nA narrow valley f(w) = 0.5 (w1^2 + 40 w2^2), and the same with the loss x 1000")
 steps = 60 if args.quick else 150
 paths = {name: descend(make, steps) for name, make in optimisers.items()}
 with np.errstate(over="ignore", invalid="ignore"):                   # SGD is about to blow up
@@ -102,8 +154,12 @@ sgd_end = float(np.abs(scaled["SGD lr 0.045"][-1]).max())
 lesson.check("SGD on 1000 loss: |w| at the end", sgd_end, not np.isfinite(sgd_end) or sgd_end > 1e6,
              "should be huge or inf: diverged")
 
+# %% [markdown]
+# ## 5. A small ReLU classifier on two spirals, full batch
+
+# %%
 width = 16 if args.quick else 64
-print(f"\n3. A 2-{width}-{width}-1 classifier on two spirals, full batch")
+print(f"\nA 2-{width}-{width}-1 classifier on two spirals, full batch")
 points, labels = two_spirals(256 if args.quick else 600, np.random.default_rng(args.seed))
 points_dev, labels_dev = backend.to_device(points), backend.to_device(labels)
 train_steps = 150 if args.quick else 800
@@ -120,6 +176,7 @@ accuracy = float(((backend.to_numpy(models["Adam lr 0.01"](points_dev)) > 0) == 
 lesson.check("Adam's training accuracy", accuracy, accuracy > (0.8 if args.quick else 0.97),
              f"should be > {0.8 if args.quick else 0.97}")
 
+# %%
 fig, axes = lesson.figure(1, 3, size=(4, 3.5))
 u, v = np.meshgrid(np.linspace(-4.5, 1, 100), np.linspace(-1.2, 1.2, 100))
 axes[0, 0].contour(u, v, 0.5 * (CURVATURE[0] * u ** 2 + CURVATURE[1] * v ** 2), levels=20, colors="lightgray")

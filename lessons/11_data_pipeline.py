@@ -1,33 +1,36 @@
-"""Lesson 11: the CelebA data pipeline, from JPEG files to float batches.
+"""Lesson 11: the CelebA data pipeline, from JPEG files to float batches."""
+# %% [markdown]
+# # Lesson 11: the CelebA data pipeline, from JPEG files to float batches
+#
+#     source (folder / .zip / .tar)   list_images: sorted names
+#       -> JPEG bytes -> decode          PIL
+#       -> centre crop + resize          preprocess_image: a square of 128/178 of the width -> 64x64 (Lanczos)
+#       -> uint8 (64, 64, 3)             written once into a memory-mapped .npy cache
+#       -> batch of indices              BatchLoader: a permutation per epoch, random mirror flips
+#       -> float32 (B, 3, 64, 64)        to_float: x = pixel / 127.5 - 1, in [-1, 1] like G's tanh
+#
+# The crop. CelebA's aligned photos (178x218, or 89x109 in our 10k set) show the face in the
+# middle. The usual DCGAN recipe crops 128 of the 178 pixels of width, centred, which is 64 px of
+# the 89 px copies. The box starts at 12.5 px, between two pixels, and PIL's resize samples
+# exactly there.
+#
+# The cache. Decoding a JPEG and resizing it takes about a millisecond, and training reads every
+# image once per epoch. tinygan decodes each image exactly once, into a uint8 .npy file that NumPy
+# memory-maps. uint8 is a quarter of the size of float32, and a batch is converted to float only
+# when it is needed. A cache of 10,000 64x64 faces is 123 MB and opens in milliseconds.
+#
+# Stateless batches. Batch i of epoch e depends only on (seed, e, i): the order is
+# permutation_e = default_rng([seed, 0, e]).permutation(N), and the flips are drawn from
+# default_rng([seed, 1, e, i]). A run that stops can resume at any batch with nothing else saved.
+#
+# Mirror flips double the data for free (a mirrored face is still a face). x / 127.5 - 1 maps
+# 0 -> -1 and 255 -> 1 exactly.
+#
+# Look at: tinygan/data.py (preprocess_image, FaceDataset, build_cache, to_float, BatchLoader).
+# Proved below: the cache holds exactly the preprocessed raw image, reopening it is much faster
+# than building it, the float range and the flip, and that batches are reproducible.
 
-    source (folder / .zip / .tar)   list_images: sorted names
-      -> JPEG bytes -> decode          PIL
-      -> centre crop + resize          preprocess_image: a square of 128/178 of the width -> 64x64 (Lanczos)
-      -> uint8 (64, 64, 3)             written once into a memory-mapped .npy cache
-      -> batch of indices              BatchLoader: a permutation per epoch, random mirror flips
-      -> float32 (B, 3, 64, 64)        to_float: x = pixel / 127.5 - 1, in [-1, 1] like G's tanh
-
-The crop. CelebA's aligned photos (178x218, or 89x109 in our 10k set) show the face in the
-middle. The usual DCGAN recipe crops 128 of the 178 pixels of width, centred, which is 64 px of
-the 89 px copies. The box starts at 12.5 px, between two pixels, and PIL's resize samples
-exactly there.
-
-The cache. Decoding a JPEG and resizing it takes about a millisecond, and training reads every
-image once per epoch. tinygan decodes each image exactly once, into a uint8 .npy file that NumPy
-memory-maps. uint8 is a quarter of the size of float32, and a batch is converted to float only
-when it is needed. A cache of 10,000 64x64 faces is 123 MB and opens in milliseconds.
-
-Stateless batches. Batch i of epoch e depends only on (seed, e, i): the order is
-permutation_e = default_rng([seed, 0, e]).permutation(N), and the flips are drawn from
-default_rng([seed, 1, e, i]). A run that stops can resume at any batch with nothing else saved.
-
-Mirror flips double the data for free (a mirrored face is still a face). x / 127.5 - 1 maps
-0 -> -1 and 255 -> 1 exactly.
-
-Look at: tinygan/data.py (preprocess_image, FaceDataset, build_cache, to_float, BatchLoader).
-Proved below: the cache holds exactly the preprocessed raw image, reopening it is much faster
-than building it, the float range and the flip, and that batches are reproducible.
-"""
+# %%
 import io
 import sys
 import tarfile
@@ -35,7 +38,8 @@ import time
 import zipfile
 from pathlib import Path, PurePosixPath
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -60,11 +64,16 @@ def read_raw(source, name):
     return Image.open(io.BytesIO(raw)).convert("RGB")
 
 
+# %%
 lesson = Lesson("11_data_pipeline", __doc__)
 args = lesson.parse()
 count = 100 if args.quick else 2000
 source = lesson.data_source(synthetic_count=count)
 
+# %% [markdown]
+# ## 1. One raw image
+
+# %%
 print(f"\n1. One raw image from {source}")
 names = list_images(source)
 raw = read_raw(source, names[0])
@@ -75,6 +84,10 @@ face = preprocess_image(raw)                                          # uint8 (6
 lesson.check("preprocessed image", f"{face.dtype} {face.shape}", face.dtype == np.uint8 and face.shape == (64, 64, 3),
              "should be uint8 (64, 64, 3)")
 
+# %% [markdown]
+# ## 2. Building the cache, then opening it again
+
+# %%
 print(f"\n2. Building a cache of the first {count} images, then opening it again")
 cache_dir = lesson.out / "cache"
 start = time.perf_counter()
@@ -94,6 +107,10 @@ lesson.check("reopened cache == built cache", bool(np.array_equal(built.images, 
 lesson.check("build time / reopen time", build_seconds / open_seconds, build_seconds > 3 * open_seconds,
              "should be > 3; about 1000 for CelebA JPEGs")
 
+# %% [markdown]
+# ## 3. Normalising and flipping
+
+# %%
 print("\n3. Normalising and flipping")
 extremes = to_float(np.array([0, 255], dtype=np.uint8).repeat(3).reshape(2, 1, 1, 3))
 lesson.check("to_float of pixels 0 and 255", backend.to_numpy(extremes[:, 0, 0, 0]).tolist(),
@@ -107,6 +124,10 @@ flipped = to_float(batch_uint8, flip_mask=np.ones(8, dtype=bool))
 lesson.check("flipped batch == batch[..., ::-1]", bool((flipped == batch[..., ::-1]).all()),
              (flipped == batch[..., ::-1]).all(), "should be True: a mirror along the width")
 
+# %% [markdown]
+# ## 4. Stateless batches: a pure function of (seed, epoch, index)
+
+# %%
 print("\n4. Stateless batches: a pure function of (seed, epoch, index)")
 loader = BatchLoader(opened, batch_size=16, seed=args.seed)
 again = BatchLoader(opened, batch_size=16, seed=args.seed)
@@ -123,6 +144,7 @@ for index in range(len(big)):
 print(f"  the loader delivers {len(big) * big.batch_size / (time.perf_counter() - start):,.0f} images/s "
       "(training uses ~20-30 images/s on a 2-core CPU, so the data is never the bottleneck)")
 
+# %%
 fig, axes = lesson.figure(1, 5, size=(2.6, 2.8))
 axes[0, 0].imshow(raw)
 axes[0, 0].add_patch(Rectangle((box[0] - 0.5, box[1] - 0.5), side, side, fill=False, edgecolor="yellow", linewidth=1.5))

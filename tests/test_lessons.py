@@ -33,8 +33,34 @@ def report(result):
             f"--- stderr ---\n{result.stderr[-4000:]}")
 
 
-def test_there_are_fourteen_lessons():
-    assert [p.name[:2] for p in LESSONS][:14] == [f"{i:02d}" for i in range(1, 15)]
+def test_the_lessons_are_numbered_01_to_16():
+    assert [p.name[:2] for p in LESSONS] == [f"{i:02d}" for i in range(1, 17)]
+
+
+def cells(path):
+    """A percent-format script's cells: (kind, source), split at the lines that start with '# %%'."""
+    found, kind, lines = [], "code", []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# %%"):
+            found.append((kind, "\n".join(lines)))
+            kind, lines = ("markdown" if "[markdown]" in line else "code"), []
+        else:
+            lines.append(line)
+    found.append((kind, "\n".join(lines)))
+    return found
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda path: path.stem)
+def test_every_lesson_opens_as_a_notebook_whose_cells_each_compile(lesson):
+    """Jupyter (jupytext), VS Code and PyCharm split a percent-format script at '# %%' lines."""
+    found = cells(lesson)
+    kinds = [kind for kind, _ in found]
+    assert kinds.count("markdown") >= 2 and kinds.count("code") >= 3, kinds
+    for number, (kind, source) in enumerate(found):
+        if kind == "markdown":
+            assert all(not line.strip() or line.startswith("#") for line in source.splitlines()), \
+                f"{lesson.name}, markdown cell {number}: every line must be a comment"
+        compile(source, f"{lesson.name}, cell {number}", "exec")      # raises SyntaxError if a cell is cut badly
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda path: path.stem)

@@ -297,6 +297,8 @@ def add_train_command(sub):
     for key in ("lr", "beta1", "beta2", "real_label", "crop", "ema_decay"):
         p.add_argument("--" + key.replace("_", "-"), type=float, help=f"{helps[key]} (default: {DEFAULTS[key]:.4g})")
     p.add_argument("--fid-weights", help="FID Inception weights for --fid-every (default: tinygan.fid's search)")
+    p.add_argument("--augment", metavar="POLICY", help="DiffAugment for small data: D sees real and fake faces only "
+                   "through the same random augmentation, e.g. 'color,translation,cutout' (default: none)")
     p.add_argument("--z-dist", choices=("normal", "uniform"), help="noise distribution (default: normal)")
     p.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
     add_backend(p)

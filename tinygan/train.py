@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from . import backend, checkpoint, files, monitor
+from .augment import DiffAugment, parse_policy
 from .data import CELEBA_CROP
 from .dcgan import ModelConfig
 from .ema import EMA, calibration_noise, recalibrate_batchnorm
@@ -62,6 +63,7 @@ DEFAULTS = {
     "keep_last": 3,          # checkpoints kept on disk (plus the last healthy one, see check_health)
     "n_samples": 64,         # images in the fixed-noise grid
     "ema_decay": 0.999,      # EMA of G's weights (tinygan.ema); 0 turns it off
+    "augment": "",           # DiffAugment policy for small data (tinygan.augment), e.g. "color,translation,cutout"
     "fid_every": 0,          # steps between FID scores of the sampling G (0: never); keeps checkpoints/best.npz
     "fid_n": 1000,           # generated faces per FID score during training
     "fid_real_n": 5000,      # real faces (the first of the data set) for FID's reference statistics
@@ -129,6 +131,7 @@ def validate_config(config):
     model_config(config)                   # nz, ngf, ndf, image_size, z_dist within their ranges
     if not config["lr"] > 0:
         raise ValueError(f"training option lr must be > 0, got {config['lr']!r}")
+    parse_policy(config["augment"])
     if not 0 < config["real_label"] <= 1:
         raise ValueError(f"training option real_label must be in (0, 1], got {config['real_label']!r}")
     return config
@@ -245,6 +248,8 @@ class Trainer:
         self.opt_D = Adam(self.D.parameters(), c["lr"], betas)
         self.loss = BCEWithLogitsLoss()
         self.noise_rng = backend.default_rng([c["seed"], 1])
+        # DiffAugment (tinygan.augment): D sees real and fake images only through the same random augmentation.
+        self.augment = DiffAugment(c["augment"], rng=backend.default_rng([c["seed"], 4])) if c["augment"] else None
         self.fixed_noise = self.G.sample_noise(backend.default_rng([c["seed"], 2]), c["n_samples"])
         self.step = 0
         self.window, self.window_seconds = [], 0.0   # the steps since the last log row, and their time
@@ -262,12 +267,14 @@ class Trainer:
         z = G.sample_noise(self.noise_rng, real.shape[0])
         fake = G(z)                                                     # (N, 3, 64, 64)
 
+        augment = self.augment if self.augment is not None else (lambda images: images)   # what D sees
+
         # D step: real images towards real_label, fakes towards 0. G(z) is a constant here.
         self.opt_D.zero_grad()
-        real_logits = D(real)
+        real_logits = D(augment(real))
         d_loss_real = loss(real_logits, c["real_label"])
         D.backward(loss.backward(), need_input_grad=False)
-        fake_logits = D(fake)
+        fake_logits = D(augment(fake))
         d_loss_fake = loss(fake_logits, 0.0)
         D.backward(loss.backward(), need_input_grad=False)
         self.opt_D.step()
@@ -275,9 +282,11 @@ class Trainer:
         # G step (non-saturating): make the updated D call the fakes real.
         self.opt_G.zero_grad()
         D.requires_grad_(False)
-        g_logits = D(fake)
+        g_logits = D(augment(fake))
         g_loss = loss(g_logits, 1.0)
         grad_fake = D.backward(loss.backward())                        # dL/dG(z), through a fixed D
+        if self.augment is not None:
+            grad_fake = self.augment.backward(grad_fake)               # ... and back through the augmentation
         D.requires_grad_(True)
         G.backward(grad_fake, need_input_grad=False)
         self.opt_G.step()
@@ -487,7 +496,8 @@ class Trainer:
         state = {"format": "tinygan-dcgan-train", "step": self.step, "config": self.config,
                  "model": self.model.to_dict(), "G": self.G.state_dict(), "D": self.D.state_dict(),
                  "optim_G": self.opt_G.state_dict(), "optim_D": self.opt_D.state_dict(),
-                 "rng": {"noise": self.noise_rng.state()},
+                 "rng": {"noise": self.noise_rng.state(),
+                         **({"augment": self.augment.rng.state()} if self.augment is not None else {})},
                  "fixed_noise": backend.to_numpy(self.fixed_noise),
                  "data_order": {"epoch": epoch, "order": self.loader.order(epoch)}}
         if self.ema is not None:
@@ -534,6 +544,8 @@ class Trainer:
         self.opt_G.load_state_dict(state["optim_G"])
         self.opt_D.load_state_dict(state["optim_D"])
         self.noise_rng.set_state(state["rng"]["noise"])
+        if self.augment is not None and "augment" in state["rng"]:
+            self.augment.rng.set_state(state["rng"]["augment"])
         self.fixed_noise = backend.to_device(state["fixed_noise"])
         self.step = int(state["step"])
         order = state["data_order"]

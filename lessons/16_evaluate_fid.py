@@ -1,69 +1,75 @@
-"""Lesson 15: scoring a GAN with the Frechet Inception Distance (FID), and with KID.
+"""Lesson 16: scoring a GAN with the Frechet Inception Distance (FID), and with KID."""
+# %% [markdown]
+# # Lesson 16: scoring a GAN with FID and KID
+#
+# Looking at samples tells you a lot, but not which of two checkpoints is better, or by how much.
+# FID (Heusel et al. 2017) puts a number on it. Run every image, real or generated, through a
+# fixed Inception-v3 network trained on ImageNet and keep its 2,048 pool features: they describe
+# what is in the picture, not its exact pixels. Fit a Gaussian to the features of each set, with
+# mean mu and covariance S, and measure the Frechet (2-Wasserstein) distance between the two:
+#
+#     FID = |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))
+#
+# The first term says whether the typical image is right, the second whether the variety is: a
+# generator that makes one perfect face over and over has the right mean and far too small a
+# covariance. FID is 0 only when both Gaussians are the same; lower is better. The package tinygan/fid/
+# builds the pipeline from scratch: images_to_features -> features_to_statistics -> statistics_to_fid.
+#
+# The sample size matters. mu and S are estimated from N images, and the estimation noise adds to
+# the distance: FID is biased upwards, by roughly a constant / N (Chong & Forsyth 2020). Below
+# N = 2,048 the covariance even has rank N - 1 < 2,048, so it is singular (the formula still works;
+# the library keeps only the directions the data spans). A model scored with 500 images looks
+# much worse than the same model scored with 50,000. So compare FIDs only at the same N, the same
+# real set and the same preprocessing, and never with numbers from a paper unless all of those
+# match (papers use N = 50,000). This lesson scores everything at one N against one real set.
+#
+# KID (Binkowski et al. 2018) is the unbiased alternative. It is the squared maximum mean
+# discrepancy with the cubic kernel k(x, y) = (x.y / 2048 + 1)^3 on the same features. Its estimate
+# averages k over pairs of *different* images, so its expected value does not depend on N and is
+# 0 for two samples of the same distribution: it can come out slightly negative. It is averaged over
+# random subsets, which gives an error bar. KID is noisier than FID, so we check that it ranks the
+# models in the same order.
+#
+# Two samples of real faces are not at distance 0. Their FID is the floor that no generator can
+# beat at that N: the reference for this data (../shared/weights/README.md) is 14.45 for 2,000 vs
+# 2,000 aligned 89x109 CelebA faces (images 1-2,000 against 5,001-7,000). Read the scale from that
+# floor: a model's FID minus the real-vs-real FID at the same N is how much worse than a fresh
+# sample of real faces it is. The eigenface baseline (tinygan/pca.py: a Gaussian in pixel
+# space) is the bar a GAN has to clear. Its faces are blurry, but their colours, poses and layout
+# are right, and Inception features punish the GAN's high-frequency artefacts more than blur: a
+# short CPU run can stay above the baseline for many epochs (lessons/README.md gives our numbers).
+# Far from the real faces, FID saturates. In the hundreds it no longer ranks bad models
+# reliably: noise-like early samples and the blurry faces a few hundred steps later can score the
+# same, although anyone can see which is better. FID is a ruler for models that are already close.
+#
+# The lesson scores real faces A against real faces B (disjoint), PCA samples, every checkpoint of
+# a training run (--checkpoints, in step order; evenly spaced when there are more than
+# --max-checkpoints), and optionally the small-data runs of lesson 15 (--small-data). All at the
+# same N, against the same real faces A. Real features are cached (tinygan.fid.real_statistics),
+# so a second run is faster. What dominates the run time is Inception-v3 on the CPU: 5.7 GMAC per
+# image, about 10 images/s on a 2-core CPU, so the full mode's thousands of images take minutes.
+# --quick uses 4 images per set, the first and the last checkpoint only, and a stand-in feature
+# network instead of Inception (block means through one random layer), so that it runs in seconds
+# on any machine: nothing but the mechanics. --inception runs the real network in quick mode too.
+#
+# Look at: tinygan/fid/ (preprocess.py: images_to_features; statistics.py: features_to_statistics,
+# statistics_to_fid, trace_sqrt_product, kid; sources.py: real_statistics, generated_images) and tinygan/pca.py.
+# Proved below: FID(x, x) = 0 and FID is symmetric; two real samples are much closer than the PCA
+# faces or an early checkpoint; FID falls from an early to a late checkpoint and with growing N
+# (full mode); KID orders the models the same way.
 
-Looking at samples tells you a lot, but not which of two checkpoints is better, or by how much.
-FID (Heusel et al. 2017) puts a number on it. Run every image, real or generated, through a
-fixed Inception-v3 network trained on ImageNet and keep its 2,048 pool features: they describe
-what is in the picture, not its exact pixels. Fit a Gaussian to the features of each set, with
-mean mu and covariance S, and measure the Frechet (2-Wasserstein) distance between the two:
-
-    FID = |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))
-
-The first term says whether the typical image is right, the second whether the variety is: a
-generator that makes one perfect face over and over has the right mean and far too small a
-covariance. FID is 0 only when both Gaussians are the same; lower is better. tinygan/fid.py
-builds the pipeline from scratch: images_to_features -> features_to_statistics -> statistics_to_fid.
-
-The sample size matters. mu and S are estimated from N images, and the estimation noise adds to
-the distance: FID is biased upwards, by roughly a constant / N (Chong & Forsyth 2020). Below
-N = 2,048 the covariance even has rank N - 1 < 2,048, so it is singular (the formula still works;
-the library keeps only the directions the data spans). A model scored with 500 images looks
-much worse than the same model scored with 50,000. So compare FIDs only at the same N, the same
-real set and the same preprocessing, and never with numbers from a paper unless all of those
-match (papers use N = 50,000). This lesson scores everything at one N against one real set.
-
-KID (Binkowski et al. 2018) is the unbiased alternative. It is the squared maximum mean
-discrepancy with the cubic kernel k(x, y) = (x.y / 2048 + 1)^3 on the same features. Its estimate
-averages k over pairs of *different* images, so its expected value does not depend on N and is
-0 for two samples of the same distribution: it can come out slightly negative. It is averaged over
-random subsets, which gives an error bar. KID is noisier than FID, so we check that it ranks the
-models in the same order.
-
-Two samples of real faces are not at distance 0. Their FID is the floor that no generator can
-beat at that N: the reference for this data (../shared/weights/README.md) is 14.45 for 2,000 vs
-2,000 aligned 89x109 CelebA faces (images 1-2,000 against 5,001-7,000). Read the scale from that
-floor: a model's FID minus the real-vs-real FID at the same N is how much worse than a fresh
-sample of real faces it is. The eigenface baseline (tinygan/pca.py: a Gaussian in pixel
-space) is the bar a GAN has to clear. Its faces are blurry, but their colours, poses and layout
-are right, and Inception features punish the GAN's high-frequency artefacts more than blur: a
-short CPU run can stay above the baseline for many epochs (lessons/README.md gives our numbers).
-Far from the real faces, FID saturates. In the hundreds it no longer ranks bad models
-reliably: noise-like early samples and the blurry faces a few hundred steps later can score the
-same, although anyone can see which is better. FID is a ruler for models that are already close.
-
-The lesson scores real faces A against real faces B (disjoint), PCA samples, every checkpoint of
-a training run (--checkpoints, in step order; evenly spaced when there are more than
---max-checkpoints), and optionally the small-data runs of lesson 14 (--small-data). All at the
-same N, against the same real faces A. Real features are cached (tinygan.fid.real_statistics),
-so a second run is faster. The full mode runs the 5.7 GMAC Inception on thousands of images:
-minutes on a CPU. --quick uses 4 images per set (nothing but the mechanics), and the first and
-the last checkpoint only; without the shared weights it uses a stand-in network and says so.
-
-Look at: tinygan/fid.py (images_to_features, features_to_statistics, statistics_to_fid,
-trace_sqrt_product, kid, real_statistics, generated_images) and tinygan/pca.py.
-Proved below: FID(x, x) = 0 and FID is symmetric; two real samples are much closer than the PCA
-faces or an early checkpoint; FID falls from an early to a late checkpoint and with growing N
-(full mode); KID orders the models the same way.
-"""
+# %%
 import json
 import shutil
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 import numpy as np  # noqa: E402
 
-from _common import REPO, Lesson  # noqa: E402
+from _common import DEFAULT_FID_WEIGHTS, REPO, Lesson  # noqa: E402
 from tinygan import checkpoint, pca  # noqa: E402
 from tinygan.data import FaceDataset  # noqa: E402
 from tinygan.fid import (MIN_SAMPLES, features_to_statistics, fid_inception_v3, fid_weights_path,  # noqa: E402
@@ -78,13 +84,13 @@ KID_SUBSETS = 10
 
 
 def stand_in_features(images):
-    """NOT Inception, for --quick without the weights: 8x8 block means of uint8 (N, 64, 64, 3) faces, in [-1, 1],
-    through one fixed random ReLU layer -> (N, 2048), features of order 1 like Inception's.
-    The FID arithmetic is the same; the numbers mean little."""
+    """NOT Inception, for --quick: 8x8 block means of uint8 (N, 64, 64, 3) faces, in [-1, 1],
+    through one fixed random ReLU layer -> (N, 128), features of order 1 like Inception's (whose 2,048
+    would make every covariance square root cost seconds). The FID arithmetic is the same; the numbers mean little."""
     n = len(images)
     blocks = np.asarray(images, dtype=np.float32).reshape(n, 8, 8, 8, 8, 3).mean(axis=(2, 4)) / 127.5 - 1
-    weight = np.random.default_rng(15).standard_normal((192, 2048)).astype(np.float32) / np.sqrt(192)
-    return np.maximum(blocks.reshape(n, 192) @ weight, 0)                                  # (N, 2048)
+    weight = np.random.default_rng(15).standard_normal((192, 128)).astype(np.float32) / np.sqrt(192)
+    return np.maximum(blocks.reshape(n, 192) @ weight, 0)                                  # (N, 128)
 
 
 def features_of(images, what, model):
@@ -121,49 +127,65 @@ def scores(reference, features, kid_subset):
     return {"fid": fid, "kid": kid_mean, "kid_std": kid_std}
 
 
-lesson = Lesson("15_evaluate_fid", __doc__, default_backend="auto")
+# %%
+lesson = Lesson("16_evaluate_fid", __doc__, default_backend="auto")
 lesson.parser.add_argument("--checkpoints", help="run directory whose checkpoints/ckpt_*.npz are scored in step "
                            f"order (default: {DEFAULT_RUN.relative_to(REPO)} in the repository if it exists; "
                            "with --quick otherwise a tiny GAN trained here)")
 lesson.parser.add_argument("--max-checkpoints", type=int, default=6,
                            help="score at most this many checkpoints, evenly spaced, always the first and the last")
 lesson.parser.add_argument("--small-data", nargs="+", default=[], metavar="RUN",
-                           help="run directories of lesson 14 (e.g. lesson_output/14_small_data/faces_100) "
+                           help="run directories of lesson 15 (e.g. lesson_output/15_small_data/faces_100) "
                                 "whose newest checkpoint is scored too")
+lesson.parser.add_argument("--fid-weights", default=DEFAULT_FID_WEIGHTS,
+                           help="FID Inception weights (.pt/.pth/.npz); default: $TINYGAN_FID_WEIGHTS, else "
+                                "../shared/weights/ beside the repository, else tinygan.fid's cache or download")
+lesson.parser.add_argument("--inception", action="store_true", help="with --quick: the real Inception network, "
+                           "not the stand-in (slower: Inception dominates the run time on a CPU)")
 lesson.parser.add_argument("--n", type=int, help="images per FID, the same for every set (default: 1000; "
                            "--quick: 4). Needs 2n real faces")
 args = lesson.parse()
 n = args.n or (4 if args.quick else 1000)
 if n < 2:
-    sys.exit(f"15_evaluate_fid: --n must be at least 2 (a covariance needs two images), got {n}")
+    sys.exit(f"16_evaluate_fid: --n must be at least 2 (a covariance needs two images), got {n}")
 kid_subset = n if n < 16 else n // 2
 show = min(8, n)
 if n < MIN_SAMPLES:
     print(f"WARNING: N = {n} < {MIN_SAMPLES}: every FID below is biased upwards and the covariances are singular. "
           "The numbers compare with each other (same N), not with FIDs at other N or in papers.")
 
+# %% [markdown]
+# ## 1. The feature network and the real faces
+
+# %%
 print("\n1. The feature network and the real faces")
 source = lesson.data_source(synthetic_count=max(2 * n, 64))
 # the runs to score are found first, so that a missing one stops the lesson before minutes of Inception
 run = Path(args.checkpoints) if args.checkpoints else (DEFAULT_RUN if DEFAULT_RUN.is_dir() else None)
 if run is None and not args.quick:
-    sys.exit(f"15_evaluate_fid: no run to score: {DEFAULT_RUN} does not exist. Pass --checkpoints RUN_DIR "
-             "(a folder of `python -m tinygan train`, or lesson 12's lesson_output/12_train_gan/run).")
+    sys.exit(f"16_evaluate_fid: no run to score: {DEFAULT_RUN} does not exist. Pass --checkpoints RUN_DIR "
+             "(a folder of `python -m tinygan train`, or lesson 13's lesson_output/13_train_gan/run).")
 if run is None:
     print("NOTE: no training run found; --quick trains a tiny GAN for 4 steps (checkpoints at steps 2 and 4)")
     run = train_tiny_run(lesson, source, 4)
 found = checkpoint.list_checkpoints(run / "checkpoints")
 if not found:
-    sys.exit(f"15_evaluate_fid: {run} holds no checkpoints/ckpt_*.npz; expected a run directory of `tinygan train`")
+    sys.exit(f"16_evaluate_fid: {run} holds no checkpoints/ckpt_*.npz; expected a run directory of `tinygan train`")
 try:
     small_data_checkpoints = [find_checkpoint(folder) for folder in args.small_data]
 except FileNotFoundError as err:
-    sys.exit(f"15_evaluate_fid: --small-data: {err}")
+    sys.exit(f"16_evaluate_fid: --small-data: {err}")
 weights = model = None
-try:
-    weights = fid_weights_path(download=not args.quick)
-except FileNotFoundError as err:
-    print(f"NOTE: {err}\n  --quick uses a stand-in feature network (block means, one random layer), not Inception.")
+if args.quick and not args.inception:
+    print("NOTE: --quick uses a stand-in feature network (block means, one random layer), not Inception: "
+          "the numbers below show the mechanics only (--inception for the real network).")
+else:
+    try:
+        weights = fid_weights_path(args.fid_weights, download=not args.quick)
+    except FileNotFoundError as err:
+        if not args.quick:
+            raise
+        print(f"NOTE: {err}\n  --quick uses a stand-in feature network (block means, one random layer), not Inception.")
 if weights is not None:
     model = fid_inception_v3(weights)
     print(f"  Inception-v3 (pytorch-fid's weights, BatchNorm folded into the convs) from {weights}")
@@ -178,6 +200,10 @@ else:
 real_a, real_b = real[:n], real[n:]
 print(f"  real faces A = the first {n} faces of {source}, B = the next {n}; every set below is scored against A")
 
+# %% [markdown]
+# ## 2. FID is a distance: zero for the same set, and symmetric
+
+# %%
 print("\n2. FID is a distance: zero for the same set, and symmetric")
 ab = scores(real_a, real_b, kid_subset)
 fid_aa = statistics_to_fid(*features_to_statistics(real_a), *features_to_statistics(real_a))
@@ -187,6 +213,10 @@ fid_ba = statistics_to_fid(*features_to_statistics(real_b), *features_to_statist
 asymmetry = abs(fid_ba - ab["fid"]) / ab["fid"]
 lesson.check("|FID(B, A) - FID(A, B)| / FID(A, B)", asymmetry, asymmetry < 1e-6, "should be < 1e-6")
 
+# %% [markdown]
+# ## 3. The sample size: FID's bias, KID's lack of it
+
+# %%
 print("\n3. The sample size: FID's bias, KID's lack of it")
 sizes = sorted({max(2, n // 2 ** k) for k in range(4)})
 by_size = [(m, statistics_to_fid(*features_to_statistics(real_a[:m]), *features_to_statistics(real_b[:m])),
@@ -210,6 +240,10 @@ if args.quick:
     noise = np.random.default_rng(args.seed).integers(0, 256, real_faces[:n].shape, dtype=np.uint8)
     results["noise"] = scores(real_a, features_of(noise, "noise images", model), kid_subset)
 
+# %% [markdown]
+# ## 5. Checkpoints of a training run, in step order
+
+# %%
 print("\n5. Checkpoints of a training run, in step order")
 chosen = spread(found, 2 if args.quick else max(2, args.max_checkpoints))
 print(f"  {run}: {len(found)} checkpoints, scoring {len(chosen)} (steps {', '.join(str(s) for s, _ in chosen)})")
@@ -222,7 +256,7 @@ for step, path in chosen:
 
 small_data = []
 if args.small_data:
-    print("\n6. The small-data runs of lesson 14")
+    print("\n6. The small-data runs of lesson 15")
 for folder, path in zip(args.small_data, small_data_checkpoints):
     config_file = Path(folder) / "config.json"
     limit = json.loads(config_file.read_text()).get("limit") if config_file.is_file() else None
@@ -257,6 +291,7 @@ else:
     lesson.check(f"KID at step {last_step} - at step {first_step}", (last["kid"] - first["kid"]) * 1e3,
                  last["kid"] < first["kid"], "should be < 0: KID agrees")
 
+# %%
 fig, axes = lesson.figure(1, 3 if small_data else 2, size=(4.6, 3.6))
 steps = [s for s, _ in over_training]
 for ax, metric, scale, label in ((axes[0, 0], "fid", 1, "FID"), (axes[0, 1], "kid", 1e3, "KID x 1e3")):

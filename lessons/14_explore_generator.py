@@ -1,41 +1,45 @@
-"""Lesson 13: exploring a trained generator. Samples, interpolation, vector arithmetic, judging.
+"""Lesson 14: exploring a trained generator. Samples, interpolation, vector arithmetic, judging."""
+# %% [markdown]
+# # Lesson 14: exploring a trained generator. Samples, interpolation, vector arithmetic, judging.
+#
+# A trained G maps every point z of R^100 to a face. With BatchNorm in eval mode (lesson 06), a face
+# depends only on its own z: seed s -> z_s -> G(z_s), the same face in a batch of 1 or of 1,000.
+#
+# Interpolation. If G has learned a smooth map instead of memorising photos, faces change gradually
+# along a path from z0 to z1. The path matters. For z ~ N(0, I_100), |z|^2 is a sum of 100 squares,
+# so |z| is about sqrt(100) = 10 +- 0.7: all of G's training z lie near a sphere of radius 10. Two
+# such z are nearly orthogonal, so the midpoint of the straight line has |z| ~ 10 / sqrt(2) = 7.1, a
+# region G never saw. Spherical interpolation follows the great circle instead:
+#
+#     slerp(z0, z1; t) = sin((1 - t) w) / sin w * z0 + sin(t w) / sin w * z1,   cos w = <z0, z1> / (|z0| |z1|)
+#
+# Vector arithmetic (Radford et al. 2016). Directions in z carry meaning: mean z(smiling women) -
+# mean z(neutral women) + mean z(neutral men) gives smiling men. Averaging a few z per concept
+# cancels the parts of each z that have nothing to do with the concept. (It also shrinks the norm:
+# the mean of 3 z has |z| ~ 10 / sqrt(3) = 5.8, so G(mean z) of one group looks washed out. The
+# result, a sum of three means, is back near 10.) Here, with no labels, we
+# pick the concept by measuring the images ourselves: "light top of the picture" (blond hair, bright
+# background) minus "dark top" (dark hair), added to some other faces.
+#
+# Judging. D(x) = sigmoid(logit) is D's probability that x is a real photo. D learned only to tell
+# real faces from the fakes of *one* generator during training, and its scores drift as training
+# goes on. It is NOT a deepfake detector; never use it to decide whether a photo is genuine.
+#
+# The generator comes from --checkpoint (a training checkpoint, a run folder, or a generator file),
+# else the pretrained tinygan/pretrained/generator.npz, else the run of lesson 13 in
+# lesson_output/13_train_gan/run. With --quick and none of those, a tiny model is trained for a few steps.
+#
+# Look at: tinygan/sampling.py (generate_images, slerp, interpolate, vector_arithmetic, judge).
+# Proved below: a face does not depend on its batch, slerp keeps |z| while the straight line does
+# not, the arithmetic moves the chosen attribute (full mode), and D's outputs are probabilities.
 
-A trained G maps every point z of R^100 to a face. With BatchNorm in eval mode (lesson 06), a face
-depends only on its own z: seed s -> z_s -> G(z_s), the same face in a batch of 1 or of 1,000.
-
-Interpolation. If G has learned a smooth map instead of memorising photos, faces change gradually
-along a path from z0 to z1. The path matters. For z ~ N(0, I_100), |z|^2 is a sum of 100 squares,
-so |z| is about sqrt(100) = 10 +- 0.7: all of G's training z lie near a sphere of radius 10. Two
-such z are nearly orthogonal, so the midpoint of the straight line has |z| ~ 10 / sqrt(2) = 7.1, a
-region G never saw. Spherical interpolation follows the great circle instead:
-
-    slerp(z0, z1; t) = sin((1 - t) w) / sin w * z0 + sin(t w) / sin w * z1,   cos w = <z0, z1> / (|z0| |z1|)
-
-Vector arithmetic (Radford et al. 2016). Directions in z carry meaning: mean z(smiling women) -
-mean z(neutral women) + mean z(neutral men) gives smiling men. Averaging a few z per concept
-cancels the parts of each z that have nothing to do with the concept. (It also shrinks the norm:
-the mean of 3 z has |z| ~ 10 / sqrt(3) = 5.8, so G(mean z) of one group looks washed out. The
-result, a sum of three means, is back near 10.) Here, with no labels, we
-pick the concept by measuring the images ourselves: "light top of the picture" (blond hair, bright
-background) minus "dark top" (dark hair), added to some other faces.
-
-Judging. D(x) = sigmoid(logit) is D's probability that x is a real photo. D learned only to tell
-real faces from the fakes of *one* generator during training, and its scores drift as training
-goes on. It is NOT a deepfake detector; never use it to decide whether a photo is genuine.
-
-The generator comes from --checkpoint (a training checkpoint, a run folder, or a generator file),
-else the pretrained tinygan/pretrained/generator.npz, else the run of lesson 12 in
-lesson_output/12_train_gan/run. With --quick and none of those, a tiny model is trained for a few steps.
-
-Look at: tinygan/sampling.py (generate_images, slerp, interpolate, vector_arithmetic, judge).
-Proved below: a face does not depend on its batch, slerp keeps |z| while the straight line does
-not, the arithmetic moves the chosen attribute (full mode), and D's outputs are probabilities.
-"""
+# %%
 import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 import numpy as np  # noqa: E402
 
 from _common import Lesson  # noqa: E402
@@ -46,7 +50,7 @@ from tinygan.sampling import (PRETRAINED, generate_images, interpolate, judge, l
 from tinygan.checkpoint import find_checkpoint  # noqa: E402
 from tinygan.train import Trainer, make_config  # noqa: E402
 
-LESSON_12_RUN = Path("lesson_output") / "12_train_gan" / "run"
+LESSON_12_RUN = Path("lesson_output") / "13_train_gan" / "run"
 
 
 def train_tiny_model(lesson, steps):
@@ -64,16 +68,17 @@ def top_brightness(faces):
     return faces[:, :16].reshape(len(faces), -1).mean(axis=1)
 
 
-lesson = Lesson("13_explore_generator", __doc__, default_backend="auto")
+# %%
+lesson = Lesson("14_explore_generator", __doc__, default_backend="auto")
 lesson.parser.add_argument("--checkpoint", help="training checkpoint, run folder or generator .npz")
 args = lesson.parse()
 source = args.checkpoint or (PRETRAINED if PRETRAINED.exists() else None)
 if source is None and (LESSON_12_RUN / "checkpoints").is_dir():
     source = LESSON_12_RUN
-    print(f"NOTE: no pretrained generator at {PRETRAINED}; using lesson 12's run in {source}")
+    print(f"NOTE: no pretrained generator at {PRETRAINED}; using lesson 13's run in {source}")
 if source is None and not args.quick:
-    sys.exit(f"13_explore_generator: no trained generator found: not at {PRETRAINED}, nor in {LESSON_12_RUN}. "
-             "Pass --checkpoint PATH (e.g. a run folder of `python -m tinygan train`), or run lesson 12 first.")
+    sys.exit(f"14_explore_generator: no trained generator found: not at {PRETRAINED}, nor in {LESSON_12_RUN}. "
+             "Pass --checkpoint PATH (e.g. a run folder of `python -m tinygan train`), or run lesson 13 first.")
 if source is None:
     print(f"NOTE: no trained generator found (not at {PRETRAINED}); --quick trains a tiny GAN for 10 steps. "
           "Its 'faces' are blurs: the point here is the mechanics.")
@@ -81,6 +86,10 @@ if source is None:
 G = load_generator(source)
 print(f"generator from {source}: {G.config}")
 
+# %% [markdown]
+# ## 1. Samples: one face per seed, independent of the batch
+
+# %%
 print("\n1. Samples: one face per seed, independent of the batch")
 n = 16 if args.quick else 64
 faces = generate_images(G, range(n))                                # uint8 (n, 64, 64, 3)
@@ -90,6 +99,10 @@ lesson.check("max |face of seed 7 alone - face 7 of the batch| (0..255)", differ
              "should be 0 or 1: the same face (a batch of 1 sums in another order, which can flip a rounding)")
 lesson.save_grid(faces, "samples.png")
 
+# %% [markdown]
+# ## 2. Interpolation: slerp keeps |z|, the straight line does not
+
+# %%
 print("\n2. Interpolation: slerp keeps |z|, the straight line does not")
 z = noise_for_seeds(range(1000), G.config["nz"], G.config["z_dist"]).reshape(1000, -1)
 norms = backend.to_numpy(backend.xp.linalg.norm(z, axis=1))
@@ -110,6 +123,10 @@ lesson.check("largest change between neighbouring frames / change end to end",
              float(step_change.max() / np.abs(frames[-1] - frames[0]).mean()),
              step_change.max() < np.abs(frames[-1] - frames[0]).mean(), "should be < 1: a gradual walk")
 
+# %% [markdown]
+# ## 3. Vector arithmetic: (light top) - (dark top) + (other faces)
+
+# %%
 print("\n3. Vector arithmetic: (light top) - (dark top) + (other faces)")
 pool = 48 if args.quick else 200
 brightness = top_brightness(generate_images(G, range(pool)))
@@ -125,6 +142,10 @@ else:
     lesson.check("top brightness: result - the others' faces", float(after - before), after > before + 10,
                  "should be > +10: the picture got lighter at the top")
 
+# %% [markdown]
+# ## 4. Judging real and fake faces
+
+# %%
 print("\n4. Judging real and fake faces")
 try:
     D = load_discriminator(source)
@@ -141,6 +162,7 @@ print(f"  mean D(real) = {p_real.mean():.3f}, mean D(fake) = {p_fake.mean():.3f}
       "(a weak signal of one training run, not a deepfake detector)")
 
 lesson.save_grid(np.concatenate([paths["slerp"], paths["linear"]]), "interpolation_slerp_then_linear.png", nrow=steps)
+# %%
 fig, axes = lesson.figure(4, 4, size=(1.6, 1.7))
 titles = ["light top", "dark top", "others"]
 for row, (title, group, mean_face) in enumerate(zip(titles, groups, means[:3])):

@@ -1,44 +1,48 @@
-"""Lesson 14: small data. The same DCGAN trained on 100, 1,000 and 5,000 faces.
+"""Lesson 15: small data. The same DCGAN trained on 100, 1,000 and 5,000 faces."""
+# %% [markdown]
+# # Lesson 15: small data. The same DCGAN trained on 100, 1,000 and 5,000 faces.
+#
+# How much data does a GAN need? Train the same model with the same settings for the same number
+# of steps on the first 100, 1,000 and 5,000 faces (FaceDataset(..., limit=N), or `limit` in the
+# Trainer's config), then compare what comes out.
+#
+# Settings of the source paper (Radford et al. 2016): Adam with lr 2e-4 and b1 = 0.5, batch 128,
+# z ~ N(0, I), DCGAN initialisation. 100 images cannot fill a batch of 128, so that run uses a
+# batch of 50: two full batches per epoch, every image seen once per epoch. The same number of
+# steps therefore means very different numbers of epochs. With N = 100 and 500 steps, D sees every
+# face 250 times.
+#
+# What goes wrong with little data (Karras et al. 2020, "Training GANs with limited data"). D
+# *memorises* the training faces. Its output on them climbs towards 1, while on real faces it has
+# never seen it falls. We measure that overfitting directly:
+#
+#     gap = mean D(training faces) - mean D(held-out real faces)      (~0 when D generalises)
+#
+# G then gets its gradient from a D that only knows those faces. It either copies them or
+# collapses to a few. To spot a copy, find each sample's two nearest training faces in pixel space
+# (RMS distance, 0..255) and take the ratio of the distances:
+#
+#     copy ratio = d(nearest) / d(second nearest)     ~1: a new face;  << 1: a copy of one training face
+#
+# A plain nearest-neighbour distance would mislead here. A blurry average face is close to every
+# training face, so it scores as "near" without copying any of them. Held-out real faces give the
+# value a genuinely new face gets.
+#
+# The full mode is long on a CPU. Each of the two larger runs takes about an hour at batch 128
+# on an idle 2-core CPU (lesson 13 gives the speed), so use a GPU, or fewer --steps for a first look. --quick shrinks everything to seconds
+# and only shows the mechanics.
+#
+# Look at: tinygan/data.py (FaceDataset's limit) and tinygan/train.py (Trainer, make_config).
+# Proved below: each run trains on exactly N images and logs finite losses. The three runs go side by
+# side into one figure.
 
-How much data does a GAN need? Train the same model with the same settings for the same number
-of steps on the first 100, 1,000 and 5,000 faces (FaceDataset(..., limit=N), or `limit` in the
-Trainer's config), then compare what comes out.
-
-Settings of the source paper (Radford et al. 2016): Adam with lr 2e-4 and b1 = 0.5, batch 128,
-z ~ N(0, I), DCGAN initialisation. 100 images cannot fill a batch of 128, so that run uses a
-batch of 50: two full batches per epoch, every image seen once per epoch. The same number of
-steps therefore means very different numbers of epochs. With N = 100 and 500 steps, D sees every
-face 250 times.
-
-What goes wrong with little data (Karras et al. 2020, "Training GANs with limited data"). D
-*memorises* the training faces. Its output on them climbs towards 1, while on real faces it has
-never seen it falls. We measure that overfitting directly:
-
-    gap = mean D(training faces) - mean D(held-out real faces)      (~0 when D generalises)
-
-G then gets its gradient from a D that only knows those faces. It either copies them or
-collapses to a few. To spot a copy, find each sample's two nearest training faces in pixel space
-(RMS distance, 0..255) and take the ratio of the distances:
-
-    copy ratio = d(nearest) / d(second nearest)     ~1: a new face;  << 1: a copy of one training face
-
-A plain nearest-neighbour distance would mislead here. A blurry average face is close to every
-training face, so it scores as "near" without copying any of them. Held-out real faces give the
-value a genuinely new face gets.
-
-The full mode is long on a CPU. Each of the two larger runs takes about an hour at batch 128
-on an idle 2-core CPU (lesson 12 gives the speed), so use a GPU, or fewer --steps for a first look. --quick shrinks everything to seconds
-and only shows the mechanics.
-
-Look at: tinygan/data.py (FaceDataset's limit) and tinygan/train.py (Trainer, make_config).
-Proved below: each run trains on exactly N images and logs finite losses. The three runs go side by
-side into one figure.
-"""
+# %%
 import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -68,7 +72,8 @@ def mean_d(D, faces):
     return p
 
 
-lesson = Lesson("14_small_data", __doc__, default_backend="auto")
+# %%
+lesson = Lesson("15_small_data", __doc__, default_backend="auto")
 lesson.parser.add_argument("--steps", type=int, default=500, help="training steps per run (the same for every size)")
 lesson.parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 5000], help="training-set sizes")
 args = lesson.parse()
@@ -79,7 +84,7 @@ else:
 source = lesson.data_source(synthetic_count=max(sizes) + 64)
 everything = FaceDataset(source, limit=max(sizes) + 64, verbose=False)     # every run trains on a prefix of these
 if len(everything) < max(sizes) + 64:
-    sys.exit(f"14_small_data: {source} has {len(everything)} images; the largest run needs {max(sizes)} "
+    sys.exit(f"15_small_data: {source} has {len(everything)} images; the largest run needs {max(sizes)} "
              "plus 64 held out. Lower --sizes.")
 held_out = np.asarray(everything.images[-64:])                     # real faces no run trains on
 

@@ -1,10 +1,10 @@
-"""Lesson 12: the full GAN training loop, on real faces.
+"""Lesson 13: the full GAN training loop, on real faces.
 
 Trains the DCGAN with the library's loop (tinygan.train.Trainer.run) for a time budget, watches its
 samples, and shows that a checkpoint resumes bit for bit.
 """
 # %% [markdown]
-# # Lesson 12: the full GAN training loop
+# # Lesson 13: the full GAN training loop
 #
 # Every step takes one batch of real faces x and one batch of noise z, and makes two updates
 # (Goodfellow et al. 2014, with the non-saturating G loss of lesson 07):
@@ -32,7 +32,7 @@ samples, and shows that a checkpoint resumes bit for bit.
 # BatchNorm's running statistics belong to the raw weights, so the averaged G measures its own on fixed
 # noise. Training itself never sees the average.
 #
-# **Keep the best.** With `fid_every` the loop scores FID (lesson 15) every few steps and keeps the best
+# **Keep the best.** With `fid_every` the loop scores FID (lesson 16) every few steps and keeps the best
 # checkpoint apart as `checkpoints/best.npz`: a GAN's quality swings from one checkpoint to the next.
 #
 # **Checkpoints** hold everything that decides the next step: both networks with their BatchNorm
@@ -61,7 +61,7 @@ from tinygan import backend, monitor, viz  # noqa: E402
 from tinygan.data import FaceDataset  # noqa: E402
 from tinygan.train import Trainer, make_config, resume  # noqa: E402
 
-lesson = Lesson("12_train_gan", __doc__, default_backend="auto")
+lesson = Lesson("13_train_gan", __doc__, default_backend="auto")
 lesson.parser.add_argument("--minutes", type=float, default=None,
                            help="wall-clock budget (default: 30 on a CPU; none on a GPU or with --quick)")
 lesson.parser.add_argument("--epochs", type=int, default=10, help="stop after this many epochs (if before the budget)")
@@ -153,7 +153,7 @@ for ax, (when, step, images) in zip(axes[:, 0], shown):
     ax.set_title(f"step {step}, after {when:.1f} min", fontsize=8)
     ax.axis("off")
 lesson.save_figure(fig, "progress.png")
-viz.plot_losses(rows, lesson.out / "losses.png", title="DCGAN losses (lesson 12)")
+viz.plot_losses(rows, lesson.out / "losses.png", title="DCGAN losses (lesson 13)")
 print(f"wrote {lesson.out / 'losses.png'}")
 lesson.show(lesson.out / "losses.png")
 lesson.save_grid(trainer.sampling_generator()(trainer.fixed_noise), "final_samples.png")

@@ -1,0 +1,209 @@
+"""Lesson 12: making it fast. The speed tricks of tinygan's fast path, one at a time, each checked."""
+# %% [markdown]
+# # Lesson 12: making it fast
+#
+# The layers of lessons 02-10 are the *reference path*: NCHW, one thread, written to be read.
+# Training a face GAN on a CPU needs more speed than that, so every layer also has a *fast path*
+# (`tinygan/nn/fast.py`) that computes the same numbers. The layers take it unless the reference path
+# is selected (`tinygan.nn.use_path("reference")` or `TINYGAN_PATH=reference`), and the test suite
+# holds every fast function to its reference on random shapes (`tests/test_fast_path.py`).
+#
+# This lesson takes one of D's layers, a 4x4 stride-2 conv from 64 to 128 channels on 32x32 maps,
+# and makes it faster one idea at a time. Each step prints its speed-up next to a check that it
+# still computes what the previous step computed.
+#
+# 1. **Naive loops**: one small dot product per output pixel (`tinygan/nn/naive.py`).
+# 2. **im2col** (lesson 04): kh*kw strided slice copies, then one matrix product at BLAS speed.
+# 3. **NHWC memory**: the tensors keep their NCHW *shape*, but their memory is (N, H, W, C). Then the
+#    C numbers of one pixel are adjacent, and im2col copies runs of C floats instead of single floats.
+#    A conv returns an NCHW view of NHWC memory; elementwise NumPy ops keep the memory order of their
+#    input, so the next conv reads NHWC memory without a transpose.
+# 4. **Threads over the batch**: NumPy copies an array slice in C, *without* holding Python's global
+#    interpreter lock (GIL). So two Python threads that each copy half of the batch really run at the
+#    same time on two cores, and im2col/col2im get twice as fast on a 2-core CPU.
+# 5. **Skip what nobody needs**: in the G step D is frozen (lesson 13), so its backward needs dL/dx
+#    but not dL/dW: one of the two big matrix products of a conv's backward disappears.
+# 6. **Eval BatchNorm as one affine map**: with fixed statistics, gamma (x - mean) / sqrt(var + eps)
+#    + beta is x * scale + shift per channel: two passes over memory instead of four.
+#
+# A trick is worth having when it saves time where the time goes; `benchmarks/train_step.py` and
+# `benchmarks/layers.py` print the whole picture for both paths.
+
+# %%
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+import numpy as np  # noqa: E402
+
+from _common import Lesson  # noqa: E402
+from tinygan import backend, nn  # noqa: E402
+from tinygan.nn import fast  # noqa: E402
+from tinygan.nn.conv import conv2d, conv2d_adjoint, conv2d_weight_grad  # noqa: E402
+from tinygan.nn.naive import naive_conv2d  # noqa: E402
+
+lesson = Lesson("12_making_it_fast", __doc__)
+lesson.parser.add_argument("--batch", type=int, default=None, help="images per batch (default: 32; --quick: 4)")
+args = lesson.parse()
+xp = backend.xp
+rng = backend.default_rng(args.seed)
+batch = args.batch or (4 if args.quick else 32)
+repeats = 2 if args.quick else 5
+
+
+def best_time(work):
+    """The best of a few runs, in seconds: other work on the machine only ever makes a run slower."""
+    work()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        if backend.name() == "cupy":
+            xp.cuda.Device().synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def relative_difference(a, b):
+    a, b = backend.to_numpy(a).astype(np.float64), backend.to_numpy(b).astype(np.float64)
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+x = rng.normal((batch, 64, 32, 32))                                   # float32, as in training
+weight = rng.normal((128, 64, 4, 4), std=0.02)
+table = []
+
+
+def report(step, seconds, images, previous, difference, tolerance):
+    """One row of the table: time per image, speed-up over the previous step, and its equality check."""
+    per_image = seconds / images
+    speedup = table[-1][1] / per_image if table else 1.0
+    table.append((step, per_image))
+    print(f"  {step:46s} {per_image * 1e3:9.3f} ms/image   {speedup:6.1f}x the step before")
+    lesson.check(f"{step}: max relative difference from {previous}", difference, difference <= tolerance,
+                 f"should be <= {tolerance:g}")
+
+# %% [markdown]
+# ## 1-2. From naive loops to im2col and one matrix product
+
+# %%
+print("\n1-2. Conv forward: naive loops, then im2col (the reference path)")
+few = 1 if args.quick else 2                                          # the loops are slow: time one or two images
+start = time.perf_counter()
+naive = naive_conv2d(backend.to_numpy(x[:few]), backend.to_numpy(weight), None, (2, 2), (1, 1))
+seconds = time.perf_counter() - start
+table.append(("naive loops", seconds / few))
+print(f"  {'naive loops (tinygan/nn/naive.py)':46s} {seconds / few * 1e3:9.3f} ms/image")
+nn.use_path("reference")
+reference = conv2d(x, weight, (2, 2), (1, 1))[0]
+report("im2col + matrix product (reference path)", best_time(lambda: conv2d(x, weight, (2, 2), (1, 1))), batch,
+       "the naive loops", relative_difference(reference[:few], naive), 1e-5)
+
+# %% [markdown]
+# ## 3-4. NHWC memory, then threads over the batch
+# `fast.conv2d_forward` is the fast path's conv. With `fast.THREADS = 1` it runs on NHWC memory in one
+# thread; with one thread per core it splits im2col's copies over the batch.
+
+# %%
+print("\n3-4. NHWC memory, then threads")
+x_nhwc = fast.nchw(xp.ascontiguousarray(fast.nhwc(x)))                # the same values, NHWC memory
+threads = fast.THREADS
+fast.THREADS = 1
+nhwc_y = fast.conv2d_forward(x_nhwc, weight, None, (2, 2), (1, 1))[0]
+report("NHWC memory, 1 thread", best_time(lambda: fast.conv2d_forward(x_nhwc, weight, None, (2, 2), (1, 1))), batch,
+       "the reference path", relative_difference(nhwc_y, reference), 1e-5)
+fast.THREADS = max(2, os.cpu_count() or 1)
+threaded_y = fast.conv2d_forward(x_nhwc, weight, None, (2, 2), (1, 1))[0]
+report(f"NHWC memory, {fast.THREADS} threads over the batch",
+       best_time(lambda: fast.conv2d_forward(x_nhwc, weight, None, (2, 2), (1, 1))), batch,
+       "1 thread", relative_difference(threaded_y, nhwc_y), 0.0)
+fast.THREADS = threads
+
+# %% [markdown]
+# ## 5. The G step's frozen D: skip dL/dW
+# A conv's backward is two matrix products of the same size as its forward: one for dL/dW, one for
+# dL/dx. In the G step only dL/dx flows on (to G), so the layer skips the first when its weight does
+# not require a gradient (`D.requires_grad_(False)` in `tinygan/train.py: Trainer.train_step`).
+
+# %%
+print("\n5. Backward of the frozen D: dL/dx only")
+nn.use_path("fast")
+layer = nn.Conv2d(64, 128, 4, 2, 1, bias=False, rng=0)
+layer.weight.data[...] = weight
+g = rng.normal(layer(x_nhwc).shape)
+
+
+def backward(requires_grad):
+    layer.requires_grad_(requires_grad)
+    layer(x_nhwc)
+    return layer.backward(g)
+
+
+full_dx = backward(True)
+seconds_full = best_time(lambda: backward(True))
+table.append(("forward + backward, dL/dW and dL/dx", seconds_full / batch))
+print(f"  {table[-1][0]:46s} {seconds_full / batch * 1e3:9.3f} ms/image")
+report("forward + backward, dL/dx only (D frozen)", best_time(lambda: backward(False)), batch, "the full backward",
+       relative_difference(backward(False), full_dx), 0.0)
+nn.use_path("reference")
+reference_dx = conv2d_adjoint(g, weight, (32, 32), (2, 2), (1, 1))
+lesson.check("fast dL/dx against the reference path's conv2d_adjoint", relative_difference(full_dx, reference_dx),
+             relative_difference(full_dx, reference_dx) <= 1e-5, "should be <= 1e-5")
+reference_dw = conv2d_weight_grad(g, conv2d(x, weight, (2, 2), (1, 1))[1])
+layer.requires_grad_(True)
+layer.weight.grad = None
+nn.use_path("fast")
+layer(x_nhwc)
+layer.backward(g)
+lesson.check("fast dL/dW against the reference path's conv2d_weight_grad",
+             relative_difference(layer.weight.grad, reference_dw),
+             relative_difference(layer.weight.grad, reference_dw) <= 1e-5, "should be <= 1e-5")
+
+# %% [markdown]
+# ## 6. Eval BatchNorm as one affine map
+
+# %%
+print("\n6. BatchNorm in eval mode (sampling)")
+bn = nn.BatchNorm2d(128).eval()
+bn.running_mean[...], bn.running_var[...] = rng.normal((128,)), rng.uniform((128,), 0.5, 2.0)
+h = rng.normal((batch, 128, 16, 16))
+nn.use_path("reference")
+four_passes = bn(h)
+table.append(("eval BatchNorm, (x - mean) / std * gamma + beta", best_time(lambda: bn(h)) / batch))
+print(f"  {table[-1][0]:46s} {table[-1][1] * 1e3:9.3f} ms/image")
+nn.use_path("fast")
+report("eval BatchNorm, x * scale + shift", best_time(lambda: bn(h)), batch, "the formula",
+       relative_difference(bn(h), four_passes), 1e-5)
+
+# %% [markdown]
+# ## The whole training step, on each path
+
+# %%
+print("\nA whole DCGAN training step (G and D updates), reference path against fast path")
+from tinygan.train import Trainer, make_config  # noqa: E402
+
+faces = np.random.default_rng(args.seed).integers(0, 256, (2 * batch, 64, 64, 3), dtype=np.uint8)
+width = 16 if args.quick else 64
+step_times = {}
+for path in ("reference", "fast"):
+    nn.use_path(path)
+    trainer = Trainer(make_config(out=str(lesson.out / "unused"), ngf=width, ndf=width, batch_size=batch,
+                                  ema_decay=0), dataset=faces, verbose=False)
+    real = trainer.loader.get_batch(0, 0)
+    step_times[path] = best_time(lambda: trainer.train_step(real))
+    print(f"  {path:9s} path: {batch / step_times[path]:7.1f} images/s (ngf = ndf = {width}, batch {batch})")
+print(f"  the fast path trains {step_times['reference'] / step_times['fast']:.1f}x as fast")
+nn.use_path("fast")
+
+# %%
+fig, axes = lesson.figure(1, 1, size=(8, 3.6))
+names, per_image = zip(*table)
+axes[0, 0].barh(range(len(names)), [t * 1e3 for t in per_image], color="tab:blue")
+axes[0, 0].set(yticks=range(len(names)), yticklabels=names, xscale="log", xlabel="ms per image (log scale)",
+               title=f"one D conv (64 -> 128 channels, 32x32 -> 16x16), batch {batch}")
+axes[0, 0].invert_yaxis()
+lesson.save_figure(fig, "speedups.png")
+lesson.finish()
