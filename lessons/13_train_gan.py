@@ -32,7 +32,7 @@ samples, and shows that a checkpoint resumes bit for bit.
 # BatchNorm's running statistics belong to the raw weights, so the averaged G measures its own on fixed
 # noise. Training itself never sees the average.
 #
-# **Keep the best.** With `fid_every` the loop scores FID (lesson 16) every few steps and keeps the best
+# **Keep the best.** With `fid_every` the loop scores FID (lesson 15) every few steps and keeps the best
 # checkpoint apart as `checkpoints/best.npz`: a GAN's quality swings from one checkpoint to the next.
 #
 # **Checkpoints** hold everything that decides the next step: both networks with their BatchNorm

@@ -1,6 +1,6 @@
-"""Lesson 16: scoring a GAN with the Frechet Inception Distance (FID), and with KID."""
+"""Lesson 15: scoring a GAN with the Frechet Inception Distance (FID), and with KID."""
 # %% [markdown]
-# # Lesson 16: scoring a GAN with FID and KID
+# # Lesson 15: scoring a GAN with FID and KID
 #
 # Looking at samples tells you a lot, but not which of two checkpoints is better, or by how much.
 # FID (Heusel et al. 2017) puts a number on it. Run every image, real or generated, through a
@@ -44,7 +44,7 @@
 #
 # The lesson scores real faces A against real faces B (disjoint), PCA samples, every checkpoint of
 # a training run (--checkpoints, in step order; evenly spaced when there are more than
-# --max-checkpoints), and optionally the small-data runs of lesson 15 (--small-data). All at the
+# --max-checkpoints). All at the
 # same N, against the same real faces A. Real features are cached (tinygan.fid.real_statistics),
 # so a second run is faster. What dominates the run time is Inception-v3 on the CPU: 5.7 GMAC per
 # image, about 10 images/s on a 2-core CPU, so the full mode's thousands of images take minutes.
@@ -59,7 +59,6 @@
 # (full mode); KID orders the models the same way.
 
 # %%
-import json
 import shutil
 import sys
 import time
@@ -75,7 +74,6 @@ from tinygan.data import FaceDataset  # noqa: E402
 from tinygan.fid import (MIN_SAMPLES, features_to_statistics, fid_inception_v3, fid_weights_path,  # noqa: E402
                          generated_images, images_to_features, kid, load_images, real_statistics,
                          statistics_to_fid)
-from tinygan.checkpoint import find_checkpoint  # noqa: E402
 from tinygan.train import Trainer, make_config  # noqa: E402
 
 DEFAULT_RUN = REPO / "runs" / "celeba10k"
@@ -128,15 +126,12 @@ def scores(reference, features, kid_subset):
 
 
 # %%
-lesson = Lesson("16_evaluate_fid", __doc__, default_backend="auto")
+lesson = Lesson("15_evaluate_fid", __doc__, default_backend="auto")
 lesson.parser.add_argument("--checkpoints", help="run directory whose checkpoints/ckpt_*.npz are scored in step "
                            f"order (default: {DEFAULT_RUN.relative_to(REPO)} in the repository if it exists; "
                            "with --quick otherwise a tiny GAN trained here)")
 lesson.parser.add_argument("--max-checkpoints", type=int, default=6,
                            help="score at most this many checkpoints, evenly spaced, always the first and the last")
-lesson.parser.add_argument("--small-data", nargs="+", default=[], metavar="RUN",
-                           help="run directories of lesson 15 (e.g. lesson_output/15_small_data/faces_100) "
-                                "whose newest checkpoint is scored too")
 lesson.parser.add_argument("--fid-weights", default=DEFAULT_FID_WEIGHTS,
                            help="FID Inception weights (.pt/.pth/.npz); default: $TINYGAN_FID_WEIGHTS, else "
                                 "../shared/weights/ beside the repository, else tinygan.fid's cache or download")
@@ -147,7 +142,7 @@ lesson.parser.add_argument("--n", type=int, help="images per FID, the same for e
 args = lesson.parse()
 n = args.n or (4 if args.quick else 1000)
 if n < 2:
-    sys.exit(f"16_evaluate_fid: --n must be at least 2 (a covariance needs two images), got {n}")
+    sys.exit(f"15_evaluate_fid: --n must be at least 2 (a covariance needs two images), got {n}")
 kid_subset = n if n < 16 else n // 2
 show = min(8, n)
 if n < MIN_SAMPLES:
@@ -163,18 +158,14 @@ source = lesson.data_source(synthetic_count=max(2 * n, 64))
 # the runs to score are found first, so that a missing one stops the lesson before minutes of Inception
 run = Path(args.checkpoints) if args.checkpoints else (DEFAULT_RUN if DEFAULT_RUN.is_dir() else None)
 if run is None and not args.quick:
-    sys.exit(f"16_evaluate_fid: no run to score: {DEFAULT_RUN} does not exist. Pass --checkpoints RUN_DIR "
+    sys.exit(f"15_evaluate_fid: no run to score: {DEFAULT_RUN} does not exist. Pass --checkpoints RUN_DIR "
              "(a folder of `python -m tinygan train`, or lesson 13's lesson_output/13_train_gan/run).")
 if run is None:
     print("NOTE: no training run found; --quick trains a tiny GAN for 4 steps (checkpoints at steps 2 and 4)")
     run = train_tiny_run(lesson, source, 4)
 found = checkpoint.list_checkpoints(run / "checkpoints")
 if not found:
-    sys.exit(f"16_evaluate_fid: {run} holds no checkpoints/ckpt_*.npz; expected a run directory of `tinygan train`")
-try:
-    small_data_checkpoints = [find_checkpoint(folder) for folder in args.small_data]
-except FileNotFoundError as err:
-    sys.exit(f"16_evaluate_fid: --small-data: {err}")
+    sys.exit(f"15_evaluate_fid: {run} holds no checkpoints/ckpt_*.npz; expected a run directory of `tinygan train`")
 weights = model = None
 if args.quick and not args.inception:
     print("NOTE: --quick uses a stand-in feature network (block means, one random layer), not Inception: "
@@ -254,20 +245,9 @@ for step, path in chosen:
     sample_rows.append((f"step {step}", fakes[:show]))
     print(f"  step {step:6d}: FID {over_training[-1][1]['fid']:8.2f}")
 
-small_data = []
-if args.small_data:
-    print("\n6. The small-data runs of lesson 15")
-for folder, path in zip(args.small_data, small_data_checkpoints):
-    config_file = Path(folder) / "config.json"
-    limit = json.loads(config_file.read_text()).get("limit") if config_file.is_file() else None
-    label = f"{limit:,} faces" if limit else Path(folder).name
-    fakes = generated_images(path, n, seed=args.seed)
-    small_data.append((label, scores(real_a, features_of(fakes, f"faces of {folder}", model), kid_subset)))
-    sample_rows.append((label, fakes[:show]))
-
 kid_over = f"{KID_SUBSETS} subsets of {kid_subset}" if kid_subset < n else f"all {n}, no error bar"
 print(f"\nScores at N = {n} against real faces A (KID over {kid_over}):")
-table = list(results.items()) + [(f"step {s}", r) for s, r in over_training] + small_data
+table = list(results.items()) + [(f"step {s}", r) for s, r in over_training]
 for name, r in table:
     print(f"  {name:>18s}: FID {r['fid']:9.2f}   KID {r['kid'] * 1e3:9.3f} +- {r['kid_std'] * 1e3:.3f} x 1e-3")
 
@@ -292,7 +272,7 @@ else:
                  last["kid"] < first["kid"], "should be < 0: KID agrees")
 
 # %%
-fig, axes = lesson.figure(1, 3 if small_data else 2, size=(4.6, 3.6))
+fig, axes = lesson.figure(1, 2, size=(4.6, 3.6))
 steps = [s for s, _ in over_training]
 for ax, metric, scale, label in ((axes[0, 0], "fid", 1, "FID"), (axes[0, 1], "kid", 1e3, "KID x 1e3")):
     values = [r[metric] * scale for _, r in over_training]
@@ -301,13 +281,6 @@ for ax, metric, scale, label in ((axes[0, 0], "fid", 1, "FID"), (axes[0, 1], "ki
     ax.axhline(pca_result[metric] * scale, color="tab:orange", linestyle="--", label=f"PCA (k={k})")
     ax.axhline(ab[metric] * scale, color="gray", linestyle=":", label="real vs real")
     ax.set(xlabel="training step", ylabel=label, title=f"{label} over training (N = {n})")
-    ax.legend(fontsize=7)
-if small_data:
-    ax = axes[0, 2]
-    ax.bar([name for name, _ in small_data], [r["fid"] for _, r in small_data], color="tab:purple")
-    ax.axhline(pca_result["fid"], color="tab:orange", linestyle="--", label=f"PCA (k={k})")
-    ax.axhline(ab["fid"], color="gray", linestyle=":", label="real vs real")
-    ax.set(xlabel="training faces", ylabel="FID", title=f"small-data runs (N = {n})")
     ax.legend(fontsize=7)
 lesson.save_figure(fig, "fid_over_training.png")
 
