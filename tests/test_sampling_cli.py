@@ -279,3 +279,90 @@ def test_generate_works_out_of_the_box_with_the_pretrained_generator(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     provenance = sampling.load_tree(sampling.PRETRAINED)[0]["provenance"]
     assert "non-commercial" in provenance["terms"] and provenance["steps"] > 0
+
+
+# --- a new user's first hour ------------------------------------------------------------------------
+def test_generate_refuses_zero_faces_and_backwards_ranges_with_clear_words(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["generate", "--n", "0", "--out", str(tmp_path / "x.png")])
+    assert "expected a number >= 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["generate", "--seeds", "5-2", "--out", str(tmp_path / "x.png")])
+    assert "runs backwards; write it as 2-5" in capsys.readouterr().err
+
+
+def test_one_seed_writes_one_unbordered_face_and_the_suffix_picks_the_format(ckpt, tmp_path, capsys):
+    assert main(["generate", "-c", str(ckpt), "--seeds", "42", "--out", str(tmp_path / "face.png")]) == 0
+    assert "wrote the face of seed 42 (64x64)" in capsys.readouterr().out
+    with Image.open(tmp_path / "face.png") as face:
+        assert face.size == (64, 64) and face.format == "PNG"
+    assert main(["generate", "-c", str(ckpt), "--n", "4", "--out", str(tmp_path / "faces.jpg")]) == 0
+    with Image.open(tmp_path / "faces.jpg") as grid:
+        assert grid.format == "JPEG"
+    assert main(["generate", "-c", str(ckpt), "--n", "4", "--out", str(tmp_path / "faces.tiff")]) == 2
+    assert "cannot tell the image format from its suffix" in capsys.readouterr().err
+
+
+def test_judge_takes_a_generated_face_as_it_is_and_crops_a_photo(ckpt, G, tmp_path, capsys):
+    face = sampling.generate_images(G, [3])[0]
+    Image.fromarray(face).save(tmp_path / "generated.png")
+    photo = np.random.default_rng(0).integers(0, 256, (109, 89, 3), dtype=np.uint8)
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    assert main(["judge", "-c", str(ckpt), str(tmp_path / "generated.png"), str(tmp_path / "photo.png")]) == 0
+    lines = {line.split()[-1].strip("()"): line for line in capsys.readouterr().out.splitlines() if ".png" in line}
+    out = "\n".join(lines.values())
+    assert "already 64x64: judged as it is" in out and "centre crop 0.719 of the width" in out
+    expected = sampling.judge(sampling.load_discriminator(ckpt), face[None])[0]
+    printed = float(next(line for line in lines.values() if "generated.png" in line).split()[0])
+    assert printed == pytest.approx(expected, abs=6e-4)
+
+
+def test_judge_of_a_folder_and_export_onto_a_file_are_one_error_line(ckpt, tmp_path, capsys):
+    assert main(["judge", "-c", str(ckpt), str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not an image file (it is a folder)" in err
+    (tmp_path / "taken").write_text("x")
+    assert main(["export", "-c", str(ckpt), "--out", str(tmp_path / "taken")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a file; expected a folder" in err
+
+
+def test_fid_refuses_a_missing_fake_before_any_work(tmp_path, capsys, monkeypatch):
+    from tinygan import fid
+    monkeypatch.setattr(fid, "real_statistics", lambda *a, **k: pytest.fail("computed real statistics first"))
+    (tmp_path / "real").mkdir()
+    assert main(["fid", "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "missing"), "-n", "4"]) == 2
+    assert "--fake" in capsys.readouterr().err
+
+
+def test_every_option_of_every_command_has_help_and_no_default_none(capsys):
+    from tinygan.cli import build_parser
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, sub in commands.items():
+        for action in sub._actions:
+            if action.dest == "help":
+                continue
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        assert "(default: None)" not in capsys.readouterr().out, name
+
+
+def test_help_on_every_public_class_explains_its_arguments():
+    import inspect
+
+    import tinygan as tg
+    from tinygan import augment, data, ema, train
+    classes = [obj for module in (tg.nn, tg.optim, tg.losses) for obj in vars(module).values()
+               if inspect.isclass(obj) and obj.__module__.startswith("tinygan")]
+    classes += [tg.Generator, tg.Discriminator, tg.ModelConfig, data.FaceDataset, data.BatchLoader, train.Trainer,
+                ema.EMA, augment.DiffAugment]
+    for cls in classes:
+        doc = inspect.getdoc(cls) or ""
+        params = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "args", "kwargs")]
+        missing = [p for p in params if p not in doc]
+        assert doc and not missing, f"{cls.__name__}: the docstring does not explain {missing}"
+        forward = getattr(cls, "forward", None)
+        if forward is not None and forward is not tg.nn.Module.forward:
+            assert inspect.getdoc(forward), f"{cls.__name__}.forward has no docstring"

@@ -87,6 +87,7 @@ class DiffAugment(Module):
         return numbers
 
     def forward(self, x):
+        """x (N, C, H, W) -> its augmentation, with new random numbers unless frozen."""
         backend.check_array(x, repr(self))
         numbers = self.frozen if self.frozen is not None else self.draw(x)
         self.draw_cache = numbers

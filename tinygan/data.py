@@ -500,6 +500,10 @@ class FaceDataset:
         skipped     list of (name, reason) for files that could not be used
         cache_path  Path of the .npy cache (its .json sidecar sits beside it)
 
+    source: a folder, .zip or .tar of images; image_size: the side S of the cached faces; crop:
+    the centred square crop, a fraction of the width (or pixels, an int); cache_dir: where the
+    cache goes (default: tinygan.files.cache_dir); verbose: print progress and what was skipped.
+
     The cache is rebuilt when the source (path, size, mtime, or a folder's
     listing) or the options differ from what its sidecar recorded, or when
     ``rebuild=True``. ``limit`` keeps only the first ``limit`` files in sorted
@@ -595,7 +599,8 @@ class BatchLoader:
     epoch ``e`` resumes with ``loader.epoch(e, start=i + 1)`` and sees exactly
     the batches it would have seen.
 
-    ``dataset`` is a FaceDataset, or any uint8 array (N, S, S, 3).
+    ``dataset`` is a FaceDataset, or any uint8 array (N, S, S, 3); batch_size: images per batch;
+    seed: of the order and the flips; shuffle, flip: on or off; drop_last: drop the last, smaller batch.
     """
 
     def __init__(self, dataset, batch_size=128, seed=0, shuffle=True, flip=True, drop_last=True):

@@ -37,7 +37,11 @@ def sample_noise(rng, n, nz, z_dist="normal"):
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Everything it takes to rebuild the DCGAN pair; saved in every checkpoint and generator file."""
+    """Everything it takes to rebuild the DCGAN pair; saved in every checkpoint and generator file.
+
+    nz: length of the noise vector z; ngf, ndf: G's and D's widths (channels); nc: image channels;
+    image_size: 64 or 128; z_dist: the noise G is trained on, "normal" or "uniform".
+    """
     nz: int = 100              # length of the noise vector z
     ngf: int = 64              # G's width: the channels of its last hidden layer (x8 at 4x4)
     ndf: int = 64              # D's width: the channels of its first layer

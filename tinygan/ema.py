@@ -33,7 +33,10 @@ CALIBRATION_BATCH_SIZE = 128
 
 
 class EMA:
-    """The running average of ``model``'s parameters (buffers are recalibrated, not averaged)."""
+    """The running average of ``model``'s parameters (buffers are recalibrated, not averaged).
+
+    decay: the largest weight of the old average in an update (see the warm-up above).
+    """
 
     def __init__(self, model, decay=0.999):
         if not 0.0 < decay < 1.0:

@@ -45,6 +45,7 @@ class BCEWithLogitsLoss(_Loss):
     """Mean binary cross-entropy of logits x against targets t (a number or an array like x)."""
 
     def forward(self, logits, target):
+        """The mean BCE of logits (any shape) against targets (a number or an array of that shape)."""
         target = self._prepare(logits, target)
         xp = backend.get_array_module(logits)
         self.cache = (logits, target)
@@ -62,6 +63,7 @@ class BCELoss(_Loss):
     EPS = 1e-12   # PyTorch's clamp of p (1 - p) in the backward pass
 
     def forward(self, prob, target):
+        """The mean BCE of probabilities in [0, 1] (any shape) against targets."""
         target = self._prepare(prob, target)
         xp = backend.get_array_module(prob)
         if float(prob.min()) < 0 or float(prob.max()) > 1:

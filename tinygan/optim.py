@@ -9,6 +9,8 @@ from . import backend
 
 
 class Optimizer:
+    """What SGD and Adam share: ``params``, a list of Parameters to update, and the learning rate ``lr``."""
+
     def __init__(self, params, lr):
         self.params = list(params)
         if not self.params:
@@ -44,7 +46,11 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """v <- mu v + g;   w <- w - lr v   (torch.optim.SGD with dampening 0; plain SGD when mu = 0)."""
+    """v <- mu v + g;   w <- w - lr v   (torch.optim.SGD with dampening 0; plain SGD when mu = 0).
+
+    params: the Parameters to update; lr: the step size; momentum: mu; weight_decay: adds
+    weight_decay * w to g (L2 regularisation).
+    """
 
     def __init__(self, params, lr=0.01, momentum=0.0, weight_decay=0.0):
         super().__init__(params, lr)
@@ -73,7 +79,8 @@ class Adam(Optimizer):
         m <- b1 m + (1 - b1) g          v <- b2 v + (1 - b2) g^2
         w <- w - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 
-    ``weight_decay`` adds wd * w to g (L2 regularisation, not AdamW).
+    params: the Parameters to update; lr: the step size; betas: (b1, b2); eps: keeps the division
+    finite; ``weight_decay`` adds wd * w to g (L2 regularisation, not AdamW).
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):

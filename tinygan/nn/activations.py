@@ -17,6 +17,7 @@ class ReLU(_Activation):
     """y = max(x, 0);  dL/dx = g * [x > 0]."""
 
     def forward(self, x):
+        """x of any shape -> max(x, 0), elementwise."""
         self.check(x)
         y = backend.get_array_module(x).maximum(x, 0)
         self.cache = y
@@ -38,6 +39,7 @@ class LeakyReLU(_Activation):
         return f"negative_slope={self.negative_slope}"
 
     def forward(self, x):
+        """x of any shape -> x where x > 0, a x elsewhere."""
         self.check(x)
         if fast.enabled() and 0 <= self.negative_slope <= 1:
             return fast.leaky_relu_forward(self, x)
@@ -62,6 +64,7 @@ class Tanh(_Activation):
     """y = tanh(x);  dL/dx = g * (1 - y^2)."""
 
     def forward(self, x):
+        """x of any shape -> tanh(x), in (-1, 1)."""
         self.check(x)
         y = backend.get_array_module(x).tanh(x)
         self.cache = y
@@ -76,6 +79,7 @@ class Sigmoid(_Activation):
     """y = 1 / (1 + exp(-x)), computed without overflow;  dL/dx = g * y (1 - y)."""
 
     def forward(self, x):
+        """x of any shape -> 1 / (1 + e^-x), in (0, 1)."""
         self.check(x)
         y = sigmoid(x)
         self.cache = y

@@ -124,8 +124,11 @@ class ConvTranspose2d(_Conv):
     """The adjoint of Conv2d: each input pixel paints a weighted kernel onto the output.
 
     weight (Cin, Cout, kh, kw), read as the weight of a conv from Cout to Cin channels;
-    Hout = (H - 1) s - 2p + kh + output_padding. Arguments as for Conv2d, plus
-    output_padding (< stride), extra rows and columns at the bottom and right.
+    Hout = (H - 1) s - 2p + kh + output_padding.
+
+    in_channels, out_channels: Cin and Cout; kernel_size, stride, padding: an int or (h, w);
+    output_padding (< stride): extra rows and columns at the bottom and right; bias: learn a
+    bias (Cout,); rng: seed or tinygan Generator for PyTorch's default init; dtype: of the parameters.
 
         y = conv2d_adjoint(x, W) + b          (a conv's input gradient, with x in the place of g)
     With g = dL/dy and cols = im2col(g):

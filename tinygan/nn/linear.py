@@ -6,7 +6,11 @@ from .module import Module, Parameter
 
 
 class Linear(Module):
-    """y = x W^T + b, weight (out, in).  dL/dW = g^T x,  dL/db = sum_n g,  dL/dx = g W."""
+    """y = x W^T + b, weight (out, in).  dL/dW = g^T x,  dL/db = sum_n g,  dL/dx = g W.
+
+    in_features, out_features: the sizes of x's and y's last axis; bias: learn b (out,);
+    rng: seed or tinygan Generator for PyTorch's default init; dtype: of the parameters.
+    """
 
     def __init__(self, in_features, out_features, bias=True, rng=None, dtype=backend.DEFAULT_DTYPE):
         super().__init__()
@@ -23,6 +27,7 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
     def forward(self, x):
+        """x (N, in) -> y (N, out)."""
         self.check_input(x, 2, self.in_features, layout="(N, C)")
         self.cache = x
         y = x @ self.weight.data.T
@@ -40,7 +45,7 @@ class Linear(Module):
 
 
 class Reshape(Module):
-    """Reshape every sample to ``shape`` (the batch axis is kept); backward reshapes back."""
+    """Reshape every sample to ``shape`` (the batch axis is kept; one entry may be -1); backward reshapes back."""
 
     def __init__(self, *shape):
         super().__init__()
@@ -50,6 +55,7 @@ class Reshape(Module):
         return ", ".join(map(str, self.shape))
 
     def forward(self, x):
+        """x (N, ...) -> (N, *shape), the same numbers."""
         backend.check_array(x, repr(self))
         per_sample = math.prod(x.shape[1:])
         known = math.prod(s for s in self.shape if s != -1)

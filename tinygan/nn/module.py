@@ -185,7 +185,7 @@ class Module:
 
 
 class Sequential(Module):
-    """Layers applied in order; parameter names are '0.weight', '1.bias', ... as in torch.nn.Sequential."""
+    """``layers`` applied in order; parameter names are '0.weight', '1.bias', ... as in torch.nn.Sequential."""
 
     def __init__(self, *layers):
         super().__init__()
@@ -202,6 +202,7 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def forward(self, x):
+        """Each layer's output is the next layer's input."""
         for layer in self._modules.values():
             x = layer(x)
         return x

@@ -41,7 +41,8 @@ def _unpad(dxpad, x_hw, padding):
 
 
 class _Pool2d(Module):
-    """Shared arguments and checks of MaxPool2d and AvgPool2d."""
+    """Shared arguments and checks of MaxPool2d and AvgPool2d: kernel_size, stride (default: the
+    kernel size) and padding, each an int or (h, w)."""
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
@@ -75,6 +76,8 @@ class _Pool2d(Module):
 class MaxPool2d(_Pool2d):
     """y[n, c, ho, wo] = max over the window of x (padding counts as -inf).
 
+    kernel_size, stride (default: kernel_size), padding: ints or (h, w) pairs, as in PyTorch.
+
     The gradient flows only to the position that won the max:
         dL/dx[p] = sum over windows whose argmax is p of g[window]
     Backward finds each window's winner again (the first offset, in row-major order,
@@ -84,6 +87,7 @@ class MaxPool2d(_Pool2d):
     """
 
     def forward(self, x):
+        """x (N, C, H, W) -> (N, C, Ho, Wo), Ho = floor((H + 2p - k) / s) + 1."""
         out_hw = self.geometry(x)
         xp = backend.get_array_module(x)
         xpad = self.padded(x, -xp.inf)
@@ -130,6 +134,9 @@ def avg_pool_divisor(xp, x_hw, kernel, stride, padding, out_hw, count_include_pa
 class AvgPool2d(_Pool2d):
     """y = (1 / divisor) * sum over the window of x (padding counts as 0).
 
+    kernel_size, stride (default: kernel_size), padding: ints or (h, w) pairs; count_include_pad:
+    whether the padding's zeros count in the divisor, as in PyTorch.
+
     Every input pixel in the window gets an equal share of the gradient:
         dL/dx[p] = sum over windows containing p of g[window] / divisor[window]
     See :func:`avg_pool_divisor` for ``count_include_pad``.
@@ -143,6 +150,7 @@ class AvgPool2d(_Pool2d):
         return super().extra_repr() + f", count_include_pad={self.count_include_pad}"
 
     def forward(self, x):
+        """x (N, C, H, W) -> (N, C, Ho, Wo), Ho = floor((H + 2p - k) / s) + 1."""
         out_hw = self.geometry(x)
         xp = backend.get_array_module(x)
         xpad = self.padded(x, 0)
@@ -186,6 +194,7 @@ class AdaptiveAvgPool2d(Module):
         return "output_size=1"
 
     def forward(self, x):
+        """x (N, C, H, W) -> (N, C, 1, 1)."""
         self.check_input(x, 4)
         n, c, h, w = x.shape
         if h * w == 0:
@@ -224,7 +233,7 @@ class Concat(Module):
         y = [b_1(x), b_2(x), ..., b_K(x)]   (channel axis)
         dL/dx = sum_k b_k.backward(g[:, channels of branch k])
 
-    An Inception block is a Concat of its branches.
+    An Inception block is a Concat of its branches (the modules passed in).
     """
 
     def __init__(self, *branches):
@@ -237,6 +246,7 @@ class Concat(Module):
             setattr(self, str(k), branch)
 
     def forward(self, x):
+        """Every branch on the same x; their outputs stacked along channels."""
         outputs = [branch(x) for branch in self._modules.values()]
         self.cache = [o.shape[1] for o in outputs]
         return concat_channels(outputs)
