@@ -26,6 +26,7 @@ from tinygan import backend  # noqa: E402
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: compares the cupy backend with NumPy (emulated, and on a real GPU)")
+    config.addinivalue_line("markers", "browser: drives the demo page in headless Chromium (skipped without it)")
 
 
 @pytest.fixture(autouse=True)

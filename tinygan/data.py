@@ -169,23 +169,31 @@ def load_image(path, image_size=64, crop=CELEBA_CROP):
         raise ValueError(f"cannot use image {path}: {err}") from err
 
 
-def load_for_judging(path, image_size, crop=None):
-    """An image for D: (uint8 (S, S, 3), which crop was used, in words).
+def prepare_for_judging(raw, image_size, crop=None):
+    """The bytes of an image file -> what D sees: (uint8 (S, S, 3), which crop was used, in words).
 
     A photo gets the training crop (``crop``, default CelebA's) and resize. An image
     that already has the model's size, such as a face written by ``generate``, is
     taken as it is: cropping it again would zoom into the middle of the face.
     """
+    try:
+        with Image.open(io.BytesIO(raw)) as img:
+            size = img.size
+    except Exception as err:   # PIL raises many kinds for what is not an image
+        raise ValueError(f"not an image ({type(err).__name__})") from None
+    if crop is None and size == (image_size, image_size):
+        return _decode(raw, image_size, 1.0), f"already {image_size}x{image_size}: judged as it is"
+    crop = CELEBA_CROP if crop is None else crop
+    return _decode(raw, image_size, crop), f"centre crop {crop:.3g} of the width, resized to {image_size}"
+
+
+def load_for_judging(path, image_size, crop=None):
+    """:func:`prepare_for_judging` of an image file; the ValueError names the file."""
     path = Path(path).expanduser()
     try:
-        with Image.open(path) as img:
-            size = img.size
-    except Exception as err:   # PIL raises many kinds; the message below names the file
-        raise ValueError(f"cannot use image {path}: not an image ({type(err).__name__})") from None
-    if crop is None and size == (image_size, image_size):
-        return load_image(path, image_size, crop=1.0), f"already {image_size}x{image_size}: judged as it is"
-    crop = CELEBA_CROP if crop is None else crop
-    return load_image(path, image_size, crop), f"centre crop {crop:.3g} of the width, resized to {image_size}"
+        return prepare_for_judging(path.read_bytes(), image_size, crop)
+    except ValueError as err:
+        raise ValueError(f"cannot use image {path}: {err}") from None
 
 
 # ---------------------------------------------------------------- sources

@@ -170,6 +170,17 @@ def interpolate(G, seeds, steps=8, method="slerp", batch_size=64):
     return _run_generator(G, backend.xp.stack(path).astype(np.float32), batch_size)
 
 
+def walk(G, seed_a, seed_b, t, method="slerp"):
+    """The face at fraction t (0..1) of the way from seed_a's z to seed_b's: uint8 (H, W, 3)."""
+    if not 0 <= t <= 1:
+        raise ValueError(f"t must be in [0, 1], got {t}")
+    if method not in ("slerp", "linear"):
+        raise ValueError(f"method must be 'slerp' or 'linear', got {method!r}")
+    z0, z1 = noise_for_seeds([seed_a, seed_b], G.config["nz"], G.config["z_dist"])
+    z = slerp(z0, z1, t) if method == "slerp" else (1 - t) * z0 + t * z1
+    return _run_generator(G, z[None].astype(np.float32), 1)[0]
+
+
 def vector_arithmetic(G, group_a, group_b, group_c, batch_size=64):
     """Radford et al.'s face arithmetic: mean z(A) - mean z(B) + mean z(C).
 

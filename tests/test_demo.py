@@ -1,0 +1,210 @@
+"""The demo server, through HTTP on an ephemeral port: every endpoint, the same seed's same bytes,
+uploads of a photo and of a generated face, and every kind of bad request."""
+import base64
+import io
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tinygan import sampling
+from tinygan.demo import make_server
+from tinygan.demo.server import MAX_UPLOAD_BYTES
+from tinygan.synthetic import synthetic_face
+from tinygan.train import Trainer, make_config
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo_run")
+    faces = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+    config = make_config(out=str(out), nz=8, ngf=4, ndf=4, batch_size=4, n_samples=4, max_steps=3, log_every=1,
+                         sample_every=1, checkpoint_every=3)
+    Trainer(config, dataset=faces, verbose=False).run()
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(run_dir):
+    server = make_server(run_dir, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def request(url, data=None, headers=None, method=None):
+    """(status, headers, body bytes); HTTP errors are answers too."""
+    req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers, err.read()
+
+
+def multipart(field, filename, payload, boundary="tinygan-test-boundary"):
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n").encode() + payload + f"\r\n--{boundary}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def png(pixels):
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def decode_data_url(url):
+    return base64.b64decode(url.split(",", 1)[1])
+
+
+def assert_one_line_error(status, body, expected_status, words):
+    assert status == expected_status, (status, body)
+    message = json.loads(body)["error"]
+    assert "\n" not in message and words in message, message
+
+
+def test_it_listens_on_this_machine_only_by_default(run_dir):
+    server = make_server(run_dir, port=0)
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+    finally:
+        server.server_close()
+
+
+def test_the_page_is_self_contained(server):
+    status, headers, body = request(server + "/")
+    page = body.decode()
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    for tab in ("Paint", "Walk", "Arithmetic", "Judge", "Run"):
+        assert f">{tab}</button>" in page
+    assert "http://" not in page and "https://" not in page        # nothing fetched from elsewhere: works offline
+
+
+def test_info_describes_the_model_and_the_run(server, run_dir):
+    status, _, body = request(server + "/api/info")
+    info = json.loads(body)
+    assert status == 200 and info["model"]["nz"] == 8 and info["discriminator"] and info["run"]
+    assert info["checkpoint"].endswith("ckpt_000003.npz") and "NOT a deepfake detector" in info["warning"]
+
+
+def test_faces_are_the_seeds_faces_and_the_same_seed_gives_the_same_bytes(server, run_dir):
+    status, headers, body = request(server + "/api/faces?seeds=0-15")
+    first = json.loads(body)
+    assert status == 200 and first["seeds"] == list(range(16)) and float(headers["X-Elapsed-Ms"]) > 0
+    again = json.loads(request(server + "/api/faces?seeds=3,9")[2])
+    assert again["images"] == [first["images"][3], first["images"][9]]
+    with Image.open(io.BytesIO(decode_data_url(first["images"][3]))) as face:
+        pixels = np.asarray(face)
+    expected = sampling.generate_images(sampling.load_generator(run_dir), [3])[0]
+    assert np.abs(pixels.astype(int) - expected).max() <= 1
+
+
+def test_walk_starts_at_one_seed_and_ends_at_the_other(server):
+    start = request(server + "/api/walk?a=3&b=9&t=0")
+    end = request(server + "/api/walk?a=3&b=9&t=1")
+    middle = request(server + "/api/walk?a=3&b=9&t=0.5")
+    assert start[0] == end[0] == middle[0] == 200 and start[1]["Content-Type"] == "image/png"
+    faces = json.loads(request(server + "/api/faces?seeds=3,9")[2])["images"]
+    assert start[2] == decode_data_url(faces[0]) and end[2] == decode_data_url(faces[1])
+    assert middle[2] not in (start[2], end[2])
+    assert request(server + "/api/walk?a=3&b=9&t=0.5")[2] == middle[2]        # the same frame, the same bytes
+
+
+def test_arithmetic_paints_the_groups_and_the_answer(server):
+    status, headers, body = request(server + "/api/arithmetic?a=1,2,3&b=4,5&c=6")
+    assert status == 200 and headers["Content-Type"] == "image/png"
+    with Image.open(io.BytesIO(body)) as picture:
+        assert picture.size == (4 * 66 + 2, 4 * 66 + 2)         # 3 + 1 columns, 4 rows of 64 px tiles
+
+
+def test_judge_a_photo_and_a_generated_face(server, tmp_path):
+    photo = io.BytesIO()
+    synthetic_face(np.random.default_rng(1)).save(photo, format="JPEG")
+    generated = decode_data_url(json.loads(request(server + "/api/faces?seeds=5")[2])["images"][0])
+    for payload, crop in ((photo.getvalue(), "centre crop 0.719"), (generated, "judged as it is")):
+        for body, headers in (multipart("image", "face.jpg", payload), (payload, {"Content-Type": "image/jpeg"})):
+            status, _, answer = request(server + "/api/judge", data=body, headers=headers)
+            result = json.loads(answer)
+            assert status == 200 and 0 <= result["probability"] <= 1 and crop in result["crop"]
+            assert result["verdict"] in ("real", "fake") and "NOT a deepfake detector" in result["warning"]
+            with Image.open(io.BytesIO(decode_data_url(result["face"]))) as seen:
+                assert seen.size == (64, 64)
+
+
+def test_the_run_panel_reads_the_run_folder(server):
+    status, _, body = request(server + "/api/run")
+    run = json.loads(body)
+    assert status == 200 and run["step"] == 3 and run["total_steps"] == 3 and len(run["rows"]) == 3
+    assert run["samples_step"] == 3 and run["img_per_s"] > 0
+    status, headers, body = request(server + "/api/run/samples.png")
+    assert status == 200 and body.startswith(b"\x89PNG")
+
+
+def test_bad_requests_get_a_4xx_with_one_line_and_the_server_keeps_serving(server):
+    good = png(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    huge = io.BytesIO()
+    Image.new("1", (8000, 8000)).save(huge, format="PNG")                 # 64 million pixels in a few KB
+    gif_text = b"GIF89a" + b"\0" * 10
+    cases = [
+        (request(server + "/api/judge", b"just text", {"Content-Type": "image/png"}), 415, "not an image"),
+        (request(server + "/api/judge", good[:len(good) // 2], {"Content-Type": "image/png"}), 422,
+         "cannot use this image: corrupt or truncated"),
+        (request(server + "/api/judge", huge.getvalue(), {"Content-Type": "image/png"}), 413, "more than 40,000,000"),
+        (request(server + "/api/judge", b"x" * (MAX_UPLOAD_BYTES + 1), {"Content-Type": "image/png"}), 413,
+         "more than 10,485,760"),
+        (request(server + "/api/judge", *multipart("photo", "a.png", good)), 400, "field named 'image'"),
+        (request(server + "/api/judge", b"--x\r\nnonsense", {"Content-Type": "multipart/form-data"}), 400,
+         "malformed multipart form"),
+        (request(server + "/api/judge", b"", {"Content-Type": "image/png"}), 400, "no image"),
+        (request(server + "/api/judge", gif_text, {"Content-Type": "image/gif"}), 415, "not an image"),
+        (request(server + "/api/faces", b"x", {}, "POST"), 405, "only /api/judge takes uploads"),
+        (request(server + "/", method="DELETE"), 405, "use GET or POST"),
+        (request(server + "/secret/../../etc/passwd"), 404, "no such page"),
+        (request(server + "/api/faces?seeds=banana"), 400, "seeds must look like"),
+        (request(server + "/api/faces?seeds=0-999"), 400, "at most 64 seeds"),
+        (request(server + "/api/walk?a=1&b=2&t=7"), 400, "t must be a number from 0.0 to 1.0"),
+        (request(server + "/api/walk?a=-1&b=2&t=0"), 400, "a must be a number"),
+        (request(server + "/api/arithmetic?a=1&b=2"), 400, "c:"),
+    ]
+    for (status, _, body), expected, words in cases:
+        assert_one_line_error(status, body, expected, words)
+    assert request(server + "/api/faces?seeds=1")[0] == 200                  # still serving
+
+
+def test_parallel_requests_are_served_one_model_call_at_a_time(server):
+    results = []
+
+    def fetch(seed):
+        results.append(request(server + f"/api/walk?a={seed}&b={seed + 1}&t=0.3"))
+    threads = [threading.Thread(target=fetch, args=(seed,)) for seed in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [status for status, _, _ in results] == [200] * 8
+    alone = request(server + "/api/walk?a=0&b=1&t=0.3")[2]
+    assert alone in [body for _, _, body in results]
+
+
+def test_without_a_discriminator_judge_says_so(tmp_path, run_dir):
+    G = sampling.load_generator(run_dir)
+    sampling.save_generator(G, tmp_path / "g.npz")
+    server = make_server(tmp_path / "g.npz", port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert json.loads(request(url + "/api/info")[2])["discriminator"] is False
+        status, _, body = request(url + "/api/judge", png(np.zeros((64, 64, 3), np.uint8)), {"Content-Type": "image/png"})
+        assert_one_line_error(status, body, 409, "holds no discriminator")
+        assert_one_line_error(*request(url + "/api/run")[::2], 404, "without a training run")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,150 @@
+"""The demo page in a real browser: headless Chromium, driven through chromedriver's WebDriver protocol.
+
+It loads the page, paints faces, moves the walk slider, uploads a photo through the file
+input and reads the verdict from the page. Skipped where Debian's chromium and
+chromium-driver are not installed (`apt-get install chromium chromium-driver`).
+Set TINYGAN_DEMO_SCREENSHOT=PATH to save a screenshot of each tab (PATH-paint.png, ...).
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from test_demo import run_dir  # noqa: F401 - the fixture: a tiny training run
+from tinygan.demo import make_server
+from tinygan.synthetic import synthetic_face
+
+CHROMIUM, DRIVER = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver")]
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"       # the W3C WebDriver key of an element reference
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Browser:
+    """Just enough of the W3C WebDriver protocol, over urllib, to drive one headless Chromium session."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.driver = subprocess.Popen([DRIVER, f"--port={self.port}"], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(self.url + "/status", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1200,900"]
+        session = self.call("POST", "/session", {"capabilities": {"alwaysMatch": {
+            "browserName": "chrome", "goog:chromeOptions": {"binary": CHROMIUM, "args": args}}}})
+        self.session = f"/session/{session['sessionId']}"
+
+    def call(self, method, path, payload=None):
+        data = json.dumps(payload).encode() if payload is not None else (b"{}" if method == "POST" else None)
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=120) as response:
+            return json.loads(response.read())["value"]
+
+    def go(self, url):
+        self.call("POST", self.session + "/url", {"url": url})
+
+    def find(self, css):
+        return self.call("POST", self.session + "/element", {"using": "css selector", "value": css})[ELEMENT]
+
+    def click(self, css):
+        self.call("POST", self.session + f"/element/{self.find(css)}/click")
+
+    def type(self, css, text):
+        self.call("POST", self.session + f"/element/{self.find(css)}/value", {"text": text})
+
+    def script(self, source, *args):
+        return self.call("POST", self.session + "/execute/sync", {"script": source, "args": list(args)})
+
+    def wait(self, source, timeout=90):
+        """Wait until the JavaScript expression ``source`` is truthy; returns its value."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            value = self.script(f"return {source};")
+            if value:
+                return value
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {source}")
+
+    def screenshot(self, path):
+        import base64
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(self.call("GET", self.session + "/screenshot")))
+
+    def close(self):
+        try:
+            self.call("DELETE", self.session)
+        finally:
+            self.driver.terminate()
+            self.driver.wait()
+
+
+def test_the_page_paints_walks_and_judges_in_a_real_browser(run_dir, tmp_path):  # noqa: F811
+    server = make_server(run_dir, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    browser = Browser()
+    shots = os.environ.get("TINYGAN_DEMO_SCREENSHOT")
+    try:
+        browser.go(f"http://127.0.0.1:{server.server_address[1]}/")
+        # Paint: 16 faces at load; click one to see it large with its seed
+        browser.wait("document.querySelectorAll('#paint-grid img').length === 16 && "
+                     "[...document.querySelectorAll('#paint-grid img')].every((i) => i.complete && i.naturalWidth === 64)")
+        browser.click("#paint-grid figure:nth-child(6)")
+        assert browser.script("return document.getElementById('paint-big-seed').textContent;") == "seed 5"
+        timings = {"16-face grid": float(browser.script("return document.getElementById('paint-grid').dataset.milliseconds;"))}
+        if shots:
+            browser.screenshot(f"{shots}-paint.png")
+        # Walk: move the slider, wait for the new frame
+        browser.click("nav button[data-tab=walk]")
+        browser.wait("document.getElementById('walk-img').naturalWidth === 64")
+        browser.script("const s = document.getElementById('walk-t'); s.value = 0.5;"
+                       "s.dispatchEvent(new Event('input'));")
+        browser.wait("document.getElementById('walk-img').dataset.t === '0.5' && "
+                     "document.getElementById('walk-img').naturalWidth === 64")
+        assert browser.script("return document.getElementById('walk-t-value').textContent;") == "0.50"
+        timings["walk frame"] = float(browser.script("return document.getElementById('walk-img').dataset.milliseconds;"))
+        # Judge: upload a photo through the file input, read the verdict
+        photo = tmp_path / "photo.jpg"
+        synthetic_face(np.random.default_rng(2)).save(photo, quality=92)
+        browser.click("nav button[data-tab=judge]")
+        browser.type("#judge-file", str(photo))
+        browser.wait("!document.getElementById('judge-result').hidden")
+        verdict = browser.script("return document.getElementById('judge-verdict').textContent;")
+        probability = float(browser.script("return document.getElementById('judge-result').dataset.probability;"))
+        assert verdict in ("looks real to D", "looks generated to D") and 0 <= probability <= 1
+        assert "centre crop" in browser.script("return document.getElementById('judge-crop').textContent;")
+        assert "NOT a deepfake detector" in browser.script("return document.getElementById('judge-warning').textContent;")
+        timings["judgement"] = float(browser.script("return document.getElementById('judge-result').dataset.milliseconds;"))
+        if shots:
+            browser.screenshot(f"{shots}-judge.png")
+        # Run: the run's progress and its newest grid
+        browser.click("nav button[data-tab=run]")
+        browser.wait("document.getElementById('run-step').textContent === '3 / 3'")
+        browser.wait("document.getElementById('run-grid').naturalWidth > 0")
+        if shots:
+            browser.screenshot(f"{shots}-run.png")
+        print("as seen in the browser (ms):", timings)
+    finally:
+        browser.close()
+        server.shutdown()
+        server.server_close()
