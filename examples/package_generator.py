@@ -1,10 +1,10 @@
 """Turn a training checkpoint into a small generator file to share with students.
 
-The file keeps only G's weights, in float16 (half the bytes; the faces are
-indistinguishable), plus the model config and where it came from: the data,
-the steps, the wall time, the machine and the data's terms of use. Everyone
-can then run ``python -m tinygan generate -c generator.npz`` without the data,
-the discriminator or the optimiser states.
+The file keeps G's weights (the averaged G_ema when the checkpoint has one) and
+D's, in float16 (half the bytes; the faces are indistinguishable), plus the model
+config and where it came from: the data, the steps, the wall time, the machine and
+the data's terms of use. Everyone can then run ``python -m tinygan generate -c
+generator.npz`` and ``judge`` without the data or the optimiser states.
 
     python examples/package_generator.py runs/celeba/checkpoints/ckpt_000780.npz --out generator.npz \\
         --wall-time "55 min" --machine "2-core CPU"
@@ -31,24 +31,26 @@ def main():
     parser.add_argument("--machine", default=platform.processor() or platform.machine(),
                         help="what it was trained on (default: %(default)s)")
     parser.add_argument("--note", default="", help="anything else worth knowing (e.g. the FID)")
+    parser.add_argument("--raw", action="store_true", help="ship the raw G, not the averaged G_ema")
     args = parser.parse_args()
 
     tree, path = sampling.load_tree(args.checkpoint)
     if "G" not in tree or "config" not in tree:
         sys.exit(f"error: {path} is not a tinygan training checkpoint (no G/ or config)")
     config = tree["config"]
-    G = sampling.generator_from_state_dict(tree["G"], config.get("z_dist", "normal"))
+    G, D = sampling.load_generator(path, raw=args.raw), sampling.load_discriminator(path)
     provenance = {
         "source_checkpoint": Path(path).name,
         "data": str(config.get("data")), "images_limit": config.get("limit"),
         "steps": int(tree["step"]), "batch_size": config.get("batch_size"),
         "epochs": round(int(tree["step"]) / max(1, _dataset_size(tree) // config["batch_size"]), 2),
+        "generator": "raw G" if args.raw or "G_ema" not in tree else "G_ema, the average of G's weights (tinygan.ema)",
         "training_config": config, "wall_time": args.wall_time, "machine": args.machine,
         "note": args.note, "terms": CELEBA_TERMS,
     }
-    out = sampling.save_generator(G, args.out, provenance=provenance)
+    out = sampling.save_generator(G, args.out, provenance=provenance, D=D)
     Path(out).with_suffix(".json").write_text(json.dumps(provenance, indent=2) + "\n")
-    print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.1f} MB, float16) and {Path(out).with_suffix('.json')}")
+    print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.1f} MB, float16, G and D) and {Path(out).with_suffix('.json')}")
     print(f"try it: python -m tinygan generate -c {out} --out faces.png")
 
 

@@ -29,3 +29,13 @@ def test_importing_the_core_loads_neither_pillow_matplotlib_cupy_nor_training():
 
 def test_using_a_trained_model_does_not_import_the_training_loop_or_the_data_pipeline():
     assert modules_after("import tinygan.sampling, tinygan.nn, tinygan.ema, tinygan.checkpoint, tinygan.dcgan") == []
+
+
+def test_the_readme_quick_start_runs_and_learns():
+    """The first Python block of README.md, run as a user would paste it."""
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loss = float(result.stdout.strip().split()[-1])
+    assert loss < 0.3, result.stdout                      # the quadrant problem is learnt
