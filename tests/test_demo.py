@@ -15,21 +15,12 @@ from tinygan import sampling
 from tinygan.demo import make_server
 from tinygan.demo.server import MAX_UPLOAD_BYTES
 from tinygan.synthetic import synthetic_face
-from tinygan.train import Trainer, make_config
+
+from test_sampling_cli import run_dir  # noqa: F401 - the fixture: a tiny 2-step training run
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo_run")
-    faces = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
-    config = make_config(out=str(out), nz=8, ngf=4, ndf=4, batch_size=4, n_samples=4, max_steps=3, log_every=1,
-                         sample_every=1, checkpoint_every=3)
-    Trainer(config, dataset=faces, verbose=False).run()
-    return out
-
-
-@pytest.fixture(scope="module")
-def server(run_dir):
+def server(run_dir):  # noqa: F811
     server = make_server(run_dir, port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -70,7 +61,7 @@ def assert_one_line_error(status, body, expected_status, words):
     assert "\n" not in message and words in message, message
 
 
-def test_it_listens_on_this_machine_only_by_default(run_dir):
+def test_it_listens_on_this_machine_only_by_default(run_dir):  # noqa: F811
     server = make_server(run_dir, port=0)
     try:
         assert server.server_address[0] == "127.0.0.1"
@@ -87,14 +78,14 @@ def test_the_page_is_self_contained(server):
     assert "http://" not in page and "https://" not in page        # nothing fetched from elsewhere: works offline
 
 
-def test_info_describes_the_model_and_the_run(server, run_dir):
+def test_info_describes_the_model_and_the_run(server, run_dir):  # noqa: F811
     status, _, body = request(server + "/api/info")
     info = json.loads(body)
     assert status == 200 and info["model"]["nz"] == 8 and info["discriminator"] and info["run"]
-    assert info["checkpoint"].endswith("ckpt_000003.npz") and "NOT a deepfake detector" in info["warning"]
+    assert info["checkpoint"].endswith("ckpt_000002.npz") and "NOT a deepfake detector" in info["warning"]
 
 
-def test_faces_are_the_seeds_faces_and_the_same_seed_gives_the_same_bytes(server, run_dir):
+def test_faces_are_the_seeds_faces_and_the_same_seed_gives_the_same_bytes(server, run_dir):  # noqa: F811
     status, headers, body = request(server + "/api/faces?seeds=0-15")
     first = json.loads(body)
     assert status == 200 and first["seeds"] == list(range(16)) and float(headers["X-Elapsed-Ms"]) > 0
@@ -141,8 +132,8 @@ def test_judge_a_photo_and_a_generated_face(server, tmp_path):
 def test_the_run_panel_reads_the_run_folder(server):
     status, _, body = request(server + "/api/run")
     run = json.loads(body)
-    assert status == 200 and run["step"] == 3 and run["total_steps"] == 3 and len(run["rows"]) == 3
-    assert run["samples_step"] == 3 and run["img_per_s"] > 0
+    assert status == 200 and run["step"] == 2 and run["total_steps"] == 2 and len(run["rows"]) == 2
+    assert run["samples_step"] == 2 and run["img_per_s"] > 0
     status, headers, body = request(server + "/api/run/samples.png")
     assert status == 200 and body.startswith(b"\x89PNG")
 
@@ -193,7 +184,7 @@ def test_parallel_requests_are_served_one_model_call_at_a_time(server):
     assert alone in [body for _, _, body in results]
 
 
-def test_without_a_discriminator_judge_says_so(tmp_path, run_dir):
+def test_without_a_discriminator_judge_says_so(tmp_path, run_dir):  # noqa: F811
     G = sampling.load_generator(run_dir)
     sampling.save_generator(G, tmp_path / "g.npz")
     server = make_server(tmp_path / "g.npz", port=0)

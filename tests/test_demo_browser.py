@@ -17,7 +17,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from test_demo import run_dir  # noqa: F401 - the fixture: a tiny training run
+from test_sampling_cli import run_dir  # noqa: F401 - the fixture: a tiny training run
 from tinygan.demo import make_server
 from tinygan.synthetic import synthetic_face
 
@@ -139,7 +139,7 @@ def test_the_page_paints_walks_and_judges_in_a_real_browser(run_dir, tmp_path): 
             browser.screenshot(f"{shots}-judge.png")
         # Run: the run's progress and its newest grid
         browser.click("nav button[data-tab=run]")
-        browser.wait("document.getElementById('run-step').textContent === '3 / 3'")
+        browser.wait("document.getElementById('run-step').textContent === '2 / 2'")
         browser.wait("document.getElementById('run-grid').naturalWidth > 0")
         if shots:
             browser.screenshot(f"{shots}-run.png")

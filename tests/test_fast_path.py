@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from tinygan import nn
 from tinygan.nn import fast, functional as F
 
+from test_layers import conv_cases
+
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
 
 
@@ -55,17 +57,6 @@ def assert_paths_agree(results, dtype):
 
 def normal(shape, seed):
     return np.random.default_rng(seed).normal(size=shape)
-
-
-@st.composite
-def conv_cases(draw):
-    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    h = draw(st.integers(max(1, kh - 2 * ph), 7))
-    w = draw(st.integers(max(1, kw - 2 * pw), 7))
-    return dict(n=draw(st.integers(1, 4)), cin=draw(st.integers(1, 5)), cout=draw(st.integers(1, 5)),
-                kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), hw=(h, w), bias=draw(st.booleans()))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
