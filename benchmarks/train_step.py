@@ -94,8 +94,9 @@ def main():
             print(f"{path:9s} batch {batch:4d}: {result['img_per_s']:6.1f} img/s (best step "
                   f"{result['best_img_per_s']:.1f}), peak RSS {result['peak_rss_mb']:.0f} MB")
             if batch == 128 and backend.name() == "cupy":
-                print(f"RESULT {path} path, training at batch 128 on the GPU: {result['img_per_s']:.1f} img/s (bar: half "
-                      "of PyTorch fp32 on the same GPU: python benchmarks/torch_train_step.py --device cuda --batch 128)")
+                print(f"RESULT {path} path, training at batch 128 on the GPU: {result['img_per_s']:.1f} img/s "
+                      "(bar: half of PyTorch fp32 on the same GPU: "
+                      "python benchmarks/torch_train_step.py --device cuda --batch 128)")
             elif batch == 128:
                 print(f"RESULT {path} path, training at batch 128: {result['img_per_s']:.1f} img/s, "
                       f"peak RSS {result['peak_rss_mb']:.0f} MB")

@@ -50,7 +50,8 @@ def main():
     }
     out = sampling.save_generator(G, args.out, provenance=provenance, D=D)
     Path(out).with_suffix(".json").write_text(json.dumps(provenance, indent=2) + "\n")
-    print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.1f} MB, float16, G and D) and {Path(out).with_suffix('.json')}")
+    print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.1f} MB, float16, G and D) and "
+          f"{Path(out).with_suffix('.json')}")
     print(f"try it: python -m tinygan generate -c {out} --out faces.png")
 
 

@@ -128,7 +128,8 @@ report(f"NHWC memory, {fast.THREADS} threads over the batch",
 unfold = fast.nhwc(x_nhwc)
 fast.THREADS = 1
 cols = fast.im2col(unfold, (4, 4), (2, 2), (1, 1))
-table.append(("im2col's copies alone, 1 thread", best_time(lambda: fast.im2col(unfold, (4, 4), (2, 2), (1, 1))) / batch))
+table.append(("im2col's copies alone, 1 thread",
+              best_time(lambda: fast.im2col(unfold, (4, 4), (2, 2), (1, 1))) / batch))
 print(f"  {table[-1][0]:46s} {table[-1][1] * 1e3:9.3f} ms/image")
 fast.THREADS = max(2, os.cpu_count() or 1)
 report(f"im2col's copies alone, {fast.THREADS} threads", best_time(lambda: fast.im2col(unfold, (4, 4), (2, 2), (1, 1))),

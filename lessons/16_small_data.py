@@ -39,7 +39,6 @@
 # dominate its run time; --inception scores anyway).
 
 # %%
-import shutil
 import sys
 from pathlib import Path
 
@@ -151,7 +150,8 @@ fid_what = f"FID ({fid_n} faces vs {len(held_out)} held-out)" if score_fid else 
 print(f"\nSummary (the same model, settings and number of steps; {fid_what}):")
 print(f"  {'run':>20s} {'epochs':>7s} {'copy ratio':>11s} {'held-out':>9s} {'D gap':>7s} {'FID':>7s}")
 for name, r in results.items():
-    print(f"  {name:>20s} {r['epochs']:7.1f} {r['ratio']:11.2f} {r['real_ratio']:9.2f} {r['gap']:+7.3f} {r['fid']:7.1f}")
+    print(f"  {name:>20s} {r['epochs']:7.1f} {r['ratio']:11.2f} {r['real_ratio']:9.2f} {r['gap']:+7.3f} "
+          f"{r['fid']:7.1f}")
 for size in augmented:
     plain, augmented_run = results[f"{size:,}"], results[f"{size:,} + DiffAugment"]
     lesson.check(f"{size:,} faces: D overfitting gap with DiffAugment - without",

@@ -193,7 +193,8 @@ def test_without_a_discriminator_judge_says_so(tmp_path, run_dir):  # noqa: F811
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
         assert json.loads(request(url + "/api/info")[2])["discriminator"] is False
-        status, _, body = request(url + "/api/judge", png(np.zeros((64, 64, 3), np.uint8)), {"Content-Type": "image/png"})
+        blank = png(np.zeros((64, 64, 3), np.uint8))
+        status, _, body = request(url + "/api/judge", blank, {"Content-Type": "image/png"})
         assert_one_line_error(status, body, 409, "holds no discriminator")
         assert_one_line_error(*request(url + "/api/run")[::2], 404, "without a training run")
     finally:

@@ -107,11 +107,12 @@ def test_the_page_paints_walks_and_judges_in_a_real_browser(run_dir, tmp_path): 
     try:
         browser.go(f"http://127.0.0.1:{server.server_address[1]}/")
         # Paint: 16 faces at load; click one to see it large with its seed
-        browser.wait("document.querySelectorAll('#paint-grid img').length === 16 && "
-                     "[...document.querySelectorAll('#paint-grid img')].every((i) => i.complete && i.naturalWidth === 64)")
+        browser.wait("document.querySelectorAll('#paint-grid img').length === 16 && [...document.querySelectorAll("
+                     "'#paint-grid img')].every((i) => i.complete && i.naturalWidth === 64)")
         browser.click("#paint-grid figure:nth-child(6)")
         assert browser.script("return document.getElementById('paint-big-seed').textContent;") == "seed 5"
-        timings = {"16-face grid": float(browser.script("return document.getElementById('paint-grid').dataset.milliseconds;"))}
+        timings = {"16-face grid": float(browser.script(
+            "return document.getElementById('paint-grid').dataset.milliseconds;"))}
         if shots:
             browser.screenshot(f"{shots}-paint.png")
         # Walk: move the slider, wait for the new frame
@@ -122,7 +123,8 @@ def test_the_page_paints_walks_and_judges_in_a_real_browser(run_dir, tmp_path): 
         browser.wait("document.getElementById('walk-img').dataset.t === '0.5' && "
                      "document.getElementById('walk-img').naturalWidth === 64")
         assert browser.script("return document.getElementById('walk-t-value').textContent;") == "0.50"
-        timings["walk frame"] = float(browser.script("return document.getElementById('walk-img').dataset.milliseconds;"))
+        timings["walk frame"] = float(browser.script(
+            "return document.getElementById('walk-img').dataset.milliseconds;"))
         # Judge: upload a photo through the file input, read the verdict
         photo = tmp_path / "photo.jpg"
         synthetic_face(np.random.default_rng(2)).save(photo, quality=92)
@@ -133,8 +135,10 @@ def test_the_page_paints_walks_and_judges_in_a_real_browser(run_dir, tmp_path): 
         probability = float(browser.script("return document.getElementById('judge-result').dataset.probability;"))
         assert verdict in ("looks real to D", "looks generated to D") and 0 <= probability <= 1
         assert "centre crop" in browser.script("return document.getElementById('judge-crop').textContent;")
-        assert "NOT a deepfake detector" in browser.script("return document.getElementById('judge-warning').textContent;")
-        timings["judgement"] = float(browser.script("return document.getElementById('judge-result').dataset.milliseconds;"))
+        warning = browser.script("return document.getElementById('judge-warning').textContent;")
+        assert "NOT a deepfake detector" in warning
+        timings["judgement"] = float(browser.script(
+            "return document.getElementById('judge-result').dataset.milliseconds;"))
         if shots:
             browser.screenshot(f"{shots}-judge.png")
         # Run: the run's progress and its newest grid

@@ -6,18 +6,17 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tinygan import checkpoint, files, train
+from tinygan import checkpoint, train
 from tinygan.cli import main
-from tinygan.train import DivergenceError, Trainer, resume
+from tinygan.train import DivergenceError, resume
 
-from test_train import FACES, assert_trees_equal, face_images, tiny, trainer
+from test_train import FACES, assert_trees_equal, face_images, trainer
 
 HERE = Path(__file__).resolve().parent
 TINY = ["--ngf", "4", "--ndf", "4", "--nz", "8", "--batch-size", "4"]
@@ -89,7 +88,8 @@ def test_a_killed_run_resumes_to_the_same_weights_and_log(when, straight, tmp_pa
     assert again.returncode == 0, again.stdout + again.stderr
     assert log_text_without_timing(tmp_path / "run") == log_text_without_timing(root / "run")
     assert_trees_equal(final_state(tmp_path / "run"), final_state(root / "run"))
-    leftovers = [p.name for p in (tmp_path / "run").rglob("*.tmp")] + [p.name for p in (tmp_path / "cache").glob("*.tmp")]
+    leftovers = [p.name for p in (tmp_path / "run").rglob("*.tmp")]
+    leftovers += [p.name for p in (tmp_path / "cache").glob("*.tmp")]
     assert leftovers == []
     if when.startswith("save"):
         assert "removed 1 unfinished file(s) of a killed run" in again.stdout
@@ -361,6 +361,9 @@ def test_the_loss_log_rows_after_a_resume_average_the_same_steps(tmp_path):
     window = checkpoint.load(tmp_path / "split/checkpoints/ckpt_000003.npz")["log_window"]
     assert window["stats"].shape == (3, 4)                          # steps 1-3: not logged yet at step 3
     resume(tmp_path / "split", dataset=FACES, verbose=False).run()
-    rows = [{k: v for k, v in r.items() if k != "img_per_s"} for r in checkpoint.read_loss_log(tmp_path / "split/loss_log.csv")]
-    want = [{k: v for k, v in r.items() if k != "img_per_s"} for r in checkpoint.read_loss_log(tmp_path / "straight/loss_log.csv")]
+
+    def rows_of(run):
+        rows = checkpoint.read_loss_log(run / "loss_log.csv")
+        return [{k: v for k, v in r.items() if k != "img_per_s"} for r in rows]
+    rows, want = rows_of(tmp_path / "split"), rows_of(tmp_path / "straight")
     assert rows == want and [r["step"] for r in rows] == [4, 6]

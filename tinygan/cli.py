@@ -211,7 +211,8 @@ def cmd_export(args):
                          "discriminator_torch.npz)")
     G = sampling.load_generator(args.checkpoint, raw=args.raw)
     g_path = sampling.export_torch(G, out / "generator_torch.npz")
-    print(f"wrote {g_path}: load with netG.load_state_dict({{k: torch.from_numpy(v) for k, v in np.load(...).items()}})")
+    print(f"wrote {g_path}: load with "
+          "netG.load_state_dict({k: torch.from_numpy(v) for k, v in np.load(...).items()})")
     try:
         D = sampling.load_discriminator(args.checkpoint)
     except ValueError:

@@ -51,6 +51,7 @@ PROGRESS_SECONDS = 2.0    # between the progress lines of a cache build (the fir
 # would give the same numbers. These tags keep the order and the flips apart.
 _ORDER_STREAM, _FLIP_STREAM = 0, 1
 
+
 def _say(verbose, message):
     if verbose:
         print(f"tinygan.data: {message}", flush=True)

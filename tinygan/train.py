@@ -343,7 +343,8 @@ class Trainer:
         continues_here = self.resumed_from is not None and self.resumed_from == self.out.resolve()
         if not continues_here and holds_a_run(self.out):
             if not overwrite:
-                what = f"continue it with --resume {self.out}" if self.resumed_from is None else "resume into another --out"
+                what = (f"continue it with --resume {self.out}" if self.resumed_from is None
+                        else "resume into another --out")
                 raise ValueError(f"{self.out} already holds a training run (checkpoints or a loss log): {what}, "
                                  "replace it with --overwrite, or choose another --out")
             self._remove_run_files()

@@ -89,6 +89,7 @@ def images_to_features(images, batch_size=32, preprocessing="pytorch-fid", model
     ``images`` may be a memory-mapped array: only one batch is in memory at a time.
     """
     if model is None:
+        from .weights import fid_inception_v3      # weights.py builds the network: imported when needed
         model = fid_inception_v3(verbose=verbose)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
