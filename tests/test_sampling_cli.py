@@ -203,10 +203,11 @@ def test_export_then_import_gives_identical_images(ckpt, G, tmp_path, capsys):
     assert len({p.read_bytes() for p in grids}) == 1
 
 
-def test_export_of_a_generator_file_writes_only_the_generator(G, tmp_path):
+def test_export_of_a_generator_file_writes_only_the_generator_and_says_so(G, tmp_path, capsys):
     gen = sampling.save_generator(G, tmp_path / "generator.npz", dtype=np.float32)
     assert main(["export", "-c", str(gen), "--out", str(tmp_path / "export")]) == 0
     assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["generator_torch.npz"]
+    assert "holds no discriminator: wrote the generator only" in capsys.readouterr().out
 
 
 def test_import_remembers_the_noise_distribution(ckpt, tmp_path):
@@ -279,6 +280,15 @@ def test_generate_works_out_of_the_box_with_the_pretrained_generator(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     provenance = sampling.load_tree(sampling.PRETRAINED)[0]["provenance"]
     assert "non-commercial" in provenance["terms"] and provenance["steps"] > 0
+
+
+def test_judge_works_out_of_the_box_with_the_discriminator_shipped_beside_the_generator(tmp_path, capsys):
+    """`python -m tinygan judge face.png` needs no checkpoint: the shipped file holds D too."""
+    assert main(["generate", "--seeds", "7", "--out", str(tmp_path / "face.png")]) == 0
+    capsys.readouterr()
+    assert main(["judge", str(tmp_path / "face.png")]) == 0
+    verdict = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.match(r"\s*[01]\.\d{3}  (real|fake)  .*face\.png  \(already 64x64: judged as it is\)$", verdict), verdict
 
 
 # --- a new user's first hour ------------------------------------------------------------------------

@@ -216,6 +216,7 @@ def cmd_export(args):
     try:
         D = sampling.load_discriminator(args.checkpoint)
     except ValueError:
+        print(f"{args.checkpoint or 'the pretrained file'} holds no discriminator: wrote the generator only")
         return 0
     print(f"wrote {sampling.export_torch(D, out / 'discriminator_torch.npz')}")
     return 0
