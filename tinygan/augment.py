@@ -1,7 +1,7 @@
 """DiffAugment (Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient GAN Training").
 
 With little data, D memorises the training faces and stops teaching G anything
-useful (lesson 15). DiffAugment shows D only randomly *augmented* images, real and
+useful (lesson 16). DiffAugment shows D only randomly *augmented* images, real and
 fake alike, with the same random policy, so D cannot memorise exact pixels. Because
 the fakes are augmented too, G's gradient has to flow back through the augmentation,
 so every augmentation here is differentiable, with its backward written by hand.

@@ -1,7 +1,7 @@
 """What a training run shows while it trains: the progress line, sample grids, plots, FID, the GIF.
 
 ``Trainer.run`` calls these small functions at fixed points; none of them
-changes the training itself, so a run with other monitoring (lesson 12's) trains
+changes the training itself, so a run with other monitoring (lesson 13's) trains
 exactly the same networks.
 """
 import math

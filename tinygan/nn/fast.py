@@ -2,7 +2,7 @@
 
 Every function here computes what a layer of tinygan.nn computes on its reference
 path, and tests/test_fast_path.py holds each one to its reference on the same arrays.
-What makes them faster (lessons/16_making_it_fast.py times each trick):
+What makes them faster (lessons/12_making_it_fast.py times each trick):
 
 * NHWC memory. Tensors keep the NCHW *shape*, but a conv returns an NCHW *view* of
   NHWC memory: ``out.reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2)``. Elementwise

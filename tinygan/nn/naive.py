@@ -1,7 +1,7 @@
 """Convolution and transposed convolution straight from their definitions, one output pixel at a time.
 
 Slow and obviously right: the yardstick the layers are checked against (tests,
-lesson 04) and the first row of lesson 16's speed table. NCHW, NumPy or CuPy.
+lesson 04) and the first row of lesson 12's speed table. NCHW, NumPy or CuPy.
 """
 from ..backend import get_array_module
 
