@@ -31,8 +31,8 @@ def build_parser():
     p = _common.make_parser(__doc__, epilog="WARNING: " + JUDGE_WARNING)
     p.add_argument("images", nargs="*", help="image files to score (none: real faces from --data vs fakes from G)")
     p.add_argument("--checkpoint", "-c",
-                   help="training checkpoint (ckpt_*.npz) or run directory: it holds D, which a generator file does "
-                        "not (required unless --quick)")
+                   help="training checkpoint (ckpt_*.npz), run directory, or a generator file saved with its D "
+                        "(tinygan/pretrained/generator.npz is one; required unless --quick)")
     _common.add_data_arguments(p, n_default=16, what="real faces and fakes to score when no images are given")
     p.add_argument("--crop", type=float, default=data.CELEBA_CROP,
                    help="centred square crop of the given images, as a fraction of their width")
@@ -50,7 +50,8 @@ def main(argv=None):
     keep = None
     if args.checkpoint is None:
         if not args.quick:
-            _common.fail("pass --checkpoint RUN_OR_CKPT, a training checkpoint (it holds D), or use --quick")
+            _common.fail("pass --checkpoint RUN_OR_CKPT, a training checkpoint or generator file that holds D, "
+                         "or use --quick")
         args.checkpoint, keep = _common.quick_run()
     try:
         D = sampling.load_discriminator(args.checkpoint)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinygan import checkpoint
+from tinygan import checkpoint, sampling
 from tinygan.cli import main
 from tinygan.train import Trainer, make_config
 
@@ -76,7 +76,7 @@ def png_size(path):
 
 def test_every_example_is_tested():
     found = sorted(p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_"))
-    assert found == sorted(SCRIPTS + ["package_generator"])
+    assert found == sorted(SCRIPTS + ["package_generator", "fit_discriminator"])
 
 
 HELP_MENTIONS = {
@@ -196,3 +196,35 @@ def test_package_generator_makes_a_small_generator_file_that_generates(run_dir, 
     assert (tmp_path / "generator.json").exists()
     faces = tmp_path / "faces.png"
     assert main(["generate", "-c", str(out), "--n", "4", "--out", str(faces)]) == 0 and faces.exists()
+
+
+def test_fit_discriminator_gives_a_generator_file_a_d_and_keeps_g_as_it_was(run_dir, face_folder, tmp_path):
+    g_only = tmp_path / "g_only.npz"
+    sampling.save_generator(sampling.load_generator(run_dir / "checkpoints" / "ckpt_000003.npz"), g_only)
+    assert "D" not in checkpoint.load(g_only)
+    face = tmp_path / "face.png"
+    Image.fromarray(oval_faces(1, seed=5)[0]).save(face)
+    assert main(["judge", "-c", str(g_only), str(face)]) == 2          # no D: one error line
+
+    out = tmp_path / "with_d.npz"
+    text = ok(run_example("fit_discriminator", g_only, "--data", face_folder, "--steps", "6", "--batch-size", "4",
+                          "--held-out", "8", "--out", out, cwd=tmp_path))
+    assert "held out:" in text and "of 8 real faces called real" in text
+    before, after = checkpoint.load(g_only), checkpoint.load(out)
+    assert before["G"].keys() == after["G"].keys()
+    for name, value in before["G"].items():
+        np.testing.assert_array_equal(after["G"][name], value, err_msg=name)
+    fitted = after["provenance"]["discriminator"]
+    assert fitted["steps"] == 6 and fitted["train_images"] == 16 and fitted["held_out_images"] == 8
+    assert "not the D of G's own run" in fitted["how"]
+    assert set(fitted["held_out_score"]) == {"real_called_real", "fake_called_fake", "mean_p_real", "mean_p_fake"}
+    assert (tmp_path / "with_d.json").exists()
+    assert main(["judge", "-c", str(out), str(face)]) == 0
+
+
+def test_fit_discriminator_refuses_too_little_data_in_one_line(run_dir, face_folder, tmp_path):
+    result = run_example("fit_discriminator", run_dir / "checkpoints" / "ckpt_000003.npz", "--data", face_folder,
+                         "--held-out", "100", "--out", tmp_path / "g.npz", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("fit_discriminator.py: error:")
+    assert "fewer than --held-out 100" in result.stderr and not (tmp_path / "g.npz").exists()
