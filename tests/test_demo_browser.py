@@ -109,7 +109,10 @@ def test_the_page_paints_walks_and_judges_in_a_real_browser(run_dir, tmp_path): 
         # Paint: 16 faces at load; click one to see it large with its seed
         browser.wait("document.querySelectorAll('#paint-grid img').length === 16 && [...document.querySelectorAll("
                      "'#paint-grid img')].every((i) => i.complete && i.naturalWidth === 64)")
+        shown = "getComputedStyle(document.getElementById('{}')).display !== 'none'"
+        assert not browser.script("return " + shown.format("paint-big")), "no empty large face before a click"
         browser.click("#paint-grid figure:nth-child(6)")
+        assert browser.script("return " + shown.format("paint-big"))
         assert browser.script("return document.getElementById('paint-big-seed').textContent;") == "seed 5"
         timings = {"16-face grid": float(browser.script(
             "return document.getElementById('paint-grid').dataset.milliseconds;"))}
@@ -129,8 +132,9 @@ def test_the_page_paints_walks_and_judges_in_a_real_browser(run_dir, tmp_path): 
         photo = tmp_path / "photo.jpg"
         synthetic_face(np.random.default_rng(2)).save(photo, quality=92)
         browser.click("nav button[data-tab=judge]")
+        assert not browser.script("return " + shown.format("judge-result")), "no empty verdict before an upload"
         browser.type("#judge-file", str(photo))
-        browser.wait("!document.getElementById('judge-result').hidden")
+        browser.wait(shown.format("judge-result"))
         verdict = browser.script("return document.getElementById('judge-verdict').textContent;")
         probability = float(browser.script("return document.getElementById('judge-result').dataset.probability;"))
         assert verdict in ("looks real to D", "looks generated to D") and 0 <= probability <= 1
