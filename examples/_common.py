@@ -75,6 +75,21 @@ def fail(message):
     sys.exit(2)
 
 
+def save_generator_file(G, out, provenance, D):
+    """Write a generator file (G and D, float16) and its provenance beside it as .json; both atomic.
+
+    Returns the two paths. A path that cannot be written is one error line.
+    """
+    import json
+
+    from tinygan import files, sampling
+    try:
+        out = sampling.save_generator(G, out, provenance=provenance, D=D)
+        return out, files.write_text(Path(out).with_suffix(".json"), json.dumps(provenance, indent=2) + "\n")
+    except OSError as err:
+        fail(f"cannot write {out}: {err.strerror or err}")
+
+
 # --- faces --------------------------------------------------------------------------------
 def load_faces(args, image_size=64, quick_n=64):
     """uint8 (N, S, S, 3) and a description: the first --n faces of --data, or synthetic faces.

@@ -17,7 +17,6 @@ uses it, and prints how often D is right.
 
     python examples/fit_discriminator.py tinygan/pretrained/generator.npz --data celeba.tar --out generator.npz
 """
-import json
 import sys
 from pathlib import Path
 
@@ -113,9 +112,8 @@ def main(argv=None):
         "batch_size": args.batch_size, "optimizer": "Adam lr 2e-4, betas (0.5, 0.999)", "seed": args.seed,
         "held_out_images": len(held_out), "held_out_score": {k: round(v, 4) for k, v in score.items()},
     }
-    out = sampling.save_generator(G, args.out, provenance=provenance, D=D)
-    Path(out).with_suffix(".json").write_text(json.dumps(provenance, indent=2) + "\n")
-    print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.1f} MB, G and D) and {Path(out).with_suffix('.json')}")
+    out, about = _common.save_generator_file(G, args.out, provenance, D)
+    print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.1f} MB, G and D) and {about}")
     print(f"try it: python -m tinygan judge -c {out} photo.jpg")
 
 

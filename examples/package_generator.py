@@ -10,12 +10,12 @@ generator.npz`` and ``judge`` without the data or the optimiser states.
         --wall-time "55 min" --machine "2-core CPU"
 """
 import argparse
-import json
 import platform
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _common  # noqa: E402
 from tinygan import sampling  # noqa: E402
 
 CELEBA_TERMS = ("Trained on CelebA images (Liu et al., ICCV 2015, MMLAB CUHK), which may be used for "
@@ -48,10 +48,8 @@ def main():
         "training_config": config, "wall_time": args.wall_time, "machine": args.machine,
         "note": args.note, "terms": CELEBA_TERMS,
     }
-    out = sampling.save_generator(G, args.out, provenance=provenance, D=D)
-    Path(out).with_suffix(".json").write_text(json.dumps(provenance, indent=2) + "\n")
-    print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.1f} MB, float16, G and D) and "
-          f"{Path(out).with_suffix('.json')}")
+    out, about = _common.save_generator_file(G, args.out, provenance, D)
+    print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.1f} MB, float16, G and D) and {about}")
     print(f"try it: python -m tinygan generate -c {out} --out faces.png")
 
 

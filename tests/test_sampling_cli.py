@@ -70,7 +70,8 @@ def test_negative_seeds_are_refused(G):
 def test_generate_command_writes_a_grid_from_a_checkpoint_or_a_run_directory(run_dir, ckpt, G, tmp_path, capsys):
     assert main(["generate", "-c", str(ckpt), "--seeds", "0-3", "--out", str(tmp_path / "a.png")]) == 0
     assert "wrote a grid of 4 faces" in capsys.readouterr().out
-    assert main(["generate", "--checkpoint", str(run_dir), "--seed", "0", "--n", "4", "--out", str(tmp_path / "b.png")]) == 0
+    assert main(["generate", "--checkpoint", str(run_dir), "--seed", "0", "--n", "4",
+                 "--out", str(tmp_path / "b.png")]) == 0
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
     grid = png_pixels(tmp_path / "a.png")
     assert grid.shape == (68, 4 * 66 + 2, 3)
@@ -103,7 +104,8 @@ def test_interpolate_refuses_bad_arguments(G):
 
 
 def test_interpolate_command_writes_a_strip_and_a_gif(ckpt, tmp_path):
-    assert main(["interpolate", "-c", str(ckpt), "--seeds", "0,1", "--steps", "3", "--out", str(tmp_path / "s.png")]) == 0
+    assert main(["interpolate", "-c", str(ckpt), "--seeds", "0,1", "--steps", "3",
+                 "--out", str(tmp_path / "s.png")]) == 0
     assert png_pixels(tmp_path / "s.png").shape == (68, 3 * 66 + 2, 3)
     assert main(["interpolate", "-c", str(ckpt), "--seeds", "0,1", "--steps", "3", "--bounce",
                  "--out", str(tmp_path / "s.gif")]) == 0
@@ -196,7 +198,8 @@ def test_export_then_import_gives_identical_images(ckpt, G, tmp_path, capsys):
     assert main(["import", str(tmp_path / "export/generator_torch.npz"), "--out", str(tmp_path / "gen.npz")]) == 0
     imported = sampling.load_generator(tmp_path / "gen.npz")
     np.testing.assert_array_equal(sampling.generate_images(imported, range(4)), sampling.generate_images(G, range(4)))
-    for args in (["-c", str(ckpt)], ["-c", str(tmp_path / "gen.npz")], ["-c", str(tmp_path / "export/generator_torch.npz")]):
+    for args in (["-c", str(ckpt)], ["-c", str(tmp_path / "gen.npz")],
+                 ["-c", str(tmp_path / "export/generator_torch.npz")]):
         out = tmp_path / f"grid{len(list(tmp_path.glob('grid*')))}.png"
         assert main(["generate", *args, "--n", "4", "--out", str(out)]) == 0
     grids = sorted(tmp_path.glob("grid*.png"))

@@ -23,9 +23,11 @@ tnn = torch.nn
 
 def torch_dcgan(ngf, ndf, nz=100):
     """The PyTorch DCGAN tutorial's networks (D without its final Sigmoid: it outputs logits)."""
-    g_layers, width = [tnn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), tnn.BatchNorm2d(ngf * 8), tnn.ReLU()], ngf * 8
+    width = ngf * 8
+    g_layers = [tnn.ConvTranspose2d(nz, width, 4, 1, 0, bias=False), tnn.BatchNorm2d(width), tnn.ReLU()]
     for _ in range(3):
-        g_layers += [tnn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), tnn.BatchNorm2d(width // 2), tnn.ReLU()]
+        g_layers += [tnn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), tnn.BatchNorm2d(width // 2),
+                     tnn.ReLU()]
         width //= 2
     g_layers += [tnn.ConvTranspose2d(width, 3, 4, 2, 1, bias=False), tnn.Tanh()]
     d_layers, width = [tnn.Conv2d(3, ndf, 4, 2, 1, bias=False), tnn.LeakyReLU(0.2)], ndf
