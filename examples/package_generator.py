@@ -34,11 +34,14 @@ def main():
     parser.add_argument("--raw", action="store_true", help="ship the raw G, not the averaged G_ema")
     args = parser.parse_args()
 
-    tree, path = sampling.load_tree(args.checkpoint)
-    if "G" not in tree or "config" not in tree:
-        sys.exit(f"error: {path} is not a tinygan training checkpoint (no G/ or config)")
-    config = tree["config"]
-    G, D = sampling.load_generator(path, raw=args.raw), sampling.load_discriminator(path)
+    try:
+        tree, path = sampling.load_tree(args.checkpoint)
+        if "G" not in tree or "config" not in tree:
+            _common.fail(f"{path} is not a tinygan training checkpoint (no G/ or config)")
+        config = tree["config"]
+        G, D = sampling.load_generator(path, raw=args.raw), sampling.load_discriminator(path)
+    except (OSError, ValueError) as err:
+        _common.fail(str(err))
     provenance = {
         "source_checkpoint": Path(path).name,
         "data": str(config.get("data")), "images_limit": config.get("limit"),

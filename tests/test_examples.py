@@ -196,6 +196,10 @@ def test_package_generator_makes_a_small_generator_file_that_generates(run_dir, 
     assert (tmp_path / "generator.json").exists()
     faces = tmp_path / "faces.png"
     assert main(["generate", "-c", str(out), "--n", "4", "--out", str(faces)]) == 0 and faces.exists()
+    for bad in (tmp_path / "missing.npz", out):          # no file; a generator file, not a checkpoint
+        result = run_example("package_generator", bad, "--out", tmp_path / "again.npz", cwd=tmp_path)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith("package_generator.py: error:")
 
 
 def test_fit_discriminator_gives_a_generator_file_a_d_and_keeps_g_as_it_was(run_dir, face_folder, tmp_path):
