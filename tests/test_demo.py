@@ -200,3 +200,17 @@ def test_without_a_discriminator_judge_says_so(tmp_path, run_dir):  # noqa: F811
     finally:
         server.shutdown()
         server.server_close()
+
+
+
+def test_a_bad_or_taken_port_is_one_error_line(server, run_dir, capsys):  # noqa: F811
+    from tinygan.cli import main
+    for port, words in (("99999", "from 0 to 65535"), ("x", "whole number")):
+        with pytest.raises(SystemExit) as stop:                # argparse refuses it
+            main(["demo", str(run_dir), "--port", port])
+        assert stop.value.code == 2
+        assert words in capsys.readouterr().err.strip().splitlines()[-1]
+    taken = server.rsplit(":", 1)[1]                            # the module's server listens there
+    assert main(["demo", str(run_dir), "--port", taken]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("tinygan demo: error: cannot listen on 127.0.0.1:" + taken), err

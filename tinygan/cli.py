@@ -55,14 +55,24 @@ def parse_seeds(text):
     return seeds
 
 
-def positive_int(text):
+def whole_number(text, low, high=None):
+    """int(text), refused by argparse with one line unless low <= value (<= high)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    if value < low or (high is not None and value > high):
+        wanted = f">= {low}" if high is None else f"from {low} to {high}"
+        raise argparse.ArgumentTypeError(f"expected a number {wanted}, got {value}")
     return value
+
+
+def positive_int(text):
+    return whole_number(text, 1)
+
+
+def port_number(text):
+    return whole_number(text, 0, 65535)
 
 
 def add_backend(p, auto=False, default=None):
@@ -409,7 +419,7 @@ def build_parser():
                        formatter_class=HelpFormatter)
     p.add_argument("run", nargs="?", help="run folder or checkpoint (default: the pretrained generator and its D)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (only this machine by default)")
-    p.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
+    p.add_argument("--port", type=port_number, default=8000, help="port, 0-65535 (0: any free port)")
     p.add_argument("--raw", action="store_true", help="use a checkpoint's raw G, not its averaged G_ema")
     add_backend(p)
     p.set_defaults(func=cmd_demo)

@@ -345,7 +345,11 @@ def make_server(source=None, host="127.0.0.1", port=8000, raw=False):
     """A ThreadingHTTPServer serving the demo for ``source`` (a run folder, a checkpoint, or None: pretrained)."""
     models = Models(source, raw=raw)
     handler = type("DemoHandler", (Handler,), {"models": models})
-    server = ThreadingHTTPServer((host, port), handler)
+    try:
+        server = ThreadingHTTPServer((host, port), handler)
+    except OSError as err:             # the port is taken, or the host is not an address of this machine
+        raise OSError(err.errno, f"cannot listen on {host}:{port}: {err.strerror or err} "
+                                 "(try another --port, or --port 0 for any free one)") from None
     server.daemon_threads = True
     return server
 
