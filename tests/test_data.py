@@ -419,6 +419,9 @@ def test_download_a_file_url_with_good_and_bad_checksums(tmp_path):
     with pytest.raises(ValueError, match="64 hex digits"):
         download.download(source.as_uri(), tmp_path / "x.zip", sha256="abc")
     assert "img_align_celeba.zip" in download.CELEBA_HELP
+    with pytest.raises(OSError, match="cannot download file:///no/such/faces.zip"):   # no network, a 404: one line
+        download.download("file:///no/such/faces.zip", tmp_path / "new.zip", verbose=False)
+    assert sorted(os.listdir(tmp_path)) == ["faces.zip", "into"]                  # nothing half-written
 
 
 # ---------------------------------------------------------------- the real faces

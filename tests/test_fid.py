@@ -294,6 +294,8 @@ def test_download_checks_the_checksum(tmp_path):
     with pytest.raises(ValueError, match="checksum mismatch"):
         fid.download_fid_weights(tmp_path / "bad", url=source.as_uri(), sha256_prefix="00000000", verbose=False)
     assert not (tmp_path / "bad" / "weights.pth").exists()
+    with pytest.raises(OSError, match="cannot download .*; without a network, pass --weights"):
+        fid.download_fid_weights(tmp_path / "none", url=(tmp_path / "gone.pth").as_uri(), verbose=False)
 
 
 # ------------------------------------------------------------------ the network on real faces

@@ -67,6 +67,22 @@ def test_negative_seeds_are_refused(G):
         sampling.generate_images(G, [3, -1])
 
 
+@pytest.mark.parametrize("args, words", [
+    (["generate", "--n", "100000000"], "too many for one grid (at most 10,000"),
+    (["generate", "--n", "200000", "--separate"], "too many for one call (at most 100,000)"),
+    (["generate", "--seeds", "0-100000000"], "names more than 100,000 seeds"),
+    (["interpolate", "--steps", "5000"], "from 2 to 1000"),
+])
+def test_absurd_face_counts_are_refused_at_once_in_one_line(args, words, tmp_path, capsys):
+    try:
+        code = main(args + ["--out", str(tmp_path / "x.png")])    # returns at once, loading no model
+    except SystemExit as stop:                                    # or argparse refuses the value
+        code = stop.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and words in err[-1] and err[-1].startswith(f"tinygan {args[0]}: error:"), err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_generate_command_writes_a_grid_from_a_checkpoint_or_a_run_directory(run_dir, ckpt, G, tmp_path, capsys):
     assert main(["generate", "-c", str(ckpt), "--seeds", "0-3", "--out", str(tmp_path / "a.png")]) == 0
     assert "wrote a grid of 4 faces" in capsys.readouterr().out

@@ -4,6 +4,7 @@
 """
 import hashlib
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path, PurePosixPath
@@ -52,6 +53,14 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
+def _open_url(url):
+    """urlopen, with a failure (no network, a 404) as an OSError that names the URL."""
+    try:
+        return urllib.request.urlopen(url)
+    except urllib.error.URLError as err:       # HTTPError is one too
+        raise OSError(f"cannot download {url}: {getattr(err, 'reason', err)}") from None
+
+
 def download(url, dest, sha256=None, verbose=True):
     """Download ``url`` to the file ``dest`` (or into the folder ``dest``) and check its SHA-256.
 
@@ -70,7 +79,7 @@ def download(url, dest, sha256=None, verbose=True):
     if dest.exists() and (sha256 is None or sha256_of(dest) == sha256.lower()):
         _say(verbose, f"{dest} is already there, not downloading {url}")
         return dest
-    with files.atomic_path(dest) as part, urllib.request.urlopen(url) as response:
+    with files.atomic_path(dest) as part, _open_url(url) as response:
         with open(part, "wb") as out:
             total, done, last_report = int(response.headers.get("Content-Length") or 0), 0, time.perf_counter()
             while chunk := response.read(1 << 20):

@@ -24,6 +24,7 @@ and are not thread-safe, so every model call holds one lock. A bad request gets 
 import base64
 import email.parser
 import email.policy
+import errno
 import io
 import json
 import sys
@@ -348,8 +349,9 @@ def make_server(source=None, host="127.0.0.1", port=8000, raw=False):
     try:
         server = ThreadingHTTPServer((host, port), handler)
     except OSError as err:             # the port is taken, or the host is not an address of this machine
-        raise OSError(err.errno, f"cannot listen on {host}:{port}: {err.strerror or err} "
-                                 "(try another --port, or --port 0 for any free one)") from None
+        hint = ("another --port, or --port 0 for any free one" if err.errno == errno.EADDRINUSE else
+                "--host with an address of this machine, such as 127.0.0.1")
+        raise OSError(err.errno, f"cannot listen on {host}:{port}: {err.strerror or err} (try {hint})") from None
     server.daemon_threads = True
     return server
 

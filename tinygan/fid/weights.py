@@ -93,7 +93,11 @@ def convert_fid_weights(source, npz_path):
 def download_fid_weights(dest_dir, url=PYTORCH_FID_URL, sha256_prefix=PYTORCH_FID_SHA256_PREFIX, verbose=True):
     """Download pytorch-fid's weight file into ``dest_dir`` and check that its sha256 starts as expected."""
     from ..download import download, sha256_of
-    path = download(url, Path(dest_dir), verbose=verbose)
+    try:
+        path = download(url, Path(dest_dir), verbose=verbose)
+    except OSError as err:
+        raise OSError(f"{err}; without a network, pass --weights FILE (a .npz, pytorch-fid's .pth or the "
+                      "TorchScript .pt) or set TINYGAN_FID_WEIGHTS") from None
     digest = sha256_of(path)
     if not digest.startswith(sha256_prefix.lower()):
         path.unlink()
