@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 
 import _common  # noqa: E402
 from tinygan import backend, sampling  # noqa: E402
+from tinygan.cli import positive_int  # noqa: E402
 from tinygan.data import CELEBA_CROP, BatchLoader, FaceDataset  # noqa: E402
 from tinygan.losses import BCEWithLogitsLoss  # noqa: E402
 from tinygan.optim import Adam  # noqa: E402
@@ -36,9 +37,9 @@ def build_parser():
     p.add_argument("generator", help="a generator file (or checkpoint) whose G is kept as it is")
     p.add_argument("--data", default=_common.default_data(), help="the faces G was trained on (folder, .zip, .tar)")
     p.add_argument("--out", required=True, help="the generator file to write, with G and the new D")
-    p.add_argument("--steps", type=int, default=300, help="D updates, each on a real and a fake batch")
-    p.add_argument("--batch-size", type=int, default=64, help="real images per step (and as many fakes)")
-    p.add_argument("--held-out", type=int, default=1000, help="the last images of the data, kept for the score")
+    p.add_argument("--steps", type=positive_int, default=300, help="D updates, each on a real and a fake batch")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="real images per step (and as many fakes)")
+    p.add_argument("--held-out", type=positive_int, default=1000, help="the last images of the data, kept for the score")
     p.add_argument("--seed", type=int, default=0, help="seed of D's initial weights, the batches and the noise")
     _common.add_backend_argument(p)
     return p
@@ -80,9 +81,6 @@ def held_out_accuracy(G, D, real_uint8, seed):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     _common.use_backend(args)
-    for name in ("steps", "batch_size", "held_out"):
-        if getattr(args, name) < 1:
-            _common.fail(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if not args.data:
         _common.fail("no data: pass --data PATH (the faces G was trained on)")
     try:
