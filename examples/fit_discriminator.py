@@ -39,7 +39,8 @@ def build_parser():
     p.add_argument("--out", required=True, help="the generator file to write, with G and the new D")
     p.add_argument("--steps", type=positive_int, default=300, help="D updates, each on a real and a fake batch")
     p.add_argument("--batch-size", type=positive_int, default=64, help="real images per step (and as many fakes)")
-    p.add_argument("--held-out", type=positive_int, default=1000, help="the last images of the data, kept for the score")
+    p.add_argument("--held-out", type=positive_int, default=1000,
+                   help="the last images of the data, kept for the score")
     p.add_argument("--seed", type=int, default=0, help="seed of D's initial weights, the batches and the noise")
     _common.add_backend_argument(p)
     return p
