@@ -202,7 +202,6 @@ def test_without_a_discriminator_judge_says_so(tmp_path, run_dir):  # noqa: F811
         server.server_close()
 
 
-
 def test_a_bad_or_taken_port_is_one_error_line(server, run_dir, capsys):  # noqa: F811
     from tinygan.cli import main
     for port, words in (("99999", "from 0 to 65535"), ("x", "whole number")):

@@ -53,12 +53,16 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
+class DownloadError(OSError):
+    """A URL that could not be fetched (no network, a 404); the message names the URL."""
+
+
 def _open_url(url):
-    """urlopen, with a failure (no network, a 404) as an OSError that names the URL."""
+    """urlopen, with a failure as a DownloadError."""
     try:
         return urllib.request.urlopen(url)
     except urllib.error.URLError as err:       # HTTPError is one too
-        raise OSError(f"cannot download {url}: {getattr(err, 'reason', err)}") from None
+        raise DownloadError(f"cannot download {url}: {getattr(err, 'reason', err)}") from None
 
 
 def download(url, dest, sha256=None, verbose=True):

@@ -92,10 +92,10 @@ def convert_fid_weights(source, npz_path):
 
 def download_fid_weights(dest_dir, url=PYTORCH_FID_URL, sha256_prefix=PYTORCH_FID_SHA256_PREFIX, verbose=True):
     """Download pytorch-fid's weight file into ``dest_dir`` and check that its sha256 starts as expected."""
-    from ..download import download, sha256_of
+    from ..download import DownloadError, download, sha256_of
     try:
         path = download(url, Path(dest_dir), verbose=verbose)
-    except OSError as err:
+    except DownloadError as err:               # not a full disk: that error says so itself
         raise OSError(f"{err}; without a network, pass --weights FILE (a .npz, pytorch-fid's .pth or the "
                       "TorchScript .pt) or set TINYGAN_FID_WEIGHTS") from None
     digest = sha256_of(path)
