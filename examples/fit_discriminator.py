@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 import _common  # noqa: E402
 from tinygan import backend, sampling  # noqa: E402
-from tinygan.cli import positive_int  # noqa: E402
+from tinygan.cli import free_output, positive_int  # noqa: E402
 from tinygan.data import CELEBA_CROP, BatchLoader, FaceDataset  # noqa: E402
 from tinygan.losses import BCEWithLogitsLoss  # noqa: E402
 from tinygan.optim import Adam  # noqa: E402
@@ -85,6 +85,7 @@ def main(argv=None):
     if not args.data:
         _common.fail("no data: pass --data PATH (the faces G was trained on)")
     try:
+        free_output(args.out)                      # before minutes of training, not after
         tree, path = sampling.load_tree(args.generator)
         G = sampling.load_generator(path)
         model = sampling.model_config_of(tree, path)

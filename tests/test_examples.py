@@ -232,3 +232,6 @@ def test_fit_discriminator_refuses_too_little_data_in_one_line(run_dir, face_fol
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("fit_discriminator.py: error:")
     assert "fewer than --held-out 100" in result.stderr and not (tmp_path / "g.npz").exists()
+    result = run_example("fit_discriminator", run_dir / "checkpoints" / "ckpt_000003.npz", "--data", face_folder,
+                         "--out", tmp_path, cwd=tmp_path)                  # a folder: refused before training
+    assert result.returncode == 2 and "is a folder" in result.stderr and "step" not in result.stdout
