@@ -19,13 +19,20 @@ class ReLU(_Activation):
     def forward(self, x):
         """x of any shape -> max(x, 0), elementwise."""
         self.check(x)
+        if fast.enabled():
+            return fast.relu_forward(self, x)
         y = backend.get_array_module(x).maximum(x, 0)
         self.cache = y
         return y
 
     def backward(self, grad_output, need_input_grad=True):
+        if not need_input_grad:
+            self.cache = None
+            return None
+        if fast.enabled():
+            return fast.relu_backward(self, grad_output)
         y, self.cache = self.cache, None
-        return grad_output * (y > 0) if need_input_grad else None
+        return grad_output * (y > 0)
 
 
 class LeakyReLU(_Activation):
