@@ -84,6 +84,7 @@ def main():
                         help="layer paths to time (default: both)")
     add_backend(parser)
     args = parser.parse_args()
+    nn.fast.restart_with_blas_threads_asleep()         # as `python -m tinygan train` runs
     use_backend(args.backend)
     ceiling = matmul_ceiling()
     print(f"backend: {backend.name()}, batch {args.batch}, float32")

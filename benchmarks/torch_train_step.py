@@ -6,6 +6,7 @@ the PyTorch DCGAN tutorial's: D on a real and a fake batch, Adam, then G
 through D, Adam; D outputs logits and the loss is BCEWithLogitsLoss.
 
     python benchmarks/torch_train_step.py [--device cpu|cuda] [--batch 128] [--steps 6]
+    python benchmarks/torch_train_step.py --generation     # G alone in eval mode, 1,024 faces in batches of 256
 """
 import argparse
 import time
@@ -32,10 +33,14 @@ def main():
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     parser.add_argument("--batch", type=int, default=128, help="batch size (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=6, help="timed steps (default: %(default)s)")
+    parser.add_argument("--generation", action="store_true",
+                        help="time generation instead (as benchmarks/train_step.py does for tinygan)")
     args = parser.parse_args()
     import torch
     device = torch.device(args.device)
     net_g, net_d = (m.to(device) for m in dcgan(torch))
+    if args.generation:
+        return measure_generation(torch, net_g, device)
     opt_g = torch.optim.Adam(net_g.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(net_d.parameters(), 2e-4, betas=(0.5, 0.999))
     bce = torch.nn.BCEWithLogitsLoss()
@@ -69,6 +74,21 @@ def main():
     median = times[len(times) // 2]
     print(f"RESULT PyTorch {torch.__version__} fp32 on {args.device} ({torch.get_num_threads()} threads): "
           f"{args.batch / median:.1f} img/s at batch {args.batch} (best step {args.batch / times[0]:.1f})")
+
+
+def measure_generation(torch, net_g, device, n=1024, batch=256):
+    """Faces per second of G in eval mode without gradients, as tinygan's sampling.generate_images runs it."""
+    net_g.eval()
+
+    def generate(count):
+        with torch.no_grad():
+            for _ in range(0, count, batch):
+                net_g(torch.randn(batch, 100, 1, 1, device=device)).cpu()
+    generate(batch)                                      # warm up
+    start = time.perf_counter()
+    generate(n)
+    print(f"RESULT PyTorch {torch.__version__} fp32 on {device.type} ({torch.get_num_threads()} threads): "
+          f"generation {n / (time.perf_counter() - start):.0f} faces/s (eval mode, batch {batch})")
 
 
 if __name__ == "__main__":

@@ -81,13 +81,17 @@ def main():
         print(json.dumps(measure_training(args.child, args.steps) if args.child else measure_generation()))
         return
 
+    # as `python -m tinygan train` runs: OpenBLAS's idle threads asleep unless the environment says otherwise
+    environment = {**nn.fast.BLAS_THREADS_ASLEEP, **os.environ}
+
     def child(path, *flags):
         cmd = [sys.executable, __file__, "--steps", str(args.steps), "--backend", backend.name(), "--paths", path,
                *flags]
-        return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+        return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, env=environment).stdout)
 
+    blas = ", ".join(f"{key}={environment[key]}" for key in nn.fast.BLAS_THREADS_ASLEEP)
     print(f"backend: {backend.name()}; full DCGAN-64 training step (G and D updates), median of {args.steps} steps; "
-          "each in its own process")
+          f"each in its own process ({blas})")
     for path in args.paths:
         for batch in args.batches:
             result = child(path, "--child", str(batch))

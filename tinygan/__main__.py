@@ -1,7 +1,16 @@
 """``python -m tinygan ...``: the command line (see tinygan.cli)."""
 import sys
 
-from .cli import main
+from . import cli
+from .nn import fast
+
+
+def main():
+    """The program: ``train`` first restarts itself with OpenBLAS's idle threads asleep (tinygan.nn.fast)."""
+    if sys.argv[1:2] == ["train"]:
+        fast.restart_with_blas_threads_asleep()
+    return cli.main()
+
 
 if __name__ == "__main__":
     sys.exit(main())

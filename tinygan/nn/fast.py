@@ -24,6 +24,7 @@ variable ``TINYGAN_PATH=reference`` selects the reference path everywhere. Switc
 between steps, not between a layer's forward and its backward.
 """
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -65,6 +66,22 @@ def _pool():
     if _executor is None:           # created on first use, not at import
         _executor = ThreadPoolExecutor(THREADS, thread_name_prefix="tinygan-im2col")
     return _executor
+
+
+# OpenBLAS's own threads, after each matrix product, spin for about 0.1 s (2^28 cycles) waiting for
+# the next one, so they take a third of the CPU from the copy threads above (measured: the step's
+# copies and elementwise passes 40% slower). With OPENBLAS_THREAD_TIMEOUT=4 they go to sleep at once.
+# OpenBLAS reads the variable when NumPy loads it, so it has to be in the environment when the
+# process starts: the train command restarts itself with it (restart_with_blas_threads_asleep).
+BLAS_THREADS_ASLEEP = {"OPENBLAS_THREAD_TIMEOUT": "4"}
+
+
+def restart_with_blas_threads_asleep():
+    """Re-run this program (same arguments) with BLAS_THREADS_ASLEEP in its environment, unless the
+    variables are set already. For a program's entry point, before it does any work: the process is replaced."""
+    if os.name != "posix" or not hasattr(sys, "orig_argv") or all(key in os.environ for key in BLAS_THREADS_ASLEEP):
+        return
+    os.execve(sys.executable, sys.orig_argv, {**os.environ, **BLAS_THREADS_ASLEEP})
 
 
 def nhwc(x):
@@ -221,26 +238,44 @@ def im2col(x_nhwc, kernel, stride, padding, scratch=None):
     return cols
 
 
-def col2im(cols, image_hw, stride, padding):
-    """Fold columns (N, Ho, Wo, kh, kw, C) back onto an (N, H, W, C) image, summing overlaps.
+def col2im(cols, image_hw, stride, padding, scratch=None):
+    """Fold columns (N, Ho, Wo, kh, kw, C) back onto a fresh (N, H, W, C) image, summing overlaps.
 
-    This is the exact transpose of :func:`im2col`: <im2col(x), c> == <x, col2im(c)>.
+    This is the exact transpose of :func:`im2col`: <im2col(x), c> == <x, col2im(c)>. With a layer's
+    ``scratch`` dict the padded canvas is its buffer "fold canvas", and each group of images is
+    copied out of it while the group is in the cache.
     """
     xp = get_array_module(cols)
     n, ho, wo, kh, kw, c = cols.shape
     (h, w), (ph, pw) = image_hw, padding
     if (kh, kw, *stride, ph, pw) == (1, 1, 1, 1, 0, 0) and (ho, wo) == (h, w):
         return cols.reshape(n, h, w, c)
-    canvas = xp.zeros((n,) + tiled_canvas((kh, kw), stride, (ho, wo)) + (c,), dtype=cols.dtype)
+    canvas = scratch_buffer(scratch, "fold canvas", (n,) + tiled_canvas((kh, kw), stride, (ho, wo)) + (c,),
+                            cols.dtype, cols)
+    image = xp.empty((n, h, w, c), dtype=cols.dtype)
 
     def fold(part):                                      # a slice of the batch
         for images in cache_sized_groups(part, canvas):
+            canvas[images] = 0
             tiles, cols5 = _tiles(canvas[images], stride), cols[images].reshape(-1, ho, wo, kh, kw * c)
             for block in stride_blocks((kh, kw), stride):
                 on_canvas, in_cols = _block_pair(tiles, cols5, block, stride, c, (ho, wo))
                 on_canvas += in_cols                     # the group's canvas stays in the cache for all blocks
+            image[images] = canvas[images, ph:ph + h, pw:pw + w]
     parallel_over_batch(fold, n) if xp is np else fold(slice(None))
-    return canvas[:, ph:ph + h, pw:pw + w]
+    return image
+
+
+def as_matrix(a):
+    """(N, H, W, ...) -> (N*H*W, ...): one row per pixel (a view of contiguous memory)."""
+    n, h, w = a.shape[:3]
+    return a.reshape(n * h * w, -1)
+
+
+def gemm(a, b, out=None):
+    """a @ b (into ``out`` if given): every matrix product of the fast path goes through here, so that
+    ``benchmarks/step_phases.py`` can time them apart from the copies around them."""
+    return get_array_module(a).matmul(a, b, out=out)
 
 
 def weight_matrix(weight):
@@ -261,7 +296,7 @@ def conv2d_forward(x, weight, bias, stride, padding, scratch=None):
     o, _, kh, kw = weight.shape
     cols = im2col(nhwc(x), (kh, kw), stride, padding, scratch)
     ho, wo = cols.shape[1], cols.shape[2]
-    out = cols.reshape(n * ho * wo, -1) @ weight_matrix(weight).T    # (N*Ho*Wo, O)
+    out = gemm(as_matrix(cols), weight_matrix(weight).T)                # (N*Ho*Wo, O)
     if bias is not None:
         out += bias
     return nchw(out.reshape(n, ho, wo, o)), cols
@@ -282,13 +317,13 @@ def conv2d_backward(grad_out, cols, weight, x_hw, stride, padding, need_input_gr
     g = nhwc(grad_out).reshape(n * ho * wo, o)
     dweight = dbias = dx = None
     if need_weight_grad:
-        dweight = weight_from_matrix(g.T @ cols.reshape(n * ho * wo, -1), weight.shape)
+        dweight = weight_from_matrix(gemm(g.T, as_matrix(cols)), weight.shape)
         dbias = g.sum(axis=0)
     if need_input_grad:
         owned = scratch is not None and scratch.get("columns") is cols      # not x itself (a 1x1 conv)
         dcols = cols if owned else xp.empty_like(cols)
-        xp.matmul(g, weight_matrix(weight), out=dcols.reshape(n * ho * wo, -1))
-        dx = nchw(col2im(dcols, x_hw, stride, padding))
+        gemm(g, weight_matrix(weight), out=as_matrix(dcols))
+        dx = nchw(col2im(dcols, x_hw, stride, padding, scratch))
     return dx, dweight, dbias
 
 
@@ -306,8 +341,8 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, out_hw, scratch=N
     if cout <= RGB_CHANNELS:
         return _conv_transpose2d_rgb(x_mat, weight, bias, (n, h, w), stride, padding, out_hw), x_mat
     cols = scratch_buffer(scratch, "columns", (n, h, w, kh, kw, cout), x.dtype, x)
-    xp.matmul(x_mat, weight_matrix(weight), out=cols.reshape(n * h * w, -1))
-    out = col2im(cols, out_hw, stride, padding)
+    gemm(x_mat, weight_matrix(weight), out=as_matrix(cols))
+    out = col2im(cols, out_hw, stride, padding, scratch)
     if bias is not None:
         out += bias
     return nchw(out), x_mat
@@ -319,18 +354,24 @@ RGB_CHANNELS = 3   # up to this many output channels (an RGB image), convT folds
 def _conv_transpose2d_rgb(x_mat, weight, bias, nhw, stride, padding, out_hw):
     """convT for an RGB output layer. In NHWC memory every strided add of col2im
     would move runs of only 3 floats; in (C, N, H, W) memory the runs are whole rows."""
-    xp = get_array_module(x_mat)
     n, h, w = nhw
     _, cout, kh, kw = weight.shape
     ph, pw = padding
-    cols = (weight_matrix(weight).T @ x_mat.T).reshape(kh, kw, cout, n, h, w)
-    canvas = xp.zeros((cout, n) + padded_canvas(out_hw, (kh, kw), stride, padding, (h, w)), dtype=x_mat.dtype)
-    for i, j, rows, columns in kernel_offsets((kh, kw), stride, (h, w)):     # col2im, channels first
-        canvas[:, :, rows, columns] += cols[i, j]
+    cols = gemm(weight_matrix(weight).T, x_mat.T).reshape(kh, kw, cout, n, h, w)
+    canvas = _fold_channels_first(cols, padded_canvas(out_hw, (kh, kw), stride, padding, (h, w)), stride)
     out = canvas[:, :, ph:ph + out_hw[0], pw:pw + out_hw[1]]
     if bias is not None:
         out += bias.reshape(-1, 1, 1, 1)
     return out.transpose(1, 0, 2, 3)                                  # NCHW view of CNHW memory
+
+
+def _fold_channels_first(cols, canvas_hw, stride):
+    """col2im of cols (kh, kw, C, N, H, W) onto a (C, N, Hp, Wp) canvas, one strided add per kernel offset."""
+    kh, kw, c, n, h, w = cols.shape
+    canvas = get_array_module(cols).zeros((c, n) + tuple(canvas_hw), dtype=cols.dtype)
+    for i, j, rows, columns in kernel_offsets((kh, kw), stride, (h, w)):
+        canvas[:, :, rows, columns] += cols[i, j]
+    return canvas
 
 
 def conv_transpose2d_backward(grad_out, x_mat, weight, x_hw, stride, padding,
@@ -344,10 +385,10 @@ def conv_transpose2d_backward(grad_out, x_mat, weight, x_hw, stride, padding,
     cols = im2col(nhwc(grad_out), (kh, kw), stride, padding, scratch).reshape(n * x_hw[0] * x_hw[1], -1)
     dweight = dbias = dx = None
     if need_weight_grad:
-        dweight = weight_from_matrix(x_mat.T @ cols, weight.shape)
+        dweight = weight_from_matrix(gemm(x_mat.T, cols), weight.shape)
         dbias = grad_out.sum(axis=(0, 2, 3))
     if need_input_grad:
-        dx = nchw((cols @ weight_matrix(weight).T).reshape(n, x_hw[0], x_hw[1], cin))
+        dx = nchw(gemm(cols, weight_matrix(weight).T).reshape(n, x_hw[0], x_hw[1], cin))
     return dx, dweight, dbias
 
 
@@ -597,7 +638,7 @@ def _kernel_row(xpad, i, n_images, n_rows, row0, out_w, kw, stride):
 
 def _product_bias_relu(cols, wmat, bias, out, relu):
     """out = max(cols @ W + b, 0) for one chunk, in place, while the chunk is still in the cache."""
-    backend.get_array_module(cols).matmul(cols, wmat, out=out)
+    gemm(cols, wmat, out=out)
     if bias is not None:
         out += bias
     if relu:

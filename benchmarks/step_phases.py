@@ -1,0 +1,130 @@
+"""Where the time of one DCGAN-64 training step goes, phase by phase, next to what the GEMMs alone would take.
+
+Each phase is a set of functions of the fast path (or the library) timed by a wrapper
+while the real Trainer.train_step runs; the step's own wall time is measured on the
+same steps, and what no wrapper saw is "other" (Python, reshapes, small arrays).
+
+    phase          what it is
+    GEMM           every matrix product of the fast path (tinygan.nn.fast.gemm)
+    unfold / fold  im2col's and col2im's copies (and the RGB convT's channels-first fold)
+    elementwise    LeakyReLU, ReLU, Tanh forward and backward
+    BatchNorm      BatchNorm forward and backward (their sums and affine passes)
+    loss           BCE-with-logits forward and backward, D's sigmoid outputs
+    optimizer      Adam's updates of G and D, the EMA update
+    data           the batch (gather, flip, uint8 -> float) and the noise
+
+The last column divides the step's GEMM FLOPs by this machine's float32 matmul
+rate (a 4096x4096 product, measured in the same run): the time the step would take
+if it were nothing but matrix products at full speed. What separates the step from
+that line is the headroom.
+
+    python benchmarks/step_phases.py [--batch 128] [--steps 4]
+"""
+import argparse
+import collections
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tinygan import backend, data, ema, losses, nn, optim, train  # noqa: E402
+from tinygan.cli import add_backend, use_backend  # noqa: E402
+from tinygan.dcgan import Generator  # noqa: E402
+from tinygan.nn import activations, fast  # noqa: E402
+
+from layers import matmul_ceiling, sync  # noqa: E402
+
+PHASES = {
+    "GEMM": [(fast, "gemm")],
+    "unfold (im2col)": [(fast, "im2col")],
+    "fold (col2im)": [(fast, "col2im"), (fast, "_fold_channels_first")],
+    "elementwise": [(fast, "leaky_relu_forward"), (fast, "relu_forward"), (fast, "slope_backward"),
+                    (activations.Tanh, "forward"), (activations.Tanh, "backward")],
+    "BatchNorm": [(fast, "batchnorm_forward"), (fast, "batchnorm_backward")],
+    "loss": [(losses.BCEWithLogitsLoss, "forward"), (losses.BCEWithLogitsLoss, "backward"),
+             (train, "sigmoid")],
+    "optimizer": [(optim.Adam, "step"), (ema.EMA, "update")],
+    "data": [(data.BatchLoader, "get_batch"), (Generator, "sample_noise")],
+}
+
+
+class PhaseClock:
+    """Wraps each phase's functions with a timer; the wrappers add up seconds (and GEMM FLOPs)."""
+
+    def __init__(self):
+        self.seconds = collections.Counter()
+        self.gemm_flops = 0
+        self.on = False
+
+    def wrap(self, phase, owner, name):
+        original = getattr(owner, name)
+        clock = self
+
+        def timed(*args, **kwargs):
+            if not clock.on:
+                return original(*args, **kwargs)
+            sync()
+            start = time.perf_counter()
+            result = original(*args, **kwargs)
+            sync()
+            clock.seconds[phase] += time.perf_counter() - start
+            if phase == "GEMM":
+                a, b = args[0], args[1]
+                clock.gemm_flops += 2 * a.shape[0] * a.shape[1] * b.shape[1]
+            return result
+        setattr(owner, name, timed)
+
+    def install(self):
+        for phase, places in PHASES.items():
+            for owner, name in places:
+                self.wrap(phase, owner, name)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=128, help="batch size (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=4, help="timed steps (default: %(default)s)")
+    add_backend(parser)
+    args = parser.parse_args()
+    nn.fast.restart_with_blas_threads_asleep()         # as `python -m tinygan train` runs
+    use_backend(args.backend)
+    nn.use_path("fast")
+    ceiling = matmul_ceiling()
+    images = np.random.default_rng(0).integers(0, 256, (max(4 * args.batch, 512), 64, 64, 3), dtype=np.uint8)
+    trainer = train.Trainer(train.make_config(batch_size=args.batch, out="/tmp/tinygan-bench"), dataset=images,
+                            verbose=False)         # nothing is written: the steps run without Trainer.run
+    clock = PhaseClock()
+    clock.install()
+    wall = []
+    for step in range(2 + args.steps):              # 2 warm-up steps: buffers allocated, caches filled
+        clock.on = step >= 2
+        epoch, index = divmod(step, len(trainer.loader))
+        sync()
+        start = time.perf_counter()
+        trainer.train_step(trainer.loader.get_batch(epoch, index))
+        sync()
+        if clock.on:
+            wall.append(time.perf_counter() - start)
+    step_ms = 1e3 * sum(wall) / args.steps
+    rows = [(phase, 1e3 * clock.seconds[phase] / args.steps) for phase in PHASES]
+    rows.append(("other (Python, reshapes, small arrays)", step_ms - sum(ms for _, ms in rows)))
+    gemm_ideal_ms = 1e3 * clock.gemm_flops / args.steps / (ceiling * 1e9)
+    print(f"backend {backend.name()}, batch {args.batch}, mean of {args.steps} steps; "
+          f"float32 matmul ceiling {ceiling:.0f} GFLOP/s (4096x4096)")
+    print(f"{'phase':<40}{'ms':>9}{'share':>8}")
+    for phase, ms in rows:
+        print(f"{phase:<40}{ms:>9.1f}{100 * ms / step_ms:>7.0f}%")
+    print(f"{'whole step':<40}{step_ms:>9.1f}{100:>7.0f}%   ({args.batch / step_ms * 1e3:.1f} img/s)")
+    gemm_ms = rows[0][1]
+    print(f"\nGEMMs: {clock.gemm_flops / args.steps / 1e9:.1f} GFLOP a step, {gemm_ms:.0f} ms = "
+          f"{clock.gemm_flops / args.steps / gemm_ms / 1e6:.0f} GFLOP/s; at the ceiling they would take "
+          f"{gemm_ideal_ms:.0f} ms")
+    print(f"RESULT step at batch {args.batch}: {step_ms:.0f} ms, of which GEMM {gemm_ms:.0f} ms "
+          f"({100 * gemm_ms / step_ms:.0f}%); GEMMs alone at {ceiling:.0f} GFLOP/s: {gemm_ideal_ms:.0f} ms "
+          f"= {args.batch / gemm_ideal_ms * 1e3:.0f} img/s, the limit of this way of computing the step")
+
+
+if __name__ == "__main__":
+    main()
