@@ -4,7 +4,7 @@ The ceiling is this machine's own float32 matrix-product speed (a large square
 matmul, measured in the same run). A convolution layer does 2*N*Ho*Wo*O*C*kh*kw
 FLOPs forward and twice that backward (one product for dL/dx, one for dL/dW).
 
-    python benchmarks/layers.py [--batch 128] [--repeat 3] [--paths fast reference]
+    python benchmarks/layers.py [--batch 128] [--repeat 5] [--paths fast reference]
 
 Both paths are timed by default (tinygan.nn.fast): the fast path and the reference path.
 """
@@ -56,13 +56,19 @@ def matmul_ceiling(n=4096, repeat=3):
     return 2 * n ** 3 / best_time(lambda: a @ b, repeat) / 1e9
 
 
+def in_network_memory(x):
+    """x in the memory order a layer gets inside the DCGAN: NHWC on the fast path (each fast layer's output
+    is an NCHW view of NHWC memory), NCHW on the reference path."""
+    return nn.fast.nchw(backend.xp.ascontiguousarray(nn.fast.nhwc(x))) if nn.fast.enabled() else x
+
+
 def layer_benchmark(kind, cin, cout, size, stride, padding, batch, repeat):
     rng = backend.default_rng(0)
     layer_cls = nn.ConvTranspose2d if "convT" in kind else nn.Conv2d
     layer = layer_cls(cin, cout, 4, stride, padding, bias=False, rng=rng)
-    x = rng.normal((batch, cin, size, size))
+    x = in_network_memory(rng.normal((batch, cin, size, size)))
     y = layer(x)
-    grad = rng.normal(y.shape)
+    grad = in_network_memory(rng.normal(y.shape))
     ho, wo = y.shape[2:]
     pixels = batch * (size * size if "convT" in kind else ho * wo)
     flops = 3 * 2 * pixels * cin * cout * 16          # forward + dL/dx + dL/dW
@@ -79,7 +85,7 @@ def layer_benchmark(kind, cin, cout, size, stride, padding, batch, repeat):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=128, help="batch size (default: %(default)s)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed repeats, best is kept (default: %(default)s)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed repeats, best is kept (default: %(default)s)")
     parser.add_argument("--paths", nargs="+", choices=nn.fast.PATHS, default=list(nn.fast.PATHS),
                         help="layer paths to time (default: both)")
     add_backend(parser)

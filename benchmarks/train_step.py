@@ -57,12 +57,18 @@ def measure_training(batch, steps, warmup=2):
 
 
 def measure_generation(n=1024, batch=256):
+    """Faces/s of G alone (noise in, float images on the host out: what torch_train_step.py --generation
+    times for PyTorch) and of sampling.generate_images (one seeded z per face, uint8 faces out)."""
     G = Generator(rng=0).eval()              # speed does not depend on the weights
+    rng = backend.default_rng(0)
     sampling.generate_images(G, range(batch), batch_size=batch)       # warm up
     t0 = time.perf_counter()
+    for _ in range(0, n, batch):
+        backend.to_numpy(G(G.sample_noise(rng, batch)))
+    t1 = time.perf_counter()
     sampling.generate_images(G, range(n), batch_size=batch)
-    sync()
-    return n / (time.perf_counter() - t0)
+    t2 = time.perf_counter()
+    return {"forward": n / (t1 - t0), "faces": n / (t2 - t1)}
 
 
 def main():
@@ -104,8 +110,10 @@ def main():
             elif batch == 128:
                 print(f"RESULT {path} path, training at batch 128: {result['img_per_s']:.1f} img/s, "
                       f"peak RSS {result['peak_rss_mb']:.0f} MB")
-        print(f"RESULT {path} path, generation: {child(path, '--generation'):.0f} faces/s (eval mode, batch 256, "
-              "one seed per face)")
+        generation = child(path, "--generation")
+        print(f"RESULT {path} path, generation: G alone {generation['forward']:.0f} faces/s (eval mode, batch 256; "
+              f"compare torch_train_step.py --generation), generate_images {generation['faces']:.0f} faces/s "
+              "(one seed per face, uint8 out)")
 
 
 if __name__ == "__main__":

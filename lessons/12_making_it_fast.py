@@ -15,7 +15,7 @@
 # 1. **Naive loops**: one small dot product per output pixel (`tinygan/nn/naive.py`).
 # 2. **im2col** (lesson 04): kh*kw strided slice copies, then one matrix product at BLAS speed.
 # 3. **NHWC memory**: the tensors keep their NCHW *shape*, but their memory is (N, H, W, C). Then the
-#    C numbers of one pixel are adjacent, and im2col copies runs of C floats instead of single floats.
+#    C numbers of one pixel are adjacent, and im2col copies runs of floats instead of single floats.
 #    A conv returns an NCHW view of NHWC memory; elementwise NumPy ops keep the memory order of their
 #    input, so the next conv reads NHWC memory without a transpose.
 # 4. **Threads over the batch**: NumPy copies an array slice in C, *without* holding Python's global
@@ -28,9 +28,18 @@
 #    but not dL/dW: one of the two big matrix products of a conv's backward disappears.
 # 6. **Eval BatchNorm as one affine map**: with fixed statistics, gamma (x - mean) / sqrt(var + eps)
 #    + beta is x * scale + shift per channel: two passes over memory instead of four.
+# 7. **Blocks of kernel offsets**: at stride 2, a 2x2 block of offsets tiles the image, so im2col is
+#    4 copies of runs of 2C floats instead of 16 copies of runs of C.
+# 8. **Keep the big work arrays**: a fresh array costs a page fault per page the first time it is
+#    written; the columns a layer keeps from the last step cost nothing.
+# 9. **No branch per element**: LeakyReLU's backward as arithmetic instead of a choice.
+# 10. **Let BLAS's threads sleep**: OpenBLAS's idle threads spin after every product and take the cores
+#    from the copies that follow it.
 #
 # A trick is worth having when it saves time where the time goes; `benchmarks/train_step.py` and
-# `benchmarks/layers.py` print the whole picture for both paths.
+# `benchmarks/layers.py` print the whole picture for both paths, and `benchmarks/step_phases.py` splits
+# one training step into its phases (matrix products, copies, elementwise work, BatchNorm, Adam, data)
+# next to what the matrix products alone would take at the machine's full speed.
 
 # %%
 import os
@@ -193,6 +202,133 @@ report("eval BatchNorm, x * scale + shift", best_time(lambda: bn(h)), batch, "th
        relative_difference(bn(h), four_passes), 1e-5)
 
 # %% [markdown]
+# ## 7. Copy blocks of kernel offsets, not one offset at a time
+# Step 3's im2col makes one strided copy per kernel offset: 16 for a 4x4 kernel, each moving runs of C
+# floats. At stride 2, offsets i and i + 1 of neighbouring output pixels read *neighbouring, disjoint*
+# rows (2 ho + i and 2 ho + i + 1), and the same holds for columns: a 2x2 block of offsets tiles the
+# image. So one copy moves a whole block for every pixel at once, in runs of 2C floats, and 4 copies
+# do what 16 did (`fast.stride_blocks`). Below, the 16-copy version is written out and timed against
+# the library's, both on one thread.
+
+# %%
+print("\n7. im2col in blocks of stride x stride kernel offsets")
+
+
+def im2col_per_offset(x_nhwc, kernel, stride, padding):
+    """Step 3's im2col on NHWC memory: one strided copy per kernel offset."""
+    n, h, w, c = x_nhwc.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    xpad = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x_nhwc.dtype)
+    xpad[:, ph:ph + h, pw:pw + w] = x_nhwc
+    cols = xp.empty((n, ho, wo, kh, kw, c), dtype=x_nhwc.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, :, i, j] = xpad[:, i:i + sh * ho:sh, j:j + sw * wo:sw]
+    return cols
+
+
+print(f"  blocks of a 4x4 kernel at stride 2 (i0, j0, rows, columns): {list(fast.stride_blocks((4, 4), (2, 2)))}")
+fast.THREADS = 1
+per_offset = im2col_per_offset(unfold, (4, 4), (2, 2), (1, 1))
+table.append(("im2col, 16 copies (one per offset), 1 thread",
+              best_time(lambda: im2col_per_offset(unfold, (4, 4), (2, 2), (1, 1))) / batch))
+print(f"  {table[-1][0]:46s} {table[-1][1] * 1e3:9.3f} ms/image")
+report("im2col, 4 copies (one per block), 1 thread", best_time(lambda: fast.im2col(unfold, (4, 4), (2, 2), (1, 1))),
+       batch, "16 copies", relative_difference(fast.im2col(unfold, (4, 4), (2, 2), (1, 1)), per_offset), 0.0)
+fast.THREADS = threads
+
+# %% [markdown]
+# ## 8. Keep the big work arrays from step to step
+# A fresh array is only *promised* memory: the kernel maps and zeroes each page the first time it is
+# written. For the columns of this layer (134 MB at batch 128) that costs about as much as the copy into
+# them. A layer on the fast path keeps its columns and canvas in `layer._scratch` (`fast.scratch_buffer`)
+# and writes over them in the next step: they never leave the layer, so nobody else can hold them.
+# Outputs that *do* leave a layer are always fresh arrays.
+
+# %%
+print("\n8. im2col into a fresh array, then into a kept one")
+table.append(("im2col, a fresh array every call", best_time(lambda: fast.im2col(unfold, (4, 4), (2, 2), (1, 1)))
+              / batch))
+print(f"  {table[-1][0]:46s} {table[-1][1] * 1e3:9.3f} ms/image")
+scratch = {}
+report("im2col into the layer's kept buffer", best_time(lambda: fast.im2col(unfold, (4, 4), (2, 2), (1, 1), scratch)),
+       batch, "a fresh array",
+       relative_difference(fast.im2col(unfold, (4, 4), (2, 2), (1, 1), scratch), per_offset), 0.0)
+
+# %% [markdown]
+# ## 9. LeakyReLU's backward without a branch
+# dL/dx = g where y > 0, a g elsewhere. Written as a choice (`np.where`, `copyto(where=)`), the CPU
+# *branches* on every element, and on D's activations the sign is a coin flip: it guesses wrong half the
+# time, and every wrong guess throws away work. As arithmetic there is nothing to guess: the slope
+# max([y > 0], a) is 1 or a exactly (`fast.slope_backward`), then one product with g.
+
+# %%
+print("\n9. LeakyReLU backward: a branch per element, then arithmetic")
+activation = nn.LeakyReLU(0.2)
+nn.use_path("fast")
+y = activation(rng.normal((batch, 128, 16, 16)))
+g_act = rng.normal(y.shape)
+
+
+def backward_with_a_branch():
+    dx = g_act * np.float32(0.2)
+    xp.copyto(dx, g_act, where=y > 0)
+    return dx
+
+
+table.append(("LeakyReLU backward, copyto(where=y > 0)", best_time(backward_with_a_branch) / batch))
+print(f"  {table[-1][0]:46s} {table[-1][1] * 1e3:9.3f} ms/image")
+report("LeakyReLU backward, g * max([y > 0], a)", best_time(lambda: fast.slope_backward(y, g_act, 0.2)), batch,
+       "the branch", relative_difference(fast.slope_backward(y, g_act, 0.2), backward_with_a_branch()), 0.0)
+
+# %% [markdown]
+# ## 10. BLAS's own threads, spinning after every product
+# After a matrix product, OpenBLAS keeps its threads awake for about 0.1 s, spinning in case another
+# product comes. In a training step the copies and elementwise passes come right after a product, so the
+# spinning threads take a share of the cores from them. OpenBLAS reads `OPENBLAS_THREAD_TIMEOUT` once,
+# when NumPy loads it, so the setting is for a whole process: `python -m tinygan train` restarts
+# itself with `OPENBLAS_THREAD_TIMEOUT=4` (`fast.restart_with_blas_threads_asleep`). Below, two fresh
+# Python processes run "a product, then im2col's copies" a few times, one with each setting.
+
+# %%
+print("\n10. im2col right after a matrix product, with OpenBLAS's idle threads spinning, then asleep")
+import json  # noqa: E402
+import subprocess  # noqa: E402
+
+after_a_product = f"""
+import json, sys, time
+sys.path[:0] = {[str(HERE.parent)]!r}
+import numpy as np
+from tinygan.nn import fast
+a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
+x = np.random.default_rng(1).random(({batch}, 32, 32, 64), dtype=np.float32)
+times = []
+for _ in range({repeats + 2}):
+    a @ a
+    start = time.perf_counter()
+    fast.im2col(x, (4, 4), (2, 2), (1, 1))
+    times.append(time.perf_counter() - start)
+print(json.dumps(min(times)))
+"""
+
+
+def im2col_after_a_product(blas_timeout):
+    environment = dict(os.environ, OPENBLAS_THREAD_TIMEOUT=blas_timeout)
+    environment.pop("OPENBLAS_NUM_THREADS", None)           # the test suite runs lessons with 1 BLAS thread
+    result = subprocess.run([sys.executable, "-c", after_a_product], env=environment, capture_output=True,
+                            text=True, check=True)
+    return json.loads(result.stdout)
+
+
+table.append(("im2col after a product, BLAS threads spinning", im2col_after_a_product("28") / batch))
+print(f"  {table[-1][0]:46s} {table[-1][1] * 1e3:9.3f} ms/image")
+report("im2col after a product, BLAS threads asleep", im2col_after_a_product("4"), batch,
+       "the same copies", 0.0, 0.0)
+print("  (on a quiet machine with more free cores than BLAS threads the two are close: the spin only"
+      " hurts when the cores are shared)")
+
+# %% [markdown]
 # ## The whole training step, on each path
 
 # %%
@@ -213,11 +349,11 @@ print(f"  the fast path trains {step_times['reference'] / step_times['fast']:.1f
 nn.use_path("fast")
 
 # %%
-fig, axes = lesson.figure(1, 1, size=(8, 3.6))
+fig, axes = lesson.figure(1, 1, size=(9, 1.5 + 0.3 * len(table)))
 names, per_image = zip(*table)
 axes[0, 0].barh(range(len(names)), [t * 1e3 for t in per_image], color="tab:blue")
 axes[0, 0].set(yticks=range(len(names)), yticklabels=names, xscale="log", xlabel="ms per image (log scale)",
-               title=f"one D conv (64 -> 128 channels, 32x32 -> 16x16), batch {batch}")
+               title=f"D's 64 -> 128 conv (32x32 -> 16x16), batch {batch}")
 axes[0, 0].invert_yaxis()
 lesson.save_figure(fig, "speedups.png")
 lesson.finish()

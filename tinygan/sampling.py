@@ -120,8 +120,7 @@ def noise_for_seeds(seeds, nz, z_dist="normal"):
 
 
 def _run_generator(G, z, batch_size):
-    images = [backend.to_numpy(G(z[i:i + batch_size])) for i in range(0, z.shape[0], batch_size)]
-    return to_uint8(np.concatenate(images))
+    return np.concatenate([to_uint8(G(z[i:i + batch_size])) for i in range(0, z.shape[0], batch_size)])
 
 
 def to_uint8(images):

@@ -44,9 +44,11 @@ def to_uint8_images(images):
     if not np.isfinite(images).all():
         raise ValueError(f"images contain NaN or inf ({np.count_nonzero(~np.isfinite(images))} values); "
                          "expected finite values in [-1, 1]")
-    scaled = (np.clip(images.astype(np.float64), -1.0, 1.0) + 1.0) * 127.5
-    pixels = np.rint(scaled).astype(np.uint8)            # (N, 3, H, W)
-    return np.ascontiguousarray(pixels.transpose(0, 2, 3, 1))  # (N, H, W, 3)
+    scaled = np.empty(images.transpose(0, 2, 3, 1).shape)          # float64 (N, H, W, 3)
+    np.clip(images.transpose(0, 2, 3, 1), -1.0, 1.0, out=scaled)   # reorders to NHWC once, in floats
+    scaled += 1.0
+    scaled *= 127.5
+    return np.rint(scaled, out=scaled).astype(np.uint8)
 
 
 def to_uint8_image(image):

@@ -2,22 +2,32 @@
 
 Every function here computes what a layer of tinygan.nn computes on its reference
 path, and tests/test_fast_path.py holds each one to its reference on the same arrays.
-What makes them faster (lessons/12_making_it_fast.py times each trick):
+What makes them faster (lessons/12_making_it_fast.py times each trick; benchmarks/step_phases.py
+shows where a training step's time goes):
 
 * NHWC memory. Tensors keep the NCHW *shape*, but a conv returns an NCHW *view* of
   NHWC memory: ``out.reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2)``. Elementwise
   NumPy/CuPy ops keep the memory order of their input, so the next conv's
   ``x.transpose(0, 2, 3, 1)`` is free, and im2col copies whole C-long rows
   (the C values of one pixel are adjacent in NHWC).
-* Threads over the batch. NumPy copies on one core and releases the GIL while it
-  copies, so im2col/col2im split over the batch keep every core busy (on the CPU).
+* Blocks of kernel offsets. At stride s, offsets i0 .. i0 + s - 1 of neighbouring output
+  pixels touch disjoint, neighbouring rows, so an s x s block of offsets tiles the image:
+  im2col and col2im move a whole block in one strided copy (4 instead of 16 for D's 4x4
+  kernels at stride 2), in runs of s*C floats, a cache-sized group of images at a time.
+* Threads over the batch. NumPy copies, computes elementwise and sums on one core and
+  releases the GIL while it does, so im2col/col2im, the activations and BatchNorm split
+  over the batch keep every core busy (on the CPU).
+* Kept work arrays. A layer keeps its columns and canvases (``layer._scratch``) from step
+  to step: a fresh 134 MB array costs page faults as long as the copy into it.
+* No branch per element: LeakyReLU's and ReLU's backward build the slope arithmetically.
 * A 1x1 conv needs no unfold.
 * RGB. A convT with fewer than 4 output channels folds in channels-first memory,
   where each strided add moves whole rows instead of runs of 3 floats.
-* BatchNorm reuses its temporaries in place; in eval mode it is one affine map per
-  channel (2 passes over memory instead of 4). LeakyReLU is max(x, a x): 2 passes.
+* BatchNorm keeps x - mean and sums against it with einsum; in eval mode it is one affine
+  map per channel (2 passes over memory instead of 4). LeakyReLU is max(x, a x): 2 passes.
 * FID's inference conv (conv2d_relu) builds columns a block at a time into a small
   reused buffer and applies bias and ReLU while the block is in the cache.
+* OpenBLAS's idle threads asleep (BLAS_THREADS_ASLEEP, set when ``train`` starts).
 
 The switch: the layers use this path unless ``use("reference")`` or the environment
 variable ``TINYGAN_PATH=reference`` selects the reference path everywhere. Switch
@@ -334,7 +344,6 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, out_hw, scratch=N
     Cin channels; its adjoint maps our Cin-channel input to Cout channels:
     ``cols = x @ Wmat`` then ``col2im``. Returns the output and x's NHWC matrix.
     """
-    xp = get_array_module(x)
     n, cin, h, w = x.shape
     _, cout, kh, kw = weight.shape
     x_mat = nhwc(x).reshape(n * h * w, cin)
@@ -367,10 +376,14 @@ def _conv_transpose2d_rgb(x_mat, weight, bias, nhw, stride, padding, out_hw):
 
 def _fold_channels_first(cols, canvas_hw, stride):
     """col2im of cols (kh, kw, C, N, H, W) onto a (C, N, Hp, Wp) canvas, one strided add per kernel offset."""
+    xp = get_array_module(cols)
     kh, kw, c, n, h, w = cols.shape
-    canvas = get_array_module(cols).zeros((c, n) + tuple(canvas_hw), dtype=cols.dtype)
-    for i, j, rows, columns in kernel_offsets((kh, kw), stride, (h, w)):
-        canvas[:, :, rows, columns] += cols[i, j]
+    canvas = xp.zeros((c, n) + tuple(canvas_hw), dtype=cols.dtype)
+
+    def fold(images):                                    # a slice of the batch (axis 1)
+        for i, j, rows, columns in kernel_offsets((kh, kw), stride, (h, w)):
+            canvas[:, images, rows, columns] += cols[i, j, :, images]
+    parallel_over_batch(fold, n) if xp is np else fold(slice(None))
     return canvas
 
 
@@ -554,7 +567,8 @@ def slope_backward(y, grad_output, negative_slope):
 
     A mask that picks between g and a g (``where``, ``copyto(where=)``) costs a branch per
     element, and with random signs the CPU mispredicts half of them: 50 ms for D's first
-    activation at batch 128. The slope as arithmetic, (y > 0) (1 - a) + a, takes 4 plain passes.
+    activation at batch 128. As arithmetic, max([y > 0], a) is exactly 1 or a (0 <= a <= 1):
+    three plain passes (compare, max, product).
     """
     xp = get_array_module(grad_output)
     a = grad_output.dtype.type(negative_slope)
@@ -566,8 +580,7 @@ def slope_backward(y, grad_output, negative_slope):
         slope = dx[part]
         np.greater(y[part], 0, out=slope, casting="unsafe")        # 1.0 where y > 0, else 0.0
         if a != 0:
-            slope *= 1 - a
-            slope += a
+            np.maximum(slope, a, out=slope)                        # 1.0 where y > 0, else a
         slope *= grad_output[part]
     over_batch(y, work)
     return dx
