@@ -95,6 +95,27 @@ def test_conv_transpose2d(dtype, c, seed, data):
     assert_paths_agree(both_paths(layer, x, upstream, dtype), dtype)
 
 
+@pytest.mark.parametrize("kind", ["conv", "convT"])
+def test_a_layer_reused_on_other_sizes_gives_what_a_fresh_layer_gives(kind):
+    """A layer keeps its columns and canvas from call to call (fast.scratch_buffer). A call on another
+    image size, even one with the same canvas (33 and 32 rows both give 16 output rows at stride 2),
+    must not see what the last call left in them."""
+    nn.use_path("fast")
+    make = (lambda: nn.Conv2d(3, 4, 4, 2, 1, rng=0)) if kind == "conv" else (lambda: nn.ConvTranspose2d(3, 4, 4, 2, 1,
+                                                                                                        rng=0))
+    kept = make()
+    for size in (33, 32, 9, 32):
+        x = normal((2, 3, size, size), size).astype(np.float32)
+        y = kept(x)
+        upstream = normal(y.shape, size + 1).astype(np.float32)
+        fresh = make()
+        expected = fresh(x)
+        np.testing.assert_array_equal(y, expected)
+        np.testing.assert_array_equal(kept.backward(upstream), fresh.backward(upstream))
+        np.testing.assert_array_equal(kept.weight.grad, fresh.weight.grad)
+        kept.zero_grad()
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @settings(deadline=None, max_examples=40)
 @given(n=st.integers(1, 4), c=st.integers(1, 5), h=st.integers(1, 5), w=st.integers(1, 5), training=st.booleans(),
@@ -168,3 +189,32 @@ def test_the_switch_selects_a_path_everywhere_and_says_what_is_allowed(monkeypat
     assert nn.path() == "fast" and fast.enabled()
     with pytest.raises(ValueError, match="expected one of"):
         nn.use_path("turbo")
+
+
+def test_a_program_restarts_once_with_openblas_idle_threads_asleep(tmp_path):
+    """fast.restart_with_blas_threads_asleep re-runs the program with OPENBLAS_THREAD_TIMEOUT set (once: the
+    restarted process has it), keeps what was printed before, and leaves a value the user set alone."""
+    import os
+    import subprocess
+    import sys
+    code = ("import os; from tinygan.nn import fast; print('start', os.environ.get('OPENBLAS_THREAD_TIMEOUT')); "
+            "fast.restart_with_blas_threads_asleep(); print('running', os.environ.get('OPENBLAS_THREAD_TIMEOUT'))")
+    environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    run = lambda env: subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,  # noqa: E731
+                                     text=True, check=True).stdout.split("\n")
+    if sys.version_info < (3, 10) or os.name != "posix":
+        assert run(environment)[:2] == ["start None", "running None"]       # no sys.orig_argv: runs as it is
+        return
+    assert run(environment)[:3] == ["start None", "start 4", "running 4"]
+    assert run(dict(environment, OPENBLAS_THREAD_TIMEOUT="28"))[:2] == ["start 28", "running 28"]
+
+
+def test_only_the_train_command_restarts(monkeypatch):
+    from tinygan import __main__ as program
+    restarts = []
+    monkeypatch.setattr(fast, "restart_with_blas_threads_asleep", lambda: restarts.append(1))
+    for argv, want in ((["tinygan", "generate", "--help"], []), (["tinygan", "train", "--help"], [1])):
+        monkeypatch.setattr("sys.argv", argv)
+        with pytest.raises(SystemExit):
+            program.main()
+        assert restarts == want

@@ -91,7 +91,9 @@ def restart_with_blas_threads_asleep():
     variables are set already. For a program's entry point, before it does any work: the process is replaced."""
     if os.name != "posix" or not hasattr(sys, "orig_argv") or all(key in os.environ for key in BLAS_THREADS_ASLEEP):
         return
-    os.execve(sys.executable, sys.orig_argv, {**os.environ, **BLAS_THREADS_ASLEEP})
+    for stream in (sys.stdout, sys.stderr):          # what was printed so far would be lost with the process
+        stream.flush()
+    os.execve(sys.executable, sys.orig_argv, {**BLAS_THREADS_ASLEEP, **os.environ})
 
 
 def nhwc(x):
@@ -142,20 +144,22 @@ def over_batch(x, work):
     return [work(slice(None))]
 
 
-def scratch_buffer(scratch, name, shape, dtype, like):
+def scratch_buffer(scratch, name, shape, dtype, like, key=None):
     """A work array that never leaves its layer, kept in the layer's ``scratch`` dict from call to call.
 
     A fresh 134 MB array (the columns of D's second conv at batch 128) costs about 11 ms in page
     faults the first time it is written, as much as the copy into it; a buffer kept from the
-    last step is already in memory. New buffers are zeros (im2col relies on its canvas's border
-    staying zero). ``scratch=None`` gives a fresh array every time.
+    last step is already in memory. New buffers are zeros; ``key`` names what else a reuse must
+    match (im2col's canvas keeps a zero border only for the image size it was made for).
+    ``scratch=None`` gives a fresh array every time.
     """
     xp = get_array_module(like)
-    buffer = None if scratch is None else scratch.get(name)
-    if buffer is None or buffer.shape != tuple(shape) or buffer.dtype != dtype or get_array_module(buffer) is not xp:
+    kept_key, buffer = (None, None) if scratch is None else scratch.get(name, (None, None))
+    if (buffer is None or kept_key != key or buffer.shape != tuple(shape) or buffer.dtype != dtype
+            or get_array_module(buffer) is not xp):
         buffer = xp.zeros(shape, dtype=dtype)
         if scratch is not None:
-            scratch[name] = buffer
+            scratch[name] = (key, buffer)
     return buffer
 
 
@@ -234,7 +238,7 @@ def im2col(x_nhwc, kernel, stride, padding, scratch=None):
     if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0):
         return x_nhwc.reshape(n, h, w, 1, 1, c)          # a 1x1 conv needs no unfold
     canvas = scratch_buffer(scratch, "canvas", (n,) + tiled_canvas(kernel, stride, (ho, wo)) + (c,), x_nhwc.dtype,
-                            x_nhwc)                      # only its inside is ever written: the border stays 0
+                            x_nhwc, key=(h, w, ph, pw))  # only this inside is ever written: the border stays 0
     cols = scratch_buffer(scratch, "columns", (n, ho, wo, kh, kw, c), x_nhwc.dtype, x_nhwc)
 
     def unfold(part):                                    # a slice of the batch
@@ -330,7 +334,7 @@ def conv2d_backward(grad_out, cols, weight, x_hw, stride, padding, need_input_gr
         dweight = weight_from_matrix(gemm(g.T, as_matrix(cols)), weight.shape)
         dbias = g.sum(axis=0)
     if need_input_grad:
-        owned = scratch is not None and scratch.get("columns") is cols      # not x itself (a 1x1 conv)
+        owned = scratch is not None and scratch.get("columns", (None, None))[1] is cols    # not x (a 1x1 conv)
         dcols = cols if owned else xp.empty_like(cols)
         gemm(g, weight_matrix(weight), out=as_matrix(dcols))
         dx = nchw(col2im(dcols, x_hw, stride, padding, scratch))
