@@ -25,6 +25,23 @@ samples, and shows that a checkpoint resumes bit for bit.
 # every sample the same face (mode collapse). A loss above 100 or a weight whose root-mean-square
 # passes 100 stops the run (`tinygan.train.check_health`): a healthy DCGAN stays far below both.
 #
+# **D's accuracy.** The means D(x) and D(G(z)) can hide a lot: D(x) = 0.8 may be every real face at
+# 0.8, or a third of them called fake. So every log row also counts what D gets *right*: the share of
+# the real batch with D(x) > 0.5 (`d_acc_real`), of the generated batch with D(G(z)) < 0.5
+# (`d_acc_fake`), and both together (`d_acc`, the `acc` of the progress line; 0.5 is a D that guesses).
+# In a real run (`python -m tinygan train` on the 10k CelebA faces, batch 64, 600 steps, 2026-12-05;
+# `docs/loss_plot_accuracy.png`) D was right about 0.92 of the real and 0.89 of the generated faces in
+# its first 10 steps: an untrained G's grey blobs are easy. From step 100 on, while G learned faces,
+# both shares settled in a band of 0.78-0.94 (means over steps 300-600: 0.87 real, 0.90 fake, 0.88
+# both), and G's loss came down from 15-20 to about 6. That band is a healthy run: D is clearly
+# better than guessing, so G still gets a useful gradient, and G keeps D from reaching 1.0. Note that
+# the mean D(x) there was 0.83 while 13% of the real faces were called fake: the mean alone hides that.
+# The failure modes read plainly in it: when D *wins*, both accuracies sit at 1.0 for hundreds of steps
+# while G's loss keeps growing (its gradient has dried up). In *mode collapse* G paints one face; D
+# learns to reject that face, its fake accuracy jumps towards 1, G hops to another face and the fake
+# accuracy collapses again: a saw-tooth instead of a band. An accuracy that falls towards 0.5 *and
+# stays there* with blurry samples means D has stopped learning, not that G has won.
+#
 # **The averaged generator (EMA).** G's weights never settle either: each step moves them a little
 # in reaction to the current D. After each step the loop also updates a running average of G's weights,
 # `w_ema <- beta w_ema + (1 - beta) w` (`tinygan/ema.py`), and the samples are painted by that average:
@@ -41,10 +58,12 @@ samples, and shows that a checkpoint resumes bit for bit.
 #
 # **Time.** The paper's batch is 128. On a CPU this lesson uses batch 64: the work per image is about the
 # same, so a batch of 64 gives twice as many updates per minute, and early on the number of updates
-# matters most. The full DCGAN trains at 30-38 images/s on an idle 2-core CPU (AMD EPYC Zen 4, NumPy),
-# 4-6 minutes per epoch of our 10k faces. In a real CPU run (batch 128) the fixed-noise grid showed
-# clearly face-like samples at step 182 (2.3 epochs, 23,000 images): about 13 minutes on an idle
-# machine. The 30-minute default budget leaves room for that. On a GPU (CuPy, chosen automatically)
+# matters most. The full DCGAN trains at about 42 images/s in this lesson's process on an idle 2-core CPU
+# (AMD EPYC Zen 4, NumPy), 4 minutes per epoch of our 10k faces (47-50 images/s with
+# `OPENBLAS_THREAD_TIMEOUT=4` set before Python starts, as `python -m tinygan train` does: lesson 12).
+# In a real CPU run (batch 128) the fixed-noise grid showed clearly face-like samples at step 182
+# (2.3 epochs, 23,000 images): about 9 minutes on an idle machine. The 30-minute default budget
+# leaves room for that. On a GPU (CuPy, chosen automatically)
 # the lesson trains the complete model instead: batch 128, all --epochs, no budget unless --minutes.
 
 # %%
@@ -128,6 +147,12 @@ checkpoint = trainer.save()
 # %%
 print("\nChecks")
 rows = trainer.log.read()
+last = rows[-10:]
+accuracy = {key: float(np.mean([row[key] for row in last])) for key in ("d_acc_real", "d_acc_fake", "d_acc")}
+print(f"  D's accuracy over the last {len(last)} log rows: real called real {accuracy['d_acc_real']:.2f}, "
+      f"fake called fake {accuracy['d_acc_fake']:.2f}, both {accuracy['d_acc']:.2f} (0.5: D guesses)")
+lesson.check("D's accuracy (both) is a share", accuracy["d_acc"], 0 <= accuracy["d_acc"] <= 1,
+             "should be in [0, 1]")
 lesson.check("steps trained", trainer.step, trainer.step > 0, "should be > 0")
 lesson.check("loss-log rows", len(rows), len(rows) == trainer.step // config["log_every"],
              f"should be steps / log_every = {trainer.step // config['log_every']}")

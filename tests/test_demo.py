@@ -134,6 +134,9 @@ def test_the_run_panel_reads_the_run_folder(server):
     run = json.loads(body)
     assert status == 200 and run["step"] == 2 and run["total_steps"] == 2 and len(run["rows"]) == 2
     assert run["samples_step"] == 2 and run["img_per_s"] > 0
+    assert all(0 <= row[key] <= 1 for row in run["rows"] for key in ("d_acc_real", "d_acc_fake", "d_acc"))
+    page = request(server + "/")[2].decode()
+    assert 'id="run-accuracy"' in page and '"d_acc"' in page                # the Run tab shows D's accuracy
     status, headers, body = request(server + "/api/run/samples.png")
     assert status == 200 and body.startswith(b"\x89PNG")
 

@@ -149,6 +149,9 @@ def test_the_page_paints_walks_and_judges_in_a_real_browser(run_dir, tmp_path): 
         browser.click("nav button[data-tab=run]")
         browser.wait("document.getElementById('run-step').textContent === '2 / 2'")
         browser.wait("document.getElementById('run-grid').naturalWidth > 0")
+        accuracy = browser.script("return document.getElementById('run-accuracy').textContent;")
+        assert accuracy.endswith("%") and 0 <= int(accuracy[:-1]) <= 100, accuracy    # D's accuracy, last row
+        assert browser.script("return document.getElementById('run-acc').hidden;") is False
         if shots:
             browser.screenshot(f"{shots}-run.png")
         print("as seen in the browser (ms):", timings)

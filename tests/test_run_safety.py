@@ -359,7 +359,7 @@ def test_the_loss_log_rows_after_a_resume_average_the_same_steps(tmp_path):
     trainer(tmp_path / "split", max_steps=6, log_every=4, checkpoint_every=3).run()
     (tmp_path / "split/checkpoints/ckpt_000006.npz").unlink()      # "crash" after step 6 was logged
     window = checkpoint.load(tmp_path / "split/checkpoints/ckpt_000003.npz")["log_window"]
-    assert window["stats"].shape == (3, 4)                          # steps 1-3: not logged yet at step 3
+    assert window["stats"].shape == (3, len(train.STAT_KEYS))       # steps 1-3: not logged yet at step 3
     resume(tmp_path / "split", dataset=FACES, verbose=False).run()
 
     def rows_of(run):

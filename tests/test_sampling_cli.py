@@ -184,6 +184,29 @@ def test_judge_command_prints_the_warning_and_one_probability_per_image(run_dir,
         assert all(0 < p < 1 for p in expected)
 
 
+def test_judge_scores_d_on_folders_of_real_and_generated_faces(ckpt, G, tmp_path, capsys):
+    """--real / --fake: the share D gets right on each, and both together as the training log's d_acc."""
+    faces = sampling.generate_images(G, range(6))
+    for kind in ("real", "fake"):
+        (tmp_path / kind).mkdir()
+    for i, face in enumerate(faces):
+        Image.fromarray(face).save(tmp_path / ("real" if i < 3 else "fake") / f"{i}.png")
+    (tmp_path / "fake" / "broken.png").write_bytes(b"not a png")
+    assert main(["judge", "-c", str(ckpt), "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake")]) == 0
+    out = capsys.readouterr().out
+    probs = sampling.judge(sampling.load_discriminator(ckpt), faces)
+    right_real, right_fake = int((probs[:3] > 0.5).sum()), int((probs[3:] < 0.5).sum())
+    assert f"D calls {right_real} of 3 real" in out and f"D calls {right_fake} of 3 fake" in out
+    assert "skipped 1 of 4 files" in out and "broken.png" in out
+    assert f"together: {100 * (right_real + right_fake) / 6:.1f}%" in out
+    assert main(["judge", "-c", str(ckpt), "--real", str(tmp_path / "real"), "--limit", "2"]) == 0
+    assert "of 2 real" in capsys.readouterr().out
+    assert main(["judge", "-c", str(ckpt)]) == 2
+    assert "nothing to judge" in capsys.readouterr().err
+    assert main(["judge", "-c", str(ckpt), "--fake", str(tmp_path / "missing")]) == 2
+    assert "--fake" in capsys.readouterr().err
+
+
 def test_judge_refuses_a_generator_only_file(G, tmp_path, capsys):
     gen = sampling.save_generator(G, tmp_path / "generator.npz")
     Image.fromarray(sampling.generate_images(G, [0])[0]).save(tmp_path / "face.png")
@@ -349,7 +372,7 @@ def test_judge_takes_a_generated_face_as_it_is_and_crops_a_photo(ckpt, G, tmp_pa
 def test_judge_of_a_folder_and_export_onto_a_file_are_one_error_line(ckpt, tmp_path, capsys):
     assert main(["judge", "-c", str(ckpt), str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "is not an image file (it is a folder)" in err
+    assert err.count("\n") == 1 and "is not an image file (it is a folder: pass it as --real or --fake" in err
     (tmp_path / "taken").write_text("x")
     assert main(["export", "-c", str(ckpt), "--out", str(tmp_path / "taken")]) == 2
     err = capsys.readouterr().err

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinygan import checkpoint, dcgan, train
+from tinygan import checkpoint, dcgan, train, viz
 from tinygan.cli import main
 from tinygan.train import DivergenceError, Trainer, make_config, resume
 
@@ -64,9 +64,10 @@ def test_one_step_changes_every_parameter_of_g_and_d_and_gives_finite_losses(tmp
     before = {("G", k): v.copy() for k, v in t.G.state_dict().items()}
     before.update({("D", k): v.copy() for k, v in t.D.state_dict().items()})
     stats = t.train_step(t.loader.get_batch(0, 0))
-    assert set(stats) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert set(stats) == {"d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake"}
     assert all(math.isfinite(v) for v in stats.values()), stats
     assert 0 < stats["d_real"] < 1 and 0 < stats["d_fake"] < 1
+    assert all(float(stats[k]) * 4 in (0, 1, 2, 3, 4) for k in ("d_acc_real", "d_acc_fake"))   # shares of 4
     after = {("G", k): v for k, v in t.G.state_dict().items()}
     after.update({("D", k): v for k, v in t.D.state_dict().items()})
     unchanged = [key for key in before if np.array_equal(before[key], after[key])]
@@ -314,6 +315,51 @@ def test_a_run_writes_its_log_plot_samples_gif_and_config(tmp_path):
     with Image.open(tmp_path / "training.gif") as gif:
         assert gif.format == "GIF" and gif.n_frames == 2
     assert json.loads((tmp_path / "config.json").read_text())["max_steps"] == 4
+
+
+def test_the_accuracy_is_the_share_of_images_d_gets_right_averaged_like_the_losses(tmp_path, monkeypatch):
+    """d_acc_real: real images with D(x) > 0.5; d_acc_fake: generated ones with D(G(z)) < 0.5; d_acc: both."""
+    t = trainer(tmp_path, max_steps=3, log_every=3)
+    logits = []
+    forward = type(t.D).forward
+
+    def recording_forward(D, images):
+        out = forward(D, images)
+        logits.append(np.array(out).reshape(-1))
+        return out
+    monkeypatch.setattr(type(t.D), "forward", recording_forward)
+    t.run()
+    real, fake = logits[0::3], logits[1::3]           # each step: D(real), D(fake), then D(fake) for G's step
+    want_real = np.mean([np.mean(1 / (1 + np.exp(-r)) > 0.5) for r in real])
+    want_fake = np.mean([np.mean(1 / (1 + np.exp(-f)) < 0.5) for f in fake])
+    row, = checkpoint.read_loss_log(tmp_path / "loss_log.csv")
+    assert row["d_acc_real"] == pytest.approx(want_real) and row["d_acc_fake"] == pytest.approx(want_fake)
+    assert row["d_acc"] == pytest.approx((want_real + want_fake) / 2)
+    with Image.open(tmp_path / "loss_plot.png") as plot:
+        assert plot.size[1] >= 700                    # three panels: losses, D's outputs, D's accuracy
+
+
+def test_a_run_logged_before_the_accuracy_resumes_and_keeps_its_columns(tmp_path):
+    trainer(tmp_path / "old", max_steps=3, log_every=1, checkpoint_every=2).run()
+    log = tmp_path / "old/loss_log.csv"
+    old_fields = [f for f in train.LOG_FIELDS if f not in viz.ACCURACY_FIELDS]
+    rows = checkpoint.read_loss_log(log)
+    log.write_text("".join(",".join(str(row[k]) for k in old_fields) + "\n" for row in [dict(zip(old_fields,
+                                                                                                 old_fields))] + rows))
+    again = resume(tmp_path / "old", dataset=FACES, verbose=False, max_steps=4)
+    again.run()
+    resumed = checkpoint.read_loss_log(log)
+    assert [row["step"] for row in resumed] == [1, 2, 3, 4]
+    assert list(resumed[-1]) == old_fields
+    with Image.open(viz.plot_losses(log, tmp_path / "plot.png")) as image:
+        assert image.size[1] < 700                     # no accuracy panel for a log without it
+
+
+def test_a_checkpoint_window_without_accuracies_is_read_as_unknown():
+    stats = np.array([[1.0, 2.0, 0.6, 0.4]])           # what a checkpoint saved before the accuracy holds
+    padded = train.pad_window_stats(stats)
+    assert padded.shape == (1, len(train.STAT_KEYS))
+    assert padded[0, :4].tolist() == [1.0, 2.0, 0.6, 0.4] and np.isnan(padded[0, 4:]).all()
 
 
 # --- the `train` command -----------------------------------------------------------------------

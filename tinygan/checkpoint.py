@@ -284,12 +284,14 @@ class LossLog:
 
     ``fields`` names the columns and must include ``"step"``. Each ``append``
     opens the file, writes one row and closes it, so the row is on disk even
-    if the run is killed a moment later.
+    if the run is killed a moment later. ``optional`` fields may be missing from
+    a log that an older version started: it keeps its own columns when resumed.
     """
 
-    def __init__(self, path, fields):
+    def __init__(self, path, fields, optional=()):
         self.path = Path(path)
         self.fields = tuple(fields)
+        self.optional = tuple(optional)
         if "step" not in self.fields:
             raise ValueError(f"LossLog({self.path}): fields must include 'step', got {self.fields}")
 
@@ -299,8 +301,17 @@ class LossLog:
         with open(self.path, newline="", encoding="utf-8") as f:
             return tuple(next(csv.reader(f), ()))
 
-    def _write_rows(self, handle, rows, header):
-        writer = csv.DictWriter(handle, fieldnames=self.fields, lineterminator="\n")
+    def columns(self):
+        """The columns rows are written with: ``fields``, or those of an existing log without the optional ones."""
+        header = self._existing_header()
+        if header is None or header == self.fields:
+            return self.fields
+        if header == tuple(name for name in self.fields if name not in self.optional):
+            return header
+        raise ValueError(f"{self.path} has columns {header}, expected {self.fields}")
+
+    def _write_rows(self, handle, rows, header, columns):
+        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
         if header:
             writer.writeheader()
         writer.writerows(rows)
@@ -311,11 +322,10 @@ class LossLog:
             raise ValueError(f"{self.path}: row has keys {sorted(row)}, expected {sorted(self.fields)}")
         row = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}  # numpy/cupy scalars
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        header = self._existing_header()
-        if header is not None and header != self.fields:
-            raise ValueError(f"{self.path} has columns {header}, expected {self.fields}")
+        new_file = self._existing_header() is None
+        columns = self.columns()
         with open(self.path, "a", newline="", encoding="utf-8") as f:
-            self._write_rows(f, [row], header is None)
+            self._write_rows(f, [row], new_file, columns)
 
     def read(self):
         """All rows as dicts with numeric values parsed; [] if the file does not exist yet."""
@@ -330,8 +340,9 @@ class LossLog:
         """
         if not self.path.is_file():
             return
+        columns = self.columns()
         kept = [row for row in self.read() if row["step"] <= step]
         with atomic_write(self.path) as handle:
             text = io.StringIO()
-            self._write_rows(text, kept, header=True)
+            self._write_rows(text, kept, True, columns)
             handle.write(text.getvalue().encode("utf-8"))

@@ -202,20 +202,44 @@ def cmd_judge(args):
     import numpy as np
 
     from . import data, sampling
+    if not args.images and not (args.real or args.fake):
+        raise ValueError("nothing to judge: give image files, or --real / --fake folders (or .zip/.tar)")
     D = sampling.load_discriminator(args.checkpoint)
     for path in args.images:
         if not Path(path).is_file():
-            raise ValueError(f"{path} is not an image file" + (" (it is a folder)" if Path(path).is_dir() else ""))
+            raise ValueError(f"{path} is not an image file" + (" (it is a folder: pass it as --real or --fake "
+                                                               "for D's accuracy on it)" if Path(path).is_dir()
+                                                               else ""))
+    for option, source in (("--real", args.real), ("--fake", args.fake)):
+        if source is not None and not Path(source).expanduser().exists():
+            raise ValueError(f"{option} {source} does not exist; expected a folder of images, a .zip or a .tar")
     size = D.config["image_size"]
-    images, crops = [], []
-    for path in args.images:
-        image, crop = data.load_for_judging(path, size, args.crop)
-        images.append(image)
-        crops.append(crop)
-    probs = sampling.judge(D, np.stack(images))
     print(JUDGE_WARNING)
-    for name, p, crop in zip(args.images, probs, crops):
-        print(f"{p:6.3f}  {'real' if p >= 0.5 else 'fake'}  {name}  ({crop})")
+    if args.images:
+        images, crops = [], []
+        for path in args.images:
+            image, crop = data.load_for_judging(path, size, args.crop)
+            images.append(image)
+            crops.append(crop)
+        probs = sampling.judge(D, np.stack(images))
+        for name, p, crop in zip(args.images, probs, crops):
+            print(f"{p:6.3f}  {'real' if p >= 0.5 else 'fake'}  {name}  ({crop})")
+    shares = []
+    for source, real in ((args.real, True), (args.fake, False)):
+        if source is None:
+            continue
+        images, names, skipped = data.load_source_for_judging(source, size, args.crop, args.limit)
+        probs = sampling.judge(D, images)
+        right = probs > 0.5 if real else probs < 0.5           # as in training: D(x) > 0.5, D(G(z)) < 0.5
+        shares.append(right.mean())
+        kind, verdict = ("real", "real") if real else ("generated", "fake")
+        print(f"{kind} faces ({source}): D calls {int(right.sum())} of {len(right)} {verdict} "
+              f"({100 * right.mean():.1f}%); mean D {probs.mean():.3f}")
+        if skipped:
+            print(data.skipped_summary(skipped, len(names) + len(skipped), source))
+    if len(shares) == 2:
+        print(f"D's accuracy, real and generated together: {100 * np.mean(shares):.1f}% (the mean of the two "
+              "shares, as the training log's d_acc; a D that guesses scores 50%)")
     return 0
 
 
@@ -401,8 +425,13 @@ def build_parser():
     p.add_argument("--checkpoint", "-c", help="training checkpoint, run folder or generator file with D "
                    "(default: the discriminator shipped beside the pretrained generator)")
     add_backend(p)
-    p.add_argument("images", nargs="+", help="image files: a photo is cropped and resized like the training data; "
+    p.add_argument("images", nargs="*", help="image files: a photo is cropped and resized like the training data; "
                                              "an image of the model's size (a generated face) is judged as it is")
+    p.add_argument("--real", metavar="SOURCE", help="a folder (.zip, .tar) of real faces: print the share D calls "
+                                                    "real")
+    p.add_argument("--fake", metavar="SOURCE", help="a folder (.zip, .tar) of generated faces (e.g. `generate "
+                                                    "--separate`): print the share D calls fake")
+    p.add_argument("--limit", type=positive_int, help="judge only the first N images (by name) of --real and --fake")
     p.add_argument("--crop", type=float, help="centred crop as a fraction of the width (default: CelebA's 128/178 "
                                               "for photos, none for images of the model's size)")
     p.set_defaults(func=cmd_judge)

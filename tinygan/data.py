@@ -197,6 +197,28 @@ def load_for_judging(path, image_size, crop=None):
         raise ValueError(f"cannot use image {path}: {err}") from None
 
 
+def load_source_for_judging(source, image_size, crop=None, limit=None):
+    """Every image of a folder, .zip or .tar (the first ``limit`` by name) as D sees it.
+
+    Returns (uint8 (N, S, S, 3), names, skipped): a file that is not a usable image is
+    skipped and listed in ``skipped`` as (name, reason), as the training data's are.
+    """
+    source = Path(source).expanduser()
+    names, skipped = scan_source(source)
+    names = names[:limit] if limit else names
+    images = {}
+    for name, read in _readers(source, set(names)):
+        try:
+            images[name] = prepare_for_judging(read(), image_size, crop)[0]
+        except (ValueError, OSError) as err:
+            skipped.append((name, str(err)))
+    kept = [name for name in names if name in images]
+    if not kept:
+        raise ValueError(f"no usable image in {source}" + (f" ({skipped_summary(skipped, len(names), source)})"
+                                                          if skipped else ""))
+    return np.stack([images[name] for name in kept]), kept, skipped
+
+
 # ---------------------------------------------------------------- sources
 
 def _skip_reason(name):

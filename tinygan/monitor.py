@@ -23,12 +23,15 @@ def format_duration(seconds):
 
 
 def progress_line(trainer, row, eta_seconds):
-    """``epoch 3/10 step 180/780 | D 0.712 G 2.841 | D(x) 0.68 D(G(z)) 0.25 | 31.0 img/s | ETA 41m20s``."""
+    """``epoch 3/10 step 180/780 | D 0.712 G 2.841 | D(x) 0.68 D(G(z)) 0.25 acc 0.81 | 31.0 img/s | ETA 41m20s``.
+
+    acc: D's accuracy, the share of real and generated images it tells apart (0.5: it guesses).
+    """
     per_epoch = len(trainer.loader)
     epochs = math.ceil(trainer.total_steps / per_epoch)
     return (f"epoch {(trainer.step - 1) // per_epoch + 1}/{epochs} step {trainer.step}/{trainer.total_steps} | "
-            f"D {row['d_loss']:.3f} G {row['g_loss']:.3f} | D(x) {row['d_real']:.2f} D(G(z)) {row['d_fake']:.2f} | "
-            f"{row['img_per_s']:.1f} img/s | ETA {format_duration(eta_seconds)}")
+            f"D {row['d_loss']:.3f} G {row['g_loss']:.3f} | D(x) {row['d_real']:.2f} D(G(z)) {row['d_fake']:.2f} "
+            f"acc {row['d_acc']:.2f} | {row['img_per_s']:.1f} img/s | ETA {format_duration(eta_seconds)}")
 
 
 def sample_grid_path(run_dir, step):

@@ -41,6 +41,7 @@ from .ema import EMA, calibration_noise, recalibrate_batchnorm
 from .losses import BCEWithLogitsLoss
 from .nn import sigmoid
 from .optim import Adam
+from .viz import ACCURACY_FIELDS       # a log started before the accuracy was logged lacks them
 
 DEFAULTS = {
     "data": None,            # CelebA folder, .zip or .tar, or any folder of face images
@@ -75,8 +76,12 @@ PRESETS = {
     "seed003": {"z_dist": "uniform", "lr": 3e-4, "batch_size": 64},   # the 'seed 003' variant
 }
 
-LOG_FIELDS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "img_per_s")
-STAT_KEYS = ("d_loss", "g_loss", "d_real", "d_fake")
+# d_real, d_fake: mean D(x) and D(G(z)). d_acc_real, d_acc_fake: D's accuracy, the share of real images it
+# calls real (D(x) > 0.5) and of generated ones it calls fake (D(G(z)) < 0.5); d_acc: both together.
+LOG_FIELDS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake", "d_acc",
+              "img_per_s")
+STAT_KEYS = ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
+HEALTH_KEYS = ("d_loss", "g_loss", "d_real", "d_fake")      # a non-finite one stops the run
 
 # The divergence rule (check_health). A healthy DCGAN's logged losses (means over a log
 # window) stay below about 25 (early on, when D wins, G's loss reaches 20-25), and its
@@ -253,7 +258,7 @@ class Trainer:
         self.fixed_noise = self.G.sample_noise(backend.default_rng([c["seed"], 2]), c["n_samples"])
         self.step = 0
         self.window, self.window_seconds = [], 0.0   # the steps since the last log row, and their time
-        self.log = checkpoint.LossLog(self.out / "loss_log.csv", LOG_FIELDS)
+        self.log = checkpoint.LossLog(self.out / "loss_log.csv", LOG_FIELDS, optional=ACCURACY_FIELDS)
         self.fid = monitor.FIDTracker(self)
         self.best = None                         # {"step", "fid"} of checkpoints/best.npz
         self.last_healthy = None                 # the newest checkpoint saved with no sign of trouble
@@ -296,22 +301,26 @@ class Trainer:
 
         # 0-d arrays on the backend: reading them would wait for the GPU, so run() reads a
         # whole window of steps at once, at log time.
+        # D(x) > 0.5 exactly where the logit is > 0
         return {"d_loss": d_loss_real + d_loss_fake, "g_loss": g_loss,
-                "d_real": sigmoid(real_logits).mean(), "d_fake": sigmoid(fake_logits).mean()}
+                "d_real": sigmoid(real_logits).mean(), "d_fake": sigmoid(fake_logits).mean(),
+                "d_acc_real": (real_logits > 0).mean(), "d_acc_fake": (fake_logits < 0).mean()}
 
     def read_stats(self, window):
         """Step stats (device scalars) -> a float row of means; DivergenceError at the first non-finite step."""
         values = self._window_values(window)
-        bad = ~np.isfinite(values).all(axis=1)
+        bad = ~np.isfinite(values[:, :len(HEALTH_KEYS)]).all(axis=1)
         if bad.any():
             step = self.step - len(window) + int(np.argmax(bad)) + 1
-            losses = dict(zip(STAT_KEYS, values[np.argmax(bad)].tolist()))
+            losses = dict(zip(HEALTH_KEYS, values[np.argmax(bad)].tolist()))
             raise DivergenceError(f"training diverged at step {step}: {losses}. {self._where_to_resume()}")
-        return dict(zip(STAT_KEYS, values.mean(axis=0).tolist()))
+        stats = dict(zip(STAT_KEYS, values.mean(axis=0).tolist()))
+        stats["d_acc"] = (stats["d_acc_real"] + stats["d_acc_fake"]) / 2     # real and fake batches are equal
+        return stats
 
     @staticmethod
     def _window_values(window):
-        """(steps, 4) float64 array of a window's stats, read from the device in one go."""
+        """(steps, len(STAT_KEYS)) float64 array of a window's stats, read from the device in one go."""
         xp = backend.xp
         stacked = xp.stack([xp.stack([xp.asarray(w[k], dtype=np.float64) for k in STAT_KEYS]) for w in window])
         return backend.to_numpy(stacked)
@@ -554,10 +563,18 @@ class Trainer:
             raise ValueError(f"the data differs from the data this checkpoint was trained on "
                              f"({self.config['data']}): the batch order of epoch {order['epoch']} does not match")
         window = state.get("log_window")
-        self.window = [dict(zip(STAT_KEYS, row)) for row in np.asarray(window["stats"])] if window else []
+        stats = pad_window_stats(window["stats"]) if window else []
+        self.window = [dict(zip(STAT_KEYS, row)) for row in stats]
         self.window_seconds = float(window["seconds"]) if window else 0.0
         self.best = state.get("best")
         self.last_healthy = state.get("last_healthy")
+
+
+def pad_window_stats(stats):
+    """A checkpoint's unfinished log window, (steps, k) stats, as (steps, len(STAT_KEYS)): a checkpoint from
+    before the accuracy was logged holds 4 stats a step, and the rest are unknown (NaN)."""
+    stats = np.asarray(stats, dtype=np.float64)
+    return np.pad(stats, ((0, 0), (0, len(STAT_KEYS) - stats.shape[1])), constant_values=np.nan)
 
 
 def run_folder_of(checkpoint_path):

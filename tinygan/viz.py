@@ -22,6 +22,8 @@ from .files import atomic_write
 # The columns plot_losses reads: "step", "d_loss", "g_loss" are required;
 # "d_real" (mean D(x) on real images) and "d_fake" (mean D(G(z))) are optional.
 LOSS_FIELDS = ("step", "d_loss", "g_loss", "d_real", "d_fake")
+# D's accuracy on real images, on generated ones, and both together (optional: older logs lack them).
+ACCURACY_FIELDS = ("d_acc_real", "d_acc_fake", "d_acc")
 
 
 # --- arrays -> uint8 images ---------------------------------------------------
@@ -203,10 +205,11 @@ def _save_figure(fig, path):
 
 
 def plot_losses(rows_or_csv_path, path, title=None):
-    """Plot D loss and G loss against step; a second panel shows mean D(x) and D(G(z)).
+    """Plot D loss and G loss against step; a second panel shows mean D(x) and D(G(z)), a third D's accuracy.
 
     ``rows_or_csv_path``: a list of dicts or the path of a CSV loss log, with
-    the columns of ``LOSS_FIELDS`` (``d_real``, ``d_fake`` optional).
+    the columns of ``LOSS_FIELDS`` (``d_real``, ``d_fake`` and the accuracies optional:
+    a panel is drawn when its columns are there).
     """
     if isinstance(rows_or_csv_path, (str, Path)):
         rows = read_loss_log(rows_or_csv_path)
@@ -217,22 +220,33 @@ def plot_losses(rows_or_csv_path, path, title=None):
     missing = [name for name in LOSS_FIELDS[:3] if name not in rows[0]]
     if missing:
         raise ValueError(f"loss rows lack {missing}; expected keys {LOSS_FIELDS[:3]} "
-                         f"(and optionally {LOSS_FIELDS[3:]}), got {sorted(rows[0])}")
+                         f"(and optionally {LOSS_FIELDS[3:] + ACCURACY_FIELDS}), got {sorted(rows[0])}")
     steps = _column(rows, "step")
     has_d_outputs = all(name in rows[0] for name in ("d_real", "d_fake"))
+    has_accuracy = all(name in rows[0] for name in ACCURACY_FIELDS)
+    panels = 1 + has_d_outputs + has_accuracy
 
     from matplotlib.figure import Figure     # imported here: matplotlib takes ~1 s to import
-    fig = Figure(figsize=(8, 6 if has_d_outputs else 4), layout="constrained")
-    axes = fig.subplots(2 if has_d_outputs else 1, 1, sharex=True, squeeze=False)[:, 0]
+    fig = Figure(figsize=(8, 2 + 2 * panels), layout="constrained")
+    axes = list(fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0])
     _plot_smoothed(axes[0], steps, _column(rows, "d_loss"), "D loss", "tab:blue")
     _plot_smoothed(axes[0], steps, _column(rows, "g_loss"), "G loss", "tab:orange")
     axes[0].set_ylabel("loss (BCE)")
     if has_d_outputs:
-        _plot_smoothed(axes[1], steps, _column(rows, "d_real"), "mean D(x), real", "tab:green")
-        _plot_smoothed(axes[1], steps, _column(rows, "d_fake"), "mean D(G(z)), fake", "tab:red")
-        axes[1].axhline(0.5, color="gray", linestyle=":", linewidth=1)  # where D cannot tell them apart
-        axes[1].set_ylim(0.0, 1.0)
-        axes[1].set_ylabel("D output (probability real)")
+        ax = axes[1]
+        _plot_smoothed(ax, steps, _column(rows, "d_real"), "mean D(x), real", "tab:green")
+        _plot_smoothed(ax, steps, _column(rows, "d_fake"), "mean D(G(z)), fake", "tab:red")
+        ax.axhline(0.5, color="gray", linestyle=":", linewidth=1)  # where D cannot tell them apart
+        ax.set_ylim(0.0, 1.0)
+        ax.set_ylabel("D output (probability real)")
+    if has_accuracy:
+        ax = axes[-1]
+        _plot_smoothed(ax, steps, _column(rows, "d_acc_real"), "real called real", "tab:green")
+        _plot_smoothed(ax, steps, _column(rows, "d_acc_fake"), "fake called fake", "tab:red")
+        _plot_smoothed(ax, steps, _column(rows, "d_acc"), "both", "black")
+        ax.axhline(0.5, color="gray", linestyle=":", linewidth=1)  # a D that guesses
+        ax.set_ylim(0.0, 1.02)
+        ax.set_ylabel("D's accuracy")
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(loc="upper right", fontsize="small")
