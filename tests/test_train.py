@@ -453,3 +453,22 @@ def test_fid_every_logs_plots_and_keeps_the_best_checkpoint_apart_from_pruning(t
     with Image.open(tmp_path / "fid_plot.png") as plot:
         assert plot.format == "PNG"
     assert int(checkpoint.load(tmp_path / "fid_reference.npz")["n"]) == 8
+
+
+def test_fid_raw_scores_the_raw_g_beside_the_averaged_one_and_changes_no_training(tmp_path, monkeypatch):
+    from tinygan import fid
+    monkeypatch.setattr(fid, "fid_inception_v3", lambda *args, **kwargs: TinyFeatures())
+    plain = trainer(tmp_path / "plain", max_steps=4, fid_every=2, fid_n=6, fid_real_n=8)
+    plain.run()
+    both = trainer(tmp_path / "both", max_steps=4, fid_every=2, fid_n=6, fid_real_n=8, fid_raw=True)
+    both.run()
+    rows = checkpoint.read_loss_log(tmp_path / "both/fid_log.csv")
+    assert [(r["step"], r["generator"]) for r in rows] == [(2, "ema"), (2, "raw"), (4, "ema"), (4, "raw")]
+    assert rows[0]["fid"] != rows[1]["fid"]                                   # two different generators
+    plain_rows = checkpoint.read_loss_log(tmp_path / "plain/fid_log.csv")
+    assert [r["fid"] for r in plain_rows] == [rows[0]["fid"], rows[2]["fid"]]  # the averaged G's scores agree
+    assert log_without_timing(tmp_path / "both") == log_without_timing(tmp_path / "plain")
+    assert_trees_equal(checkpoint.load(tmp_path / "plain/checkpoints/ckpt_000004.npz"),
+                       checkpoint.load(tmp_path / "both/checkpoints/ckpt_000004.npz"), skip=("config",))
+    with pytest.raises(ValueError, match="fid_raw must be true or false"):
+        make_config(fid_raw="yes")

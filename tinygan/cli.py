@@ -346,6 +346,8 @@ def add_train_command(sub):
     for key in ("lr", "beta1", "beta2", "real_label", "crop", "ema_decay"):
         p.add_argument("--" + key.replace("_", "-"), type=float, help=f"{helps[key]} (default: {DEFAULTS[key]:.4g})")
     p.add_argument("--fid-weights", help="FID Inception weights for --fid-every (default: tinygan.fid's search)")
+    p.add_argument("--fid-raw", action="store_true", default=None, help="with --fid-every, also score the raw G "
+                   "(not only the averaged one): the raw and averaged curves side by side, at twice FID's time")
     p.add_argument("--augment", metavar="POLICY", help="DiffAugment for small data: D sees real and fake faces only "
                    "through the same random augmentation, e.g. 'color,translation,cutout' (default: none)")
     p.add_argument("--z-dist", choices=("normal", "uniform"), help="noise distribution (default: normal)")

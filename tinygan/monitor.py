@@ -94,19 +94,35 @@ class FIDTracker:
         return self._reference
 
     def score(self):
-        """FID of the trainer's sampling generator now; logs and plots it. Returns (fid, row)."""
+        """FID of the trainer's sampling generator now (and of the raw G with ``fid_raw``); logs and plots it.
+        Returns (fid, row) of the sampling generator."""
+        t = self.trainer
+        score, row = self._score(t.sampling_generator(), "ema" if t.ema is not None else "raw")
+        if t.config.get("fid_raw") and t.ema is not None:
+            self._score(t.G.eval(), "raw")
+            t.G.train()
+        rows = self.log.read()
+        curve = {name: ([r["step"] for r in rows if r["generator"] == name],
+                        [r["fid"] for r in rows if r["generator"] == name]) for name in ("ema", "raw")}
+        if t.ema is None:
+            viz.plot_fid(*curve["raw"], t.out / "fid_plot.png")
+        else:
+            viz.plot_fid(*curve["ema"], t.out / "fid_plot.png", label="averaged G (EMA)",
+                         others={"raw G": curve["raw"]} if curve["raw"][0] else None)
+        return score, row
+
+    def _score(self, generator, name):
+        """FID of one generator on the fixed seeds, logged as a row of fid_log.csv."""
         from . import fid
         from .sampling import generate_images
         t = self.trainer
         mu, sigma, n_real = self.reference()
-        fakes = generate_images(t.sampling_generator(), range(t.config["fid_n"]))
+        fakes = generate_images(generator, range(t.config["fid_n"]))
         t.G.train()
         model = fid.fid_inception_v3(t.config["fid_weights"], verbose=t.verbose)
         features = fid.images_to_features(fakes, model=model)
         score = fid.statistics_to_fid(mu, sigma, *fid.features_to_statistics(features))
         row = {"step": t.step, "epoch": t.step / len(t.loader), "fid": score, "n_fake": t.config["fid_n"],
-               "n_real": n_real, "generator": "ema" if t.ema is not None else "raw"}
+               "n_real": n_real, "generator": name}
         self.log.append(row)
-        rows = self.log.read()
-        viz.plot_fid([r["step"] for r in rows], [r["fid"] for r in rows], t.out / "fid_plot.png")
         return score, row

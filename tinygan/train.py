@@ -69,6 +69,7 @@ DEFAULTS = {
     "fid_n": 1000,           # generated faces per FID score during training
     "fid_real_n": 5000,      # real faces (the first of the data set) for FID's reference statistics
     "fid_weights": None,     # FID Inception weights (.npz/.pth/.pt); None: tinygan.fid's default search
+    "fid_raw": False,        # also score the raw G at each FID step (a second fid_log row): twice FID's time
 }
 
 PRESETS = {
@@ -137,6 +138,8 @@ def validate_config(config):
     if not config["lr"] > 0:
         raise ValueError(f"training option lr must be > 0, got {config['lr']!r}")
     parse_policy(config["augment"])
+    if not isinstance(config["fid_raw"], (bool, np.bool_)):
+        raise ValueError(f"training option fid_raw must be true or false, got {config['fid_raw']!r}")
     if not 0 < config["real_label"] <= 1:
         raise ValueError(f"training option real_label must be in (0, 1], got {config['real_label']!r}")
     return config

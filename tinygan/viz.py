@@ -255,8 +255,12 @@ def plot_losses(rows_or_csv_path, path, title=None):
     return _save_figure(fig, path)
 
 
-def plot_fid(steps, fids, path):
-    """Plot FID (lower is better) against training step; the best point is marked."""
+def plot_fid(steps, fids, path, label=None, others=None):
+    """Plot FID (lower is better) against training step; the best point is marked.
+
+    ``label`` names the curve; ``others`` maps more curves' labels to their (steps, fids),
+    such as a run's raw G beside its averaged G.
+    """
     steps = np.asarray(steps, dtype=np.float64)
     fids = np.asarray(fids, dtype=np.float64)
     if steps.ndim != 1 or steps.shape != fids.shape or len(steps) == 0:
@@ -268,11 +272,15 @@ def plot_fid(steps, fids, path):
     from matplotlib.figure import Figure
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.subplots()
-    ax.plot(steps, fids, marker="o", color="tab:purple")
+    ax.plot(steps, fids, marker="o", color="tab:purple", label=label)
+    for (name, (other_steps, other_fids)), color in zip((others or {}).items(), ("tab:gray", "tab:orange")):
+        ax.plot(other_steps, other_fids, marker=".", color=color, label=name)
     ax.annotate(f"best {fids[best]:.1f} at step {steps[best]:g}", (steps[best], fids[best]),
                 textcoords="offset points", xytext=(0, 10), ha="center", fontsize="small")
     ax.set_xlabel("training step")
     ax.set_ylabel("FID (lower is better)")
     ax.set_title("FID during training")
     ax.grid(alpha=0.3)
+    if label or others:
+        ax.legend(fontsize="small")
     return _save_figure(fig, path)
