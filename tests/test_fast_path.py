@@ -218,3 +218,11 @@ def test_only_the_train_command_restarts(monkeypatch):
         with pytest.raises(SystemExit):
             program.main()
         assert restarts == want
+
+
+@pytest.mark.parametrize("make", [lambda: nn.LeakyReLU(0.2), nn.ReLU], ids=["LeakyReLU", "ReLU"])
+def test_activations_take_a_0d_array_on_both_paths(make):
+    for value in (-1.5, 0.0, 2.0):
+        x, upstream = np.array(value, np.float32), np.array(3.0, np.float32)
+        results = both_paths(make, x, upstream, np.float32)
+        assert_paths_agree(results, np.float32)

@@ -141,7 +141,7 @@ def over_batch(x, work):
     Returns the list of the parts' results."""
     if get_array_module(x) is np and x.size >= MIN_SHARED_SIZE:
         return map_over_batch(work, x.shape[0])
-    return [work(slice(None))]
+    return [work(slice(None) if x.ndim else Ellipsis)]              # a 0-d array has no batch axis
 
 
 def scratch_buffer(scratch, name, shape, dtype, like, key=None):
