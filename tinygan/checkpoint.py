@@ -301,9 +301,9 @@ class LossLog:
         with open(self.path, newline="", encoding="utf-8") as f:
             return tuple(next(csv.reader(f), ()))
 
-    def columns(self):
-        """The columns rows are written with: ``fields``, or those of an existing log without the optional ones."""
-        header = self._existing_header()
+    def _columns(self, header):
+        """The columns rows are written with, given the existing log's header (None: no log yet): ``fields``,
+        or the header of a log that lacks just the optional ones."""
         if header is None or header == self.fields:
             return self.fields
         if header == tuple(name for name in self.fields if name not in self.optional):
@@ -322,10 +322,10 @@ class LossLog:
             raise ValueError(f"{self.path}: row has keys {sorted(row)}, expected {sorted(self.fields)}")
         row = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}  # numpy/cupy scalars
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        new_file = self._existing_header() is None
-        columns = self.columns()
+        header = self._existing_header()
+        columns = self._columns(header)            # refuses a log with other columns before writing
         with open(self.path, "a", newline="", encoding="utf-8") as f:
-            self._write_rows(f, [row], new_file, columns)
+            self._write_rows(f, [row], header is None, columns)
 
     def read(self):
         """All rows as dicts with numeric values parsed; [] if the file does not exist yet."""
@@ -340,7 +340,7 @@ class LossLog:
         """
         if not self.path.is_file():
             return
-        columns = self.columns()
+        columns = self._columns(self._existing_header())
         kept = [row for row in self.read() if row["step"] <= step]
         with atomic_write(self.path) as handle:
             text = io.StringIO()

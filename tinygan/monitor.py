@@ -99,8 +99,7 @@ class FIDTracker:
         t = self.trainer
         score, row = self._score(t.sampling_generator(), "ema" if t.ema is not None else "raw")
         if t.config.get("fid_raw") and t.ema is not None:
-            self._score(t.G.eval(), "raw")
-            t.G.train()
+            self._score(t.G.eval(), "raw")              # _score puts G back in train mode
         rows = self.log.read()
         curve = {name: ([r["step"] for r in rows if r["generator"] == name],
                         [r["fid"] for r in rows if r["generator"] == name]) for name in ("ema", "raw")}

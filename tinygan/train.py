@@ -81,8 +81,8 @@ PRESETS = {
 # calls real (D(x) > 0.5) and of generated ones it calls fake (D(G(z)) < 0.5); d_acc: both together.
 LOG_FIELDS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake", "d_acc",
               "img_per_s")
-STAT_KEYS = ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
 HEALTH_KEYS = ("d_loss", "g_loss", "d_real", "d_fake")      # a non-finite one stops the run
+STAT_KEYS = HEALTH_KEYS + ("d_acc_real", "d_acc_fake")       # what train_step returns, in this order
 
 # The divergence rule (check_health). A healthy DCGAN's logged losses (means over a log
 # window) stay below about 25 (early on, when D wins, G's loss reaches 20-25), and its

@@ -93,7 +93,10 @@ def restart_with_blas_threads_asleep():
         return
     for stream in (sys.stdout, sys.stderr):          # what was printed so far would be lost with the process
         stream.flush()
-    os.execve(sys.executable, sys.orig_argv, {**BLAS_THREADS_ASLEEP, **os.environ})
+    try:
+        os.execve(sys.executable, sys.orig_argv, {**BLAS_THREADS_ASLEEP, **os.environ})
+    except OSError:                                  # no interpreter to re-run (embedded Python): go on as it is
+        return
 
 
 def nhwc(x):
