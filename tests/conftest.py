@@ -29,6 +29,20 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "browser: drives the demo page in headless Chromium (skipped without it)")
 
 
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A tiny 2-step training run: run/checkpoints/ckpt_000002.npz and its sample grids."""
+    import numpy as np
+
+    from tinygan.train import Trainer, make_config
+    out = tmp_path_factory.mktemp("run")
+    faces = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+    config = make_config(out=str(out), nz=8, ngf=4, ndf=4, batch_size=4, n_samples=4, max_steps=2, log_every=1,
+                         sample_every=1, checkpoint_every=2)
+    Trainer(config, dataset=faces, verbose=False).run()
+    return out
+
+
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory, monkeypatch):
     """Caches (decoded images, FID weights) go to a folder of this test session, not ~/.cache."""

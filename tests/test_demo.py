@@ -16,11 +16,10 @@ from tinygan.demo import make_server
 from tinygan.demo.server import MAX_UPLOAD_BYTES
 from tinygan.synthetic import synthetic_face
 
-from test_sampling_cli import run_dir  # noqa: F401 - the fixture: a tiny 2-step training run
 
 
 @pytest.fixture(scope="module")
-def server(run_dir):  # noqa: F811
+def server(run_dir):
     server = make_server(run_dir, port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -61,7 +60,7 @@ def assert_one_line_error(status, body, expected_status, words):
     assert "\n" not in message and words in message, message
 
 
-def test_it_listens_on_this_machine_only_by_default(run_dir):  # noqa: F811
+def test_it_listens_on_this_machine_only_by_default(run_dir):
     server = make_server(run_dir, port=0)
     try:
         assert server.server_address[0] == "127.0.0.1"
@@ -78,14 +77,14 @@ def test_the_page_is_self_contained(server):
     assert "http://" not in page and "https://" not in page        # nothing fetched from elsewhere: works offline
 
 
-def test_info_describes_the_model_and_the_run(server, run_dir):  # noqa: F811
+def test_info_describes_the_model_and_the_run(server, run_dir):
     status, _, body = request(server + "/api/info")
     info = json.loads(body)
     assert status == 200 and info["model"]["nz"] == 8 and info["discriminator"] and info["run"]
     assert info["checkpoint"].endswith("ckpt_000002.npz") and "NOT a deepfake detector" in info["warning"]
 
 
-def test_faces_are_the_seeds_faces_and_the_same_seed_gives_the_same_bytes(server, run_dir):  # noqa: F811
+def test_faces_are_the_seeds_faces_and_the_same_seed_gives_the_same_bytes(server, run_dir):
     status, headers, body = request(server + "/api/faces?seeds=0-15")
     first = json.loads(body)
     assert status == 200 and first["seeds"] == list(range(16)) and float(headers["X-Elapsed-Ms"]) > 0
@@ -150,7 +149,7 @@ def test_bad_requests_get_a_4xx_with_one_line_and_the_server_keeps_serving(serve
         (request(server + "/api/judge", b"just text", {"Content-Type": "image/png"}), 415, "not an image"),
         (request(server + "/api/judge", good[:len(good) // 2], {"Content-Type": "image/png"}), 422,
          "cannot use this image: corrupt or truncated"),
-        (request(server + "/api/judge", huge.getvalue(), {"Content-Type": "image/png"}), 413, "more than 40,000,000"),
+        (request(server + "/api/judge", huge.getvalue(), {"Content-Type": "image/png"}), 413, "more than 16,000,000"),
         (request(server + "/api/judge", b"x" * (MAX_UPLOAD_BYTES + 1), {"Content-Type": "image/png"}), 413,
          "more than 10,485,760"),
         (request(server + "/api/judge", *multipart("photo", "a.png", good)), 400, "field named 'image'"),
@@ -187,7 +186,7 @@ def test_parallel_requests_are_served_one_model_call_at_a_time(server):
     assert alone in [body for _, _, body in results]
 
 
-def test_without_a_discriminator_judge_says_so(tmp_path, run_dir):  # noqa: F811
+def test_without_a_discriminator_judge_says_so(tmp_path, run_dir):
     G = sampling.load_generator(run_dir)
     sampling.save_generator(G, tmp_path / "g.npz")
     server = make_server(tmp_path / "g.npz", port=0)
@@ -205,7 +204,7 @@ def test_without_a_discriminator_judge_says_so(tmp_path, run_dir):  # noqa: F811
         server.server_close()
 
 
-def test_a_bad_or_taken_port_is_one_error_line(server, run_dir, capsys):  # noqa: F811
+def test_a_bad_or_taken_port_is_one_error_line(server, run_dir, capsys):
     from tinygan.cli import main
     for port, words in (("99999", "from 0 to 65535"), ("x", "whole number")):
         with pytest.raises(SystemExit) as stop:                # argparse refuses it

@@ -17,7 +17,6 @@ import urllib.request
 import numpy as np
 import pytest
 
-from test_sampling_cli import run_dir  # noqa: F401 - the fixture: a tiny training run
 from tinygan.demo import make_server
 from tinygan.synthetic import synthetic_face
 
@@ -36,7 +35,7 @@ def free_port():
 class Browser:
     """Just enough of the W3C WebDriver protocol, over urllib, to drive one headless Chromium session."""
 
-    def __init__(self):
+    def __init__(self, *extra_args):
         self.port = free_port()
         self.driver = subprocess.Popen([DRIVER, f"--port={self.port}"], stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL)
@@ -49,7 +48,7 @@ class Browser:
                 time.sleep(0.1)
         args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1200,900"]
+                "--window-size=1200,900", *extra_args]
         session = self.call("POST", "/session", {"capabilities": {"alwaysMatch": {
             "browserName": "chrome", "goog:chromeOptions": {"binary": CHROMIUM, "args": args}}}})
         self.session = f"/session/{session['sessionId']}"
@@ -99,7 +98,7 @@ class Browser:
             self.driver.wait()
 
 
-def test_the_page_paints_walks_and_judges_in_a_real_browser(run_dir, tmp_path):  # noqa: F811
+def test_the_page_paints_walks_and_judges_in_a_real_browser(run_dir, tmp_path):
     server = make_server(run_dir, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     browser = Browser()
@@ -157,5 +156,67 @@ def test_the_page_paints_walks_and_judges_in_a_real_browser(run_dir, tmp_path): 
         print("as seen in the browser (ms):", timings)
     finally:
         browser.close()
+        server.shutdown()
+        server.server_close()
+
+
+EVIL_PAGE = """<!doctype html><title>a page the student happens to visit</title><script>
+const demo = "http://localhost:%d";
+const form = new FormData();
+form.append("image", new Blob([new Uint8Array(%d)], {type: "image/png"}), "x.png");
+Promise.allSettled([
+  fetch(demo + "/api/judge", {method: "POST", body: form, mode: "no-cors"}),
+  fetch(demo + "/api/faces?seeds=0-63", {mode: "no-cors"}),
+  fetch("/api/info").then((r) => r.text()).then((text) => { document.title = text; }),
+]).then(() => { document.body.dataset.done = "yes"; });
+</script><body></body>"""
+
+
+def test_other_sites_cannot_use_the_demo_and_a_token_page_works(run_dir):
+    """A page on another site posts to the demo and reads it through DNS rebinding (evil.test is mapped to
+    127.0.0.1, as a rebinding attacker would); the demo refuses every request. Then the demo with a token works
+    from its printed URL."""
+    import http.server
+
+    server = make_server(run_dir, port=0, token="browser-token")
+    port = server.server_address[1]
+    refused, judged = [], []
+    guard, handler = server.RequestHandlerClass.guard, server.RequestHandlerClass
+    original_refusal, original_judge = guard.refusal, handler.judge
+    guard.refusal = lambda *args: refused.append(original_refusal(*args)) or refused[-1]
+    handler.judge = lambda self, body: judged.append(1) or original_judge(self, body)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    class EvilSite(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            page = (EVIL_PAGE % (port, 64)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+    evil = http.server.HTTPServer(("127.0.0.1", 0), EvilSite)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    browser = Browser("--host-resolver-rules=MAP evil.test 127.0.0.1")
+    try:
+        browser.go(f"http://evil.test:{evil.server_address[1]}/")
+        browser.wait("document.body.dataset.done === 'yes'")
+        assert not judged and "is not this server's" not in browser.script("return document.title;")
+        browser.go(f"http://evil.test:{port}/api/info")                    # the rebinding attacker's own name
+        assert "is not this server's" in browser.script("return document.body.textContent;")
+        assert any(r and "evil.test" in r for r in refused) and any(r and "cross-site" in r for r in refused)
+        # the demo's own URL with its token: the page works, and keeps working without the token in the URL
+        browser.go(f"http://localhost:{port}/?token=browser-token")
+        browser.wait("document.querySelectorAll('#paint-grid img').length === 16")
+        browser.go(f"http://localhost:{port}/")
+        browser.wait("document.querySelectorAll('#paint-grid img').length === 16")
+        assert not judged
+    finally:
+        browser.close()
+        evil.shutdown()
+        evil.server_close()
         server.shutdown()
         server.server_close()

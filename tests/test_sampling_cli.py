@@ -10,18 +10,6 @@ from PIL import Image
 
 from tinygan import checkpoint, sampling
 from tinygan.cli import JUDGE_WARNING, main
-from tinygan.train import Trainer, make_config
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A tiny 2-step training run: run/checkpoints/ckpt_000002.npz and its sample grids."""
-    out = tmp_path_factory.mktemp("run")
-    faces = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
-    config = make_config(out=str(out), nz=8, ngf=4, ndf=4, batch_size=4, n_samples=4, max_steps=2, log_every=1,
-                         sample_every=1, checkpoint_every=2)
-    Trainer(config, dataset=faces, verbose=False).run()
-    return out
 
 
 @pytest.fixture(scope="module")

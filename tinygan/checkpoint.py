@@ -203,7 +203,7 @@ def latest(directory, prefix="ckpt_"):
 NOT_FOUND = "(expected a .npz file or a run directory with checkpoints/ckpt_*.npz)"
 
 
-def _run_checkpoints(path):
+def run_checkpoints(path):
     """[(step, path), ...] of a run directory: its checkpoints/ folder, or the directory itself."""
     for folder in (Path(path) / "checkpoints", Path(path)):
         found = list_checkpoints(folder)
@@ -217,7 +217,7 @@ def find_checkpoint(path):
     path = Path(path)
     if path.is_file():
         return path
-    found = _run_checkpoints(path)
+    found = run_checkpoints(path)
     if not found:
         raise FileNotFoundError(f"no checkpoint found at {path} {NOT_FOUND}")
     return found[-1][1]
@@ -234,7 +234,7 @@ def load_newest(path):
     if path.is_file():
         return load(path), path, []
     skipped = []
-    for _, candidate in reversed(_run_checkpoints(path)):
+    for _, candidate in reversed(run_checkpoints(path)):
         try:
             return load(candidate), candidate, skipped
         except ValueError as err:
@@ -274,7 +274,11 @@ def read_loss_log(path):
 
     An unfinished last line (no newline: the writer crashed mid-row) is ignored.
     """
-    text = Path(path).read_text(encoding="utf-8")
+    return parse_loss_log(Path(path).read_text(encoding="utf-8"))
+
+
+def parse_loss_log(text):
+    """The rows of a CSV log's text (header line first), numbers parsed; an unfinished last line is ignored."""
     text = text[:text.rfind("\n") + 1]
     return [{k: _parse_number(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))]
 

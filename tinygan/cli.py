@@ -18,9 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
-JUDGE_WARNING = ("A GAN's discriminator is a weak detector: it only learned to tell real faces from the fakes of "
-                 "one generator during training, and its score drifts as training goes on. It is NOT a deepfake "
-                 "detector; never use it to decide whether a real photo is genuine.")
+from . import sampling
+from .sampling import JUDGE_WARNING, MAX_FACES  # noqa: F401 - the CLI's names for them
+
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
 
 
@@ -35,32 +35,15 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 # --- arguments shared by several commands ------------------------------------------
 
-MAX_FACES = 100_000     # faces one command may paint: 1.2 GB of 64x64 RGB, about 6 minutes on a 2-core CPU
 MAX_GRID = 10_000       # faces in one grid image (6,600 pixels square)
 
 
 def parse_seeds(text):
-    """'0-7' -> [0..7]; '1,5,9' -> [1, 5, 9]; mixes allowed: '0-3,10'."""
-    seeds = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            if "-" in part[1:]:
-                lo, hi = (int(v) for v in part.split("-", 1))
-                if hi < lo:
-                    raise argparse.ArgumentTypeError(f"the seed range {part!r} runs backwards; write it as {hi}-{lo}")
-                if len(seeds) + hi - lo + 1 > MAX_FACES:
-                    raise argparse.ArgumentTypeError(f"{text!r} names more than {MAX_FACES:,} seeds")
-                seeds += list(range(lo, hi + 1))
-            elif part:
-                seeds.append(int(part))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"seeds must look like '0-7' or '1,5,9', got {text!r}") from None
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"expected one or more non-negative seeds, got {text!r}")
-    if len(seeds) > MAX_FACES:
-        raise argparse.ArgumentTypeError(f"{text!r} names more than {MAX_FACES:,} seeds")
-    return seeds
+    """sampling.parse_seeds, its ValueError told by argparse as one line."""
+    try:
+        return sampling.parse_seeds(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def whole_number(text, low, high=None):
@@ -145,7 +128,7 @@ def cmd_train(args):
 
 
 def cmd_generate(args):
-    from . import sampling, viz
+    from . import viz
     if args.separate:
         if Path(args.out).is_file():
             raise ValueError(f"--out {args.out} is a file; with --separate it must be a folder")
@@ -172,7 +155,7 @@ def cmd_generate(args):
 
 
 def cmd_interpolate(args):
-    from . import sampling, viz
+    from . import viz
     gif = str(args.out).lower().endswith(".gif")
     fmt = None if gif else image_format(free_output(args.out))
     G = sampling.load_generator(args.checkpoint, raw=args.raw)
@@ -187,7 +170,7 @@ def cmd_interpolate(args):
 
 
 def cmd_arithmetic(args):
-    from . import sampling, viz
+    from . import viz
     fmt = image_format(free_output(args.out))
     G = sampling.load_generator(args.checkpoint, raw=args.raw)
     groups, result = sampling.vector_arithmetic(G, args.a, args.b, args.c)
@@ -201,7 +184,7 @@ def cmd_arithmetic(args):
 def cmd_judge(args):
     import numpy as np
 
-    from . import data, sampling
+    from . import data
     if not args.images and not (args.real or args.fake):
         raise ValueError("nothing to judge: give image files, or --real / --fake folders (or .zip/.tar)")
     D = sampling.load_discriminator(args.checkpoint)
@@ -251,7 +234,6 @@ def cmd_gif(args):
 
 
 def cmd_export(args):
-    from . import sampling
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; expected a folder for generator_torch.npz (and "
@@ -272,7 +254,7 @@ def cmd_export(args):
 def cmd_import(args):
     import numpy as np
 
-    from . import checkpoint, sampling
+    from . import checkpoint
     state = checkpoint.load(args.state_dict)
     G = sampling.generator_from_state_dict(state, z_dist=args.z_dist)
     sampling.save_generator(G, args.out, dtype=np.float32, provenance={"imported_from": str(args.state_dict)})
@@ -463,7 +445,8 @@ def build_parser():
     p = sub.add_parser("demo", help="a local web page to paint faces, walk, judge a photo and watch a run",
                        formatter_class=HelpFormatter)
     p.add_argument("run", nargs="?", help="run folder or checkpoint (default: the pretrained generator and its D)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (only this machine by default)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (only this machine by default; any "
+                   "other needs the token printed in the URL)")
     p.add_argument("--port", type=port_number, default=8000, help="port, 0-65535 (0: any free port)")
     p.add_argument("--raw", action="store_true", help="use a checkpoint's raw G, not its averaged G_ema")
     add_backend(p)

@@ -77,6 +77,9 @@ def _checked_options(image_size, crop):
                      f"or a side in pixels (int >= 1), got {crop!r}")
 
 
+ORIENTATION = 0x0112                # the EXIF tag
+
+
 def _to_rgb(img):
     """Any PIL mode (L, CMYK, P, RGBA, 16-bit grey, ...) -> RGB.
 
@@ -88,18 +91,22 @@ def _to_rgb(img):
     if img.mode == "RGB":
         return img
     if img.mode.startswith("I;16") or img.mode == "I":
-        levels = np.asarray(img, dtype=np.float64)
+        levels = np.asarray(img)
         if levels.min() < 0 or levels.max() > 65535:
             raise ValueError(f"{img.mode} image with values outside 0..65535")
-        return Image.fromarray(np.rint(levels * (255 / 65535)).astype(np.uint8), "L").convert("RGB")
+        # round(v * 255/65535) = round(v / 257), never a tie for whole v: (v + 128) // 257, in 4-byte integers
+        grey = (levels.astype(np.uint32) + 128) // 257
+        return Image.fromarray(grey.astype(np.uint8), "L").convert("RGB")
     if img.mode == "F":
         raise ValueError("floating-point image (mode F): its brightness scale is unknown")
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA"):
-        rgba = img.convert("RGBA")
+        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
+        on_white = Image.alpha_composite(white, rgba)
+        del white, rgba                     # a 16-megapixel image is 64 MB in each of these copies
+        return on_white.convert("RGB")
     return img.convert("RGB")
 
 
@@ -151,7 +158,8 @@ def _decode(raw, image_size, crop):
     try:
         with Image.open(io.BytesIO(raw)) as img:
             img.load()
-            img = ImageOps.exif_transpose(img)   # phone photos store "rotate me" in EXIF
+            if img.getexif().get(ORIENTATION, 1) != 1:       # phone photos store "rotate me" in EXIF
+                img = ImageOps.exif_transpose(img)         # (a copy: so only when there is something to turn)
             return preprocess_image(img, image_size, crop)
     except Image.UnidentifiedImageError:
         raise ValueError("not an image (PIL cannot identify the format)") from None

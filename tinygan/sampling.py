@@ -16,6 +16,36 @@ from .nn import sigmoid
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "generator.npz"
 GENERATOR_FORMAT = "tinygan-generator"
+MAX_FACES = 100_000     # faces one command may paint: 1.2 GB of 64x64 RGB, about 6 minutes on a 2-core CPU
+JUDGE_WARNING = ("A GAN's discriminator is a weak detector: it only learned to tell real faces from the fakes of "
+                 "one generator during training, and its score drifts as training goes on. It is NOT a deepfake "
+                 "detector; never use it to decide whether a real photo is genuine.")
+
+
+def parse_seeds(text):
+    """'0-7' -> [0..7]; '1,5,9' -> [1, 5, 9]; mixes allowed: '0-3,10'. A ValueError says what is wrong."""
+    seeds = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part[1:]:
+                lo, hi = (int(v) for v in part.split("-", 1))
+                if hi < lo:
+                    raise ValueError(f"the seed range {part!r} runs backwards; write it as {hi}-{lo}")
+                if len(seeds) + hi - lo + 1 > MAX_FACES:
+                    raise ValueError(f"{text!r} names more than {MAX_FACES:,} seeds")
+                seeds += list(range(lo, hi + 1))
+            elif part:
+                seeds.append(int(part))
+        except ValueError as err:
+            if "seed" in str(err):                  # ours, not int()'s
+                raise
+            raise ValueError(f"seeds must look like '0-7' or '1,5,9', got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise ValueError(f"expected one or more non-negative seeds, got {text!r}")
+    if len(seeds) > MAX_FACES:
+        raise ValueError(f"{text!r} names more than {MAX_FACES:,} seeds")
+    return seeds
 
 
 # --- loading -------------------------------------------------------------------

@@ -12,90 +12,57 @@
                                     JSON {"probability", "verdict", "crop", "face": what D saw, "warning"}
     GET  /api/run                   the run's progress: step, img/s, ETA, loss-log rows, FID rows
     GET  /api/run/samples.png       the run's newest fixed-noise grid
+    HEAD any of the GETs; OPTIONS   says which methods there are
 
-Safe by default. It listens on 127.0.0.1 (this machine only) unless --host says
-otherwise. Uploads are limited in bytes (MAX_UPLOAD_BYTES) and pixels
-(MAX_UPLOAD_PIXELS, checked before decoding: decompression bombs), and only image
-formats are decoded. Nothing the client sends becomes a file path: the run's files
-are found by the server. The networks keep activations between forward and backward
-and are not thread-safe, so every model call holds one lock. A bad request gets a
-4xx status with a one-line reason, and the server keeps serving.
+Safe to leave running, as careful as Jupyter's server:
+- who: it listens on 127.0.0.1 unless --host says otherwise, answers only its own Host names, refuses requests
+  from other sites' pages, and asks for a token when it listens beyond this machine (guard.py);
+- how much: uploads are bounded in bytes, in form parts and in decoded size, and read UPLOAD_SLOTS at a time
+  (uploads.py); a fixed pool of threads answers, and a client gets HEADER_SECONDS for its headers and
+  BODY_SECONDS for its upload (connections.py);
+- what: nothing the client sends becomes a file path; a damaged run folder leaves the last good state serving
+  (run_folder.py); the page never sees an absolute path.
+The networks keep activations between forward and backward and are not thread-safe, so every model call holds
+one lock. Every error, the standard library's own included, is a 4xx or 5xx status with one line of JSON, and a
+client that hangs up is no news.
 """
 import base64
-import email.parser
-import email.policy
 import errno
 import io
 import json
+import socket
 import sys
 import threading
 import time
 import urllib.parse
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-import numpy as np
-
-from .. import checkpoint, sampling
+from .. import sampling
+from .connections import PooledHTTPServer, PrefixedReader
+from .guard import Guard, is_loopback, new_token
+from .run_folder import Models, newest_sample, run_progress
+from .uploads import MAX_UPLOAD_BYTES, BadRequest, check_image, uploaded_image
 
 PAGE = Path(__file__).with_name("page.html")
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024        # 10 MB
-MAX_UPLOAD_PIXELS = 40_000_000             # decoded pixels; PIL would decode a 'bomb' of 10^10
-IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
 MAX_SEEDS = 64                             # faces per /api/faces request
 MAX_SEED = 2 ** 32 - 1
-
-
-class BadRequest(ValueError):
-    """A client error: answered with ``status`` and the message as one line."""
-
-    def __init__(self, message, status=HTTPStatus.BAD_REQUEST):
-        super().__init__(message)
-        self.status = status
-
-
-class Models:
-    """G and D of a run, a checkpoint or the pretrained file, reloaded when a run writes a newer checkpoint.
-
-    Every use goes through ``with models.lock``: the modules are not thread-safe.
-    """
-
-    def __init__(self, source=None, raw=False):
-        self.source, self.raw = (Path(source) if source else None), raw
-        self.run = self.source if self.source is not None and self.source.is_dir() else None
-        self.lock = threading.Lock()
-        self.loaded_from = None
-        self.G = self.D = None
-        self.refresh()
-
-    def newest(self):
-        if self.run is not None:
-            return checkpoint.find_checkpoint(self.run)
-        return self.source if self.source is not None else sampling.PRETRAINED
-
-    def refresh(self):
-        """Load G (and D, if the file has one) again when the newest checkpoint changed."""
-        path = self.newest()
-        if path == self.loaded_from:
-            return
-        self.G = sampling.load_generator(path, raw=self.raw)
-        try:
-            self.D = sampling.load_discriminator(path)
-        except ValueError:
-            self.D = None
-        self.loaded_from = path
+UPLOAD_SLOTS = 2                           # uploads read and parsed at once; more are told to retry
+IO_SECONDS = 10.0                          # for each read or write on a client's socket
+BODY_SECONDS = 30.0                        # for a whole upload: 10 MB at 350 KB/s
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+                    "Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY"}
 
 
 # --- reading requests ----------------------------------------------------------------
 
 def seeds_parameter(query, name, most=MAX_SEEDS):
     """A seed list like the CLI's ('0-15', '1,5,9'), checked: BadRequest otherwise."""
-    from ..cli import parse_seeds
     text = query.get(name, [""])[0]
     try:
-        seeds = parse_seeds(text)
-    except Exception as err:                        # argparse.ArgumentTypeError
+        seeds = sampling.parse_seeds(text)
+    except ValueError as err:
         raise BadRequest(f"{name}: {err}") from None
     if len(seeds) > most or max(seeds) > MAX_SEED:
         raise BadRequest(f"{name}: at most {most} seeds, each at most {MAX_SEED}, got {len(seeds)} up to {max(seeds)}")
@@ -113,42 +80,6 @@ def number_parameter(query, name, low, high, kind=float):
     return value
 
 
-def uploaded_image(headers, body):
-    """The image bytes of a judge request: a multipart form's 'image' field, or the body itself."""
-    content_type = headers.get("Content-Type", "")
-    if content_type.startswith("multipart/form-data"):
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
-        if not message.is_multipart():
-            raise BadRequest("malformed multipart form (no boundary or no parts)")
-        for part in message.iter_parts():
-            if part.get_param("name", header="content-disposition") == "image":
-                data = part.get_payload(decode=True)
-                if data:
-                    return data
-        raise BadRequest("the form has no file in a field named 'image'")
-    if not body:
-        raise BadRequest("no image: send one in a form field named 'image', or as the request body")
-    return body
-
-
-def check_image(data):
-    """Refuse what is not an image of an allowed format, or has too many pixels, before decoding it."""
-    from PIL import Image
-    try:
-        with Image.open(io.BytesIO(data)) as img:                 # reads the header only
-            fmt, (width, height) = img.format, img.size
-    except Exception:                                              # PIL raises many kinds
-        raise BadRequest("not an image tinygan can read (expected JPEG, PNG, WebP, BMP or GIF)",
-                         HTTPStatus.UNSUPPORTED_MEDIA_TYPE) from None
-    if fmt not in IMAGE_FORMATS:
-        raise BadRequest(f"{fmt} images are not accepted; expected one of {', '.join(IMAGE_FORMATS)}",
-                         HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
-    if width * height > MAX_UPLOAD_PIXELS:
-        raise BadRequest(f"the image has {width}x{height} pixels, more than {MAX_UPLOAD_PIXELS:,}",
-                         HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-
-
 # --- answers -------------------------------------------------------------------------
 
 def png_bytes(pixels):
@@ -162,54 +93,74 @@ def data_url(pixels):
     return "data:image/png;base64," + base64.b64encode(png_bytes(pixels)).decode("ascii")
 
 
-def run_progress(run):
-    """The run's log, FID log and timing, read from its folder: a JSON-able dict."""
-    log = run / "loss_log.csv"
-    rows = checkpoint.read_loss_log(log) if log.is_file() else []
-    fid_rows = checkpoint.read_loss_log(run / "fid_log.csv") if (run / "fid_log.csv").is_file() else []
-    config_file = run / "config.json"
-    config = json.loads(config_file.read_text()) if config_file.is_file() else {}
-    progress = {"rows": rows[-2000:], "fid": fid_rows, "step": rows[-1]["step"] if rows else 0,
-                "updated_seconds_ago": time.time() - log.stat().st_mtime if rows else None}
-    if rows and rows[-1]["epoch"]:
-        per_epoch = rows[-1]["step"] / rows[-1]["epoch"]
-        total = config.get("max_steps") or round(config.get("epochs", 0) * per_epoch)
-        recent = [r["img_per_s"] for r in rows[-10:]]
-        img_per_s = float(np.median(recent))
-        steps_left = max(total - progress["step"], 0)
-        progress.update(total_steps=total, img_per_s=img_per_s,
-                        eta_seconds=steps_left * config.get("batch_size", 128) / img_per_s if img_per_s else None)
-    grids = sorted((run / "samples").glob("step_*.png"))
-    progress["samples_step"] = int(grids[-1].stem.split("_")[1]) if grids else None
-    return progress
+def as_json(payload):
+    return HTTPStatus.OK, json.dumps(payload).encode(), "application/json"
 
 
 GET_PATHS = {"/": "page", "/index.html": "page", "/api/info": "info", "/api/faces": "faces", "/api/walk": "walk",
              "/api/arithmetic": "arithmetic", "/api/run": "run", "/api/run/samples.png": "run_samples"}
+POST_PATHS = {"/api/judge": "judge"}
 
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "tinygan-demo"
-    models = None                       # set by make_server
+    default_request_version = "HTTP/1.0"        # not 0.9, whose answers have no status line: errors stay JSON
+    models = guard = upload_slots = None        # set by make_server
+    cookie = None                               # a Set-Cookie that keeps the token of the URL, for this answer
+
+    # --- the connection: (socket, header bytes) from connections.PooledHTTPServer ----------------
+    def setup(self):
+        self.connection, headers = self.request
+        self.connection.settimeout(IO_SECONDS)
+        self.rfile = io.BufferedReader(PrefixedReader(headers, self.connection))
+        self.wfile = self.connection.makefile("wb")
+
+    def handle(self):
+        try:
+            super().handle()
+        except (ConnectionError, TimeoutError):     # the client hung up or stopped reading: no news
+            self.close_connection = True
+
+    def finish(self):
+        try:
+            self.wfile.flush()
+        except OSError:
+            pass
+        for stream in (self.wfile, self.rfile):
+            try:
+                stream.close()
+            except OSError:
+                pass
 
     def log_message(self, fmt, *args):  # quiet: the terminal shows the URL and errors only
         pass
 
-    def send_body(self, status, body, content_type, elapsed=None):
+    # --- writing answers ---------------------------------------------------------------------
+    def send_body(self, status, body, content_type, elapsed=None, headers=None):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        for name, value in {**SECURITY_HEADERS, **(headers or {})}.items():
+            self.send_header(name, value)
         if elapsed is not None:
             self.send_header("X-Elapsed-Ms", f"{elapsed * 1e3:.1f}")
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
-    def send_json(self, payload, status=HTTPStatus.OK, elapsed=None):
-        self.send_body(status, json.dumps(payload).encode(), "application/json", elapsed)
+    def send_error_line(self, status, message, headers=None):
+        body = json.dumps({"error": " ".join(str(message).split())}).encode()
+        self.send_body(status, body, "application/json", headers=headers)
 
-    def send_error_line(self, status, message):
-        self.send_json({"error": " ".join(str(message).split())}, status)
+    def send_error(self, code, message=None, explain=None):
+        """The standard library's errors (a malformed request line, headers too long, ...) as one line of JSON."""
+        self.close_connection = True
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "error"
+        self.send_error_line(code, message or phrase)
 
     def handle_safely(self, answer):
         start = time.perf_counter()
@@ -219,22 +170,50 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error_line(err.status, err)
         except (ValueError, FileNotFoundError) as err:     # a request the model cannot serve
             self.send_error_line(HTTPStatus.BAD_REQUEST, err)
+        except (ConnectionError, TimeoutError):
+            raise
         except Exception as err:                           # a bug: say so, keep serving
             print(f"tinygan demo: error answering {self.path}: {type(err).__name__}: {err}", file=sys.stderr)
             self.send_error_line(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(err).__name__}: {err}")
         else:
-            self.send_body(status, body, content_type, time.perf_counter() - start)
+            headers = {"Set-Cookie": self.cookie} if self.cookie else None
+            self.send_body(status, body, content_type, time.perf_counter() - start, headers)
 
-    # --- GET -------------------------------------------------------------------------
-    def do_GET(self):
+    # --- every method goes through the guard ------------------------------------------------
+    def dispatch(self):
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query)
-        route = getattr(self, GET_PATHS[url.path]) if url.path in GET_PATHS else None
-        if route is None:
-            self.send_error_line(HTTPStatus.NOT_FOUND, f"no such page: {url.path}")
+        refusal = self.guard.refusal(self.command, url.path, query, self.headers)
+        if refusal:
+            self.discard_declared_body()
+            self.send_error_line(HTTPStatus.FORBIDDEN, refusal)
             return
-        self.handle_safely(lambda: route(query))
+        self.cookie = self.guard.cookie_for(query) if url.path in GET_PATHS else None
+        if self.command != "POST" or url.path not in POST_PATHS:
+            self.discard_declared_body()
+        if url.path not in GET_PATHS and url.path not in POST_PATHS:
+            self.send_error_line(HTTPStatus.NOT_FOUND, f"no such page: {url.path}")
+        elif self.command == "OPTIONS":
+            allowed = "POST, OPTIONS" if url.path in POST_PATHS else "GET, HEAD, OPTIONS"
+            self.send_response(HTTPStatus.NO_CONTENT)
+            self.send_header("Allow", allowed)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.command in ("GET", "HEAD") and url.path in GET_PATHS:
+            route = getattr(self, GET_PATHS[url.path])
+            self.handle_safely(lambda: route(query))
+        elif self.command == "POST" and url.path in POST_PATHS:
+            self.receive_upload()
+        elif self.command == "POST":
+            self.send_error_line(HTTPStatus.METHOD_NOT_ALLOWED,
+                                 f"cannot POST to {url.path}; only /api/judge takes uploads")
+        else:
+            self.send_error_line(HTTPStatus.METHOD_NOT_ALLOWED,
+                                 f"{self.command} is not supported here; use GET or POST")
 
+    do_GET = do_HEAD = do_POST = do_OPTIONS = do_PUT = do_DELETE = do_PATCH = dispatch
+
+    # --- GET -------------------------------------------------------------------------
     def page(self, query):
         return HTTPStatus.OK, PAGE.read_bytes(), "text/html; charset=utf-8"
 
@@ -242,20 +221,17 @@ class Handler(BaseHTTPRequestHandler):
         models = self.models
         with models.lock:
             models.refresh()
-            config = dict(models.G.config)
-            has_d = models.D is not None
-            loaded = str(models.loaded_from)
-        body = {"model": config, "discriminator": has_d, "run": models.run is not None, "checkpoint": loaded,
-                "warning": sampling_warning()}
-        return HTTPStatus.OK, json.dumps(body).encode(), "application/json"
+            body = {"model": dict(models.G.config), "discriminator": models.D is not None,
+                    "run": models.run is not None, "checkpoint": models.display_name(models.loaded_from),
+                    "problem": models.problem, "warning": sampling.JUDGE_WARNING}
+        return as_json(body)
 
     def faces(self, query):
         seeds = seeds_parameter(query, "seeds")
         with self.models.lock:
             self.models.refresh()
             faces = sampling.generate_images(self.models.G, seeds)
-        body = {"seeds": seeds, "images": [data_url(face) for face in faces]}
-        return HTTPStatus.OK, json.dumps(body).encode(), "application/json"
+        return as_json({"seeds": seeds, "images": [data_url(face) for face in faces]})
 
     def walk(self, query):
         a, b = (int(number_parameter(query, name, 0, MAX_SEED, int)) for name in ("a", "b"))
@@ -274,85 +250,119 @@ class Handler(BaseHTTPRequestHandler):
         picture = make_grid(sampling.arithmetic_picture(faces, result), nrow=max(len(g) for g in groups) + 1)
         return HTTPStatus.OK, png_bytes(picture), "image/png"
 
-    def run(self, query):
+    def the_run(self):
         if self.models.run is None:
             raise BadRequest("the demo was started without a training run folder", HTTPStatus.NOT_FOUND)
-        return HTTPStatus.OK, json.dumps(run_progress(self.models.run)).encode(), "application/json"
+        return self.models.run
+
+    def run(self, query):
+        progress = run_progress(self.the_run())
+        with self.models.lock:
+            progress["problem"] = self.models.problem
+        return as_json(progress)
 
     def run_samples(self, query):
-        if self.models.run is None:
-            raise BadRequest("the demo was started without a training run folder", HTTPStatus.NOT_FOUND)
-        grids = sorted((self.models.run / "samples").glob("step_*.png"))
-        if not grids:
+        grid = newest_sample(self.the_run())
+        if grid is None:
             raise BadRequest("the run has written no sample grid yet", HTTPStatus.NOT_FOUND)
-        return HTTPStatus.OK, grids[-1].read_bytes(), "image/png"
+        return HTTPStatus.OK, grid.read_bytes(), "image/png"
 
     # --- POST ------------------------------------------------------------------------
-    def do_POST(self):
-        url = urllib.parse.urlsplit(self.path)
-        if url.path != "/api/judge":
-            status = HTTPStatus.METHOD_NOT_ALLOWED if url.path in GET_PATHS else HTTPStatus.NOT_FOUND
-            self.send_error_line(status, f"cannot POST to {url.path}; only /api/judge takes uploads")
-            return
+    def receive_upload(self):
+        """Read an upload's body, if its size is allowed and an upload slot is free, and judge it."""
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        self.close_connection = True
+        if length is None or not (length.isascii() and length.isdigit()):
             self.send_error_line(HTTPStatus.LENGTH_REQUIRED, "the upload needs a Content-Length header")
             return
-        if int(length) > MAX_UPLOAD_BYTES:
-            remaining = int(length) if int(length) <= 8 * MAX_UPLOAD_BYTES else 0
-            while remaining > 0:                          # read and drop it, so that the client gets the answer
-                chunk = self.rfile.read(min(1 << 20, remaining))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-            self.close_connection = True
+        length = int(length)
+        if length > MAX_UPLOAD_BYTES:
+            self.discard_body(length if length <= 8 * MAX_UPLOAD_BYTES else 0)
             self.send_error_line(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                                 f"the upload has {int(length):,} bytes, more than {MAX_UPLOAD_BYTES:,}")
+                                 f"the upload has {length:,} bytes, more than {MAX_UPLOAD_BYTES:,}")
             return
-        body = self.rfile.read(int(length))
-        self.handle_safely(lambda: self.judge(body))
+        if not self.upload_slots.acquire(blocking=False):
+            self.discard_body(length)
+            self.send_error_line(HTTPStatus.SERVICE_UNAVAILABLE,
+                                 f"{UPLOAD_SLOTS} uploads are being judged: try again in a moment",
+                                 {"Retry-After": "1"})
+            return
+        try:
+            self.handle_safely(lambda: self.judge(self.read_body(length)))
+        finally:
+            self.upload_slots.release()
+
+    def read_body(self, length, seconds=None, keep=True):
+        """The request's body of ``length`` bytes within ``seconds`` (BODY_SECONDS); BadRequest (408, or 400 if it is
+        cut short) if not. ``keep`` False reads it into a small buffer, over and over, and returns nothing."""
+        seconds = BODY_SECONDS if seconds is None else seconds
+        body = bytearray(length if keep else min(length, 1 << 16))
+        view, done, deadline = memoryview(body), 0, time.monotonic() + seconds
+        while done < length:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BadRequest(f"the upload took more than {seconds:g} s", HTTPStatus.REQUEST_TIMEOUT)
+            self.connection.settimeout(min(left, IO_SECONDS))
+            target = view[done:] if keep else view[:length - done]
+            try:
+                n = self.rfile.readinto1(target)
+            except TimeoutError:
+                raise BadRequest(f"the upload stalled for {min(left, IO_SECONDS):g} s",
+                                 HTTPStatus.REQUEST_TIMEOUT) from None
+            if not n:
+                raise BadRequest(f"the upload ended after {done:,} of its {length:,} bytes")
+            done += n
+        return body if keep else None
+
+    def discard_declared_body(self):
+        """Drop the body a request not taken as an upload may carry (up to 8 upload sizes); the connection closes."""
+        length = self.headers.get("Content-Length", "")
+        self.close_connection = True
+        if length.isascii() and length.isdigit() and 0 < int(length) <= 8 * MAX_UPLOAD_BYTES:
+            self.discard_body(int(length))
+
+    def discard_body(self, length):
+        """Read and drop a body that will not be used (for 2 s at most), so that the client reads the answer."""
+        try:
+            self.read_body(length, seconds=2.0, keep=False)
+        except (BadRequest, OSError):
+            pass
 
     def judge(self, body):
         from ..data import prepare_for_judging
-        data = uploaded_image(self.headers, body)
+        data = uploaded_image(self.headers.get("Content-Type", ""), body)
         check_image(data)
         with self.models.lock:
             self.models.refresh()
             if self.models.D is None:
-                raise BadRequest(f"{self.models.loaded_from} holds no discriminator to judge with",
-                                 HTTPStatus.CONFLICT)
+                raise BadRequest(f"{self.models.display_name(self.models.loaded_from)} holds no discriminator "
+                                 "to judge with", HTTPStatus.CONFLICT)
             size = self.models.D.config["image_size"]
             try:
-                face, crop = prepare_for_judging(data, size)
+                face, crop = prepare_for_judging(bytes(data), size)
             except ValueError as err:
                 raise BadRequest(f"cannot use this image: {err}", HTTPStatus.UNPROCESSABLE_ENTITY) from None
             probability = float(sampling.judge(self.models.D, face[None])[0])
-        body = {"probability": probability, "verdict": "real" if probability >= 0.5 else "fake", "crop": crop,
-                "face": data_url(face), "warning": sampling_warning()}
-        return HTTPStatus.OK, json.dumps(body).encode(), "application/json"
-
-    def do_PUT(self):
-        self.send_error_line(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not supported; use GET or POST")
-
-    do_DELETE = do_PATCH = do_PUT
+        return as_json({"probability": probability, "verdict": "real" if probability >= 0.5 else "fake",
+                        "crop": crop, "face": data_url(face), "warning": sampling.JUDGE_WARNING})
 
 
-def sampling_warning():
-    from ..cli import JUDGE_WARNING
-    return JUDGE_WARNING
+def make_server(source=None, host="127.0.0.1", port=8000, raw=False, token=None):
+    """A server of the demo for ``source`` (a run folder, a checkpoint, or None: pretrained), not yet serving.
 
-
-def make_server(source=None, host="127.0.0.1", port=8000, raw=False):
-    """A ThreadingHTTPServer serving the demo for ``source`` (a run folder, a checkpoint, or None: pretrained)."""
+    ``token``: a string that every request must carry; by default a new one when ``host`` is not this machine's
+    loopback, none otherwise. It is ``server.token``.
+    """
     models = Models(source, raw=raw)
-    handler = type("DemoHandler", (Handler,), {"models": models})
+    handler = type("DemoHandler", (Handler,), {"models": models, "upload_slots": threading.Semaphore(UPLOAD_SLOTS)})
     try:
-        server = ThreadingHTTPServer((host, port), handler)
+        server = PooledHTTPServer((host, port), handler)
     except OSError as err:             # the port is taken, or the host is not an address of this machine
         hint = ("another --port, or --port 0 for any free one" if err.errno == errno.EADDRINUSE else
                 "--host with an address of this machine, such as 127.0.0.1")
         raise OSError(err.errno, f"cannot listen on {host}:{port}: {err.strerror or err} (try {hint})") from None
-    server.daemon_threads = True
+    server.token = token if token is not None or is_loopback(host) else new_token()
+    handler.guard = Guard(host, server.server_address[1], server.token)
     return server
 
 
@@ -360,13 +370,15 @@ def serve(source=None, host="127.0.0.1", port=8000, raw=False):
     """Serve until Ctrl-C; returns 0."""
     server = make_server(source, host, port, raw)
     address, port = server.server_address[:2]
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: listening on {host}: other machines on your network can open the demo and upload images")
     models = server.RequestHandlerClass.models
     print(f"tinygan demo: {models.loaded_from} ({'with' if models.D is not None else 'without'} a discriminator)"
           + (f", watching the run in {models.run}" if models.run else ""))
-    print(f"open http://{'localhost' if address in ('127.0.0.1', '::1') else address}:{port}/  (Ctrl-C stops)",
-          flush=True)
+    if server.token:
+        print(f"warning: listening on {host}: other machines on your network can reach the demo; it answers only "
+              "requests that carry the token of this URL")
+    name = "localhost" if is_loopback(address) else socket.gethostname() if address in ("0.0.0.0", "::") else address
+    url = f"http://{name}:{port}/" + (f"?token={server.token}" if server.token else "")
+    print(f"open {url}  (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
