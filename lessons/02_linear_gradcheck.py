@@ -35,10 +35,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+sys.path.insert(0, str(HERE.parent))          # a checkout's tinygan, without pip install -e .
 import numpy as np  # noqa: E402
 
-from _common import Lesson  # noqa: E402
+from tinygan.course.lesson import Lesson  # noqa: E402
 
 lesson = Lesson("02_linear_gradcheck", __doc__)
 args = lesson.parse()
@@ -61,9 +61,12 @@ class MyLinear:
         return x @ self.W.T + self.b                            # (N, out)
 
     def backward(self, G):
+        ### BEGIN SOLUTION linear_backward (2 points)
+        ### Add dL/dW = G^T x into self.dW and dL/db = G summed over the batch into self.db; return dL/dx = G W.
         self.dW += G.T @ self.x                                 # (out, in)
         self.db += G.sum(axis=0)                                # (out,)
         return G @ self.W                                       # dL/dx (N, in)
+        ### END SOLUTION
 
 
 W, b = rng.normal(size=(d_out, d_in)), rng.normal(size=d_out)
@@ -105,9 +108,17 @@ for name, analytic, theta in (("dL/dW", mine.dW, mine.W), ("dL/db", mine.db, min
 
 # %% [markdown]
 # ## 3. Compare with the library on the same arrays
-# `tinygan.nn.Linear` is the same layer inside the framework (a `Module` with `Parameter`s), and
-# `tinygan.gradcheck.check_module` is the same check, run along every coordinate (small tensors)
-# or random directions (large ones). From here on the lessons use them.
+# `tinygan.nn.Linear` is the same layer inside the framework, and `tinygan.gradcheck.check_module` is the
+# same check, run along every coordinate (small tensors) or random directions (large ones). From here on
+# the lessons use them, and the framework's few rules with them (`tinygan/nn/module.py`):
+# - a layer is a `Module`: `layer(x)` calls its `forward(x)`, which keeps what backward needs in
+#   `self.cache`; `backward(grad_output, need_input_grad=True)` returns dL/dx (or skips computing it when
+#   `need_input_grad` is False: the first layer of a network has nobody to pass it to);
+# - its weights are `Parameter`s: `.data` holds the values, `.grad` the gradient, and backward calls
+#   `.accumulate(g)`, which *adds* g to `.grad` (as `MyLinear` adds into `dW`); an optimiser's `zero_grad()`
+#   clears them before the next step;
+# - `parameters()` lists every Parameter of a module and of the modules inside it, for the optimiser;
+#   `train()` and `eval()` switch BatchNorm's mode (lesson 06).
 
 # %%
 from tinygan import backend, gradcheck  # noqa: E402

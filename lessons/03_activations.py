@@ -29,16 +29,17 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+sys.path.insert(0, str(HERE.parent))          # a checkout's tinygan, without pip install -e .
 import numpy as np  # noqa: E402
 
-from _common import Lesson  # noqa: E402
+from tinygan.course.lesson import Lesson  # noqa: E402
 from tinygan import backend, gradcheck, nn  # noqa: E402
 
 lesson = Lesson("03_activations", __doc__)
 args = lesson.parse()
 xp = backend.xp
-rng = backend.default_rng(args.seed)
+rng = backend.default_rng(args.seed)       # tinygan's generator (lesson 01): the shape comes first,
+# rng.normal(shape, mean=0.0, std=1.0); NumPy's rng.normal(loc, scale, size) puts it last, so we name mean and std
 
 # %% [markdown]
 # ## 1. Build: each activation as a forward that returns (y, what backward needs) and a backward

@@ -36,10 +36,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+sys.path.insert(0, str(HERE.parent))          # a checkout's tinygan, without pip install -e .
 import numpy as np  # noqa: E402
 
-from _common import Lesson  # noqa: E402
+from tinygan.course.lesson import Lesson  # noqa: E402
 from tinygan import backend, gradcheck, nn  # noqa: E402
 from tinygan.nn.module import Module, Parameter  # noqa: E402
 from tinygan.nn.naive import naive_conv2d  # noqa: E402
@@ -55,6 +55,9 @@ rng = backend.default_rng(args.seed)
 # %%
 def im2col(x, k, s, p):
     """(N, C, H, W) -> cols (N, C, k, k, Ho, Wo): one strided slice per kernel offset (u, v)."""
+    ### BEGIN SOLUTION im2col (2 points)
+    ### Pad x by p on both sides of H and W; for each kernel offset (u, v), cols[:, :, u, v] is the padded image's
+    ### strided slice starting at (u, v) with step s, Ho x Wo pixels.
     n, c, h, w = x.shape
     ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
     xpad = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
@@ -63,6 +66,7 @@ def im2col(x, k, s, p):
         for v in range(k):
             cols[:, :, u, v] = xpad[:, :, u:u + s * ho:s, v:v + s * wo:s]
     return cols
+    ### END SOLUTION
 
 
 def col2im(cols, h, w, s, p):
@@ -89,10 +93,14 @@ class MyConv2d(Module):
 
     def backward(self, G, need_input_grad=True):
         cols, (h, w) = self.cache
+        ### BEGIN SOLUTION conv_backward (3 points)
+        ### dL/dW contracts G (N, O, Ho, Wo) with cols (N, C, k, k, Ho, Wo) over N, Ho, Wo; dL/db sums G over N, Ho, Wo;
+        ### dL/dx is col2im of W^T G, the columns laid out as (N, C, k, k, Ho, Wo).
         self.weight.accumulate(xp.tensordot(G, cols, axes=((0, 2, 3), (0, 4, 5))))   # (O, C, k, k)
         self.bias.accumulate(G.sum(axis=(0, 2, 3)))
         dcols = xp.tensordot(self.weight.data, G, axes=(0, 1))                       # (C, k, k, N, Ho, Wo)
         return col2im(dcols.transpose(3, 0, 1, 2, 4, 5), h, w, self.s, self.p)
+        ### END SOLUTION
 
 # %% [markdown]
 # ## 2. Prove: columns by hand, the definition, and a gradient check

@@ -15,8 +15,11 @@
 # paints a copy of the kernel, scaled by its value, onto the output, s pixels apart, and overlaps add
 # up. Its backward is the adjoint of the adjoint, an ordinary conv of the upstream gradient:
 #
-#     forward   y = col2im(W^T x) + b                 weight (Cin, Cout, k, k), read as a conv Cout -> Cin
-#     backward  cols = im2col(G);  dL/dx = W . cols (a conv);  dL/dW = x . cols;  dL/db = sum of G
+#     forward   y = col2im(W^T x)                     weight (Cin, Cout, k, k), read as a conv Cout -> Cin
+#     backward  cols = im2col(G);  dL/dx = W . cols (a conv);  dL/dW = x . cols
+#
+# (A bias would add b to every output pixel, and dL/db would sum G. DCGAN's transposed convolutions have
+# none: a BatchNorm follows each of them and would subtract it again; lesson 10.)
 #
 # **Output size.** Solving Ho = floor((H + 2p - k) / s) + 1 for H gives
 # Hout = (H - 1) s - 2p + k (+ output_padding, to choose among the H with the same Ho).
@@ -28,18 +31,20 @@
 # output carries a grid pattern that the network must learn to cancel. With k=4, s=2 every interior
 # pixel receives exactly 4.
 #
-# The lesson builds the layer from lesson 04's im2col and col2im (`tinygan/nn/functional.py`), proves
-# it, compares it with `tinygan/nn/conv.py: ConvTranspose2d`, then uses the library's layer.
+# The lesson builds the layer from the library's im2col and col2im (`tinygan/nn/functional.py`: lesson
+# 04's two functions, which take the kernel, stride and padding as (height, width) pairs where lesson
+# 04's took one number each), proves it, compares it with `tinygan/nn/conv.py: ConvTranspose2d`, then
+# uses the library's layer.
 
 # %%
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+sys.path.insert(0, str(HERE.parent))          # a checkout's tinygan, without pip install -e .
 import numpy as np  # noqa: E402
 
-from _common import Lesson  # noqa: E402
+from tinygan.course.lesson import Lesson  # noqa: E402
 from tinygan import backend, gradcheck, nn  # noqa: E402
 from tinygan.nn import Conv2d, ConvTranspose2d  # noqa: E402
 from tinygan.nn.functional import col2im, im2col  # noqa: E402
@@ -64,8 +69,12 @@ class MyConvTranspose2d(Module):
         self.cache = x
         k, (h, w) = self.weight.shape[2], x.shape[2:]
         out_hw = tuple((size - 1) * self.s - 2 * self.p + k + self.op for size in (h, w))
+        ### BEGIN SOLUTION conv_transpose_forward (3 points)
+        ### A conv's input gradient with x in the place of G: W^T x for every pixel (contract x's channels with the
+        ### weight's first axis), laid out as columns (N, Cout, k, k, H, W), then col2im onto the output of size out_hw.
         dcols = xp.tensordot(x, self.weight.data, axes=(1, 0))       # (N, H, W, Cout, k, k): W^T x
         return col2im(dcols.transpose(0, 3, 4, 5, 1, 2), out_hw, (self.s, self.s), (self.p, self.p))
+        ### END SOLUTION
 
     def backward(self, G, need_input_grad=True):                      # G (N, Cout, Hout, Wout)
         x, k = self.cache, self.weight.shape[2]

@@ -39,10 +39,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+sys.path.insert(0, str(HERE.parent))          # a checkout's tinygan, without pip install -e .
 import numpy as np  # noqa: E402
 
-from _common import Lesson  # noqa: E402
+from tinygan.course.lesson import Lesson  # noqa: E402
 from tinygan import backend, gradcheck, nn  # noqa: E402
 from tinygan.nn import BatchNorm2d  # noqa: E402
 from tinygan.nn.module import Module, Parameter  # noqa: E402
@@ -91,26 +91,31 @@ class MyBatchNorm2d(Module):
         scale = per_channel(self.weight.data * inv_std)
         if not self.training:
             return scale * g
+        ### BEGIN SOLUTION batchnorm_backward (3 points)
+        ### In train mode the batch's mean and variance depend on x too: dL/dx = gamma / sigma * (g - mean of g - xhat *
+        ### mean of (g * xhat)), the means per channel over N, H and W.
         return scale * (g - g.mean(axis=(0, 2, 3), keepdims=True)
                         - xhat * (g * xhat).mean(axis=(0, 2, 3), keepdims=True))
+        ### END SOLUTION
 
 # %% [markdown]
 # ## 2. Prove: the normalised output has mean 0 and variance 1, and the gradients check
 
 # %%
 mine = MyBatchNorm2d(shape[1])
-mine.weight.data[...] = rng.normal(shape[1], 1.0, 0.5, dtype=np.float64)   # gamma
+mine.weight.data[...] = rng.normal(shape[1], mean=1.0, std=0.5, dtype=np.float64)   # gamma
 mine.bias.data[...] = rng.normal(shape[1], dtype=np.float64)               # beta
-x = rng.normal(shape, true_mean, true_std, dtype=np.float64)
+x = rng.normal(shape, mean=true_mean, std=true_std, dtype=np.float64)
 y = mine(x)
 xhat = mine.cache[0]
 lesson.check("largest |mean of xhat| over channels", float(abs(xhat.mean(axis=(0, 2, 3))).max()),
              abs(xhat.mean(axis=(0, 2, 3))).max() < 1e-12, "should be ~0 (< 1e-12)")
 lesson.check("largest |var of xhat - 1| over channels", float(abs(xhat.var(axis=(0, 2, 3)) - 1).max()),
              abs(xhat.var(axis=(0, 2, 3)) - 1).max() < 1e-3, "should be ~0 (eps = 1e-5 shrinks it a little)")
-small = rng.normal((3, 2, 3, 3) if args.quick else (4, 3, 4, 4), true_mean, true_std, dtype=np.float64)
+small = rng.normal((3, 2, 3, 3) if args.quick else (4, 3, 4, 4), mean=true_mean, std=true_std,
+                   dtype=np.float64)
 check_bn = MyBatchNorm2d(small.shape[1])
-check_bn.weight.data[...] = rng.normal(small.shape[1], 1.0, 0.5, dtype=np.float64)
+check_bn.weight.data[...] = rng.normal(small.shape[1], mean=1.0, std=0.5, dtype=np.float64)
 lesson.check_gradients(gradcheck.check_module(check_bn, small, seed=args.seed), "MyBatchNorm2d, train mode")
 check_bn.running_var = xp.full(small.shape[1], 2.0)
 lesson.check_gradients(gradcheck.check_module(check_bn.eval(), small, seed=args.seed), "MyBatchNorm2d, eval mode")
@@ -157,7 +162,7 @@ print(f"\nMany batches from N({true_mean}, {true_std}^2): the running statistics
 steps = 60 if args.quick else 200
 history = []
 for _ in range(steps):
-    bn(rng.normal(shape, true_mean, true_std, dtype=np.float64))
+    bn(rng.normal(shape, mean=true_mean, std=true_std, dtype=np.float64))
     history.append((float(bn.running_mean.mean()), float(bn.running_var.mean())))
 lesson.check("running_mean, averaged over channels", history[-1][0], abs(history[-1][0] - true_mean) < 0.15,
              f"should be {true_mean} +- 0.15")
@@ -170,7 +175,7 @@ tiny = BatchNorm2d(64, dtype=np.float64)
 biased = xp.ones(64)
 tiny_history = []
 for _ in range(100 if args.quick else 400):
-    batch = rng.normal((2, 64, 1, 1), true_mean, true_std, dtype=np.float64)
+    batch = rng.normal((2, 64, 1, 1), mean=true_mean, std=true_std, dtype=np.float64)
     tiny(batch)
     biased = 0.9 * biased + 0.1 * batch.var(axis=(0, 2, 3))          # the same average without the correction
     tiny_history.append((float(tiny.running_var.mean()), float(biased.mean())))

@@ -38,10 +38,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+sys.path.insert(0, str(HERE.parent))          # a checkout's tinygan, without pip install -e .
 import numpy as np  # noqa: E402
 
-from _common import Lesson  # noqa: E402
+from tinygan.course.lesson import Lesson  # noqa: E402
 from tinygan import backend, gradcheck  # noqa: E402
 from tinygan.nn import sigmoid  # noqa: E402
 
@@ -59,11 +59,18 @@ rng = backend.default_rng(args.seed)
 class MyBCEWithLogits:
     def __call__(self, x, t):
         self.cache = (x, t)
+        ### BEGIN SOLUTION bce_with_logits (2 points)
+        ### The mean over the batch of softplus(x) - t x, written as max(x, 0) - t x + log(1 + exp(-|x|)) so that no exp
+        ### overflows.
         return (xp.maximum(x, 0) - t * x + xp.log1p(xp.exp(-xp.abs(x)))).mean()
+        ### END SOLUTION
 
     def backward(self):
         x, t = self.cache
+        ### BEGIN SOLUTION bce_with_logits (2 points)
+        ### Return dL/dx = (sigmoid(x) - t) / n for a mean over n logits.
         return (sigmoid(x) - t) / x.size                     # the mean's 1/n
+        ### END SOLUTION
 
 
 class MyBCE:
@@ -80,13 +87,13 @@ class MyBCE:
 # ## 2. Prove: both forms agree for moderate logits, and both gradients check
 
 # %%
-x = rng.normal(64 if args.quick else 4096, 0, 3, dtype=np.float64)
+x = rng.normal(64 if args.quick else 4096, mean=0.0, std=3.0, dtype=np.float64)
 t = rng.uniform(x.shape, dtype=np.float64)
 from_logits, from_probs = float(MyBCEWithLogits()(x, t)), float(MyBCE()(sigmoid(x), t))
 lesson.check("|BCEWithLogits(x, t) - BCE(sigmoid(x), t)|", abs(from_logits - from_probs),
              abs(from_logits - from_probs) < 1e-12, "should be < 1e-12")
 lesson.check_gradients({"logits": gradcheck.check_loss(MyBCEWithLogits(), x[:16], t[:16])}, "MyBCEWithLogits")
-probs = rng.uniform(16, 0.05, 0.95, dtype=np.float64)
+probs = rng.uniform(16, low=0.05, high=0.95, dtype=np.float64)
 lesson.check_gradients({"probabilities": gradcheck.check_loss(MyBCE(), probs, t[:16])}, "MyBCE")
 
 # %% [markdown]

@@ -29,10 +29,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+sys.path.insert(0, str(HERE.parent))          # a checkout's tinygan, without pip install -e .
 import numpy as np  # noqa: E402
 
-from _common import Lesson  # noqa: E402
+from tinygan.course.lesson import Lesson  # noqa: E402
 from tinygan import backend  # noqa: E402
 from tinygan.losses import BCEWithLogitsLoss  # noqa: E402
 from tinygan.nn import Linear, Parameter, ReLU, Sequential  # noqa: E402
@@ -52,10 +52,14 @@ def sgd_step(w, g, velocity, lr, momentum=0.0):
 
 def adam_step(w, g, m, v, t, lr, b1=0.9, b2=0.999, eps=1e-8):
     """One Adam step number t (1, 2, ...). Returns the new (w, m, v)."""
+    ### BEGIN SOLUTION adam_step (2 points)
+    ### m and v are moving averages of g and g^2 (weights b1, b2); divide them by 1 - b1^t and 1 - b2^t (they started at
+    ### 0); step by lr m_hat / (sqrt(v_hat) + eps).
     m = b1 * m + (1 - b1) * g
     v = b2 * v + (1 - b2) * g * g
     m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)            # undo the bias of starting at 0
     return w - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+    ### END SOLUTION
 
 # %% [markdown]
 # ## 2. Prove: Adam's first step has size lr in every coordinate, whatever the gradient

@@ -39,12 +39,12 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+sys.path.insert(0, str(HERE.parent))          # a checkout's tinygan, without pip install -e .
 import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from _common import Lesson  # noqa: E402
+from tinygan.course.lesson import Lesson  # noqa: E402
 from tinygan import backend  # noqa: E402
 from tinygan.data import (CELEBA_CROP, BatchLoader, FaceDataset, list_images, preprocess_image,  # noqa: E402
                           source_kind, to_float)

@@ -15,7 +15,8 @@ samples, and shows that a checkpoint resumes bit for bit.
 #
 # In the D step D learns to tell real from fake (lesson 09). In the G step G follows dD/dimage
 # towards images that D calls real (lesson 10). Both use Adam with lr 2e-4 and b1 = 0.5 (lesson 08).
-# Read the step in `tinygan/train.py: Trainer.train_step`: it is these two updates, line by line.
+# The lesson writes the two updates itself, checks them against the library's step bit for bit, and then
+# trains with the library's loop (`tinygan/train.py: Trainer.train_step` is the same two updates).
 #
 # **What to watch.** At the game's equilibrium D(x) = D(G(z)) = 1/2, where L_D = 2 log 2 = 1.39 and
 # L_G = log 2 = 0.69. Real training never settles there: the losses swing as each player reacts to the
@@ -72,10 +73,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+sys.path.insert(0, str(HERE.parent))          # a checkout's tinygan, without pip install -e .
 import numpy as np  # noqa: E402
 
-from _common import Lesson  # noqa: E402
+from tinygan.course.lesson import Lesson  # noqa: E402
 from tinygan import backend, monitor, viz  # noqa: E402
 from tinygan.data import FaceDataset  # noqa: E402
 from tinygan.train import Trainer, make_config, resume  # noqa: E402
@@ -115,7 +116,79 @@ print(f"\nTraining: batch {config['batch_size']}, up to {trainer.total_steps} st
       f"Adam lr {config['lr']}, b1 {config['beta1']}; samples every {config['sample_every']} steps")
 
 # %% [markdown]
-# ## Train
+# ## 1. Build: the two updates of one step
+# Lessons 09 and 10 built D and G; lessons 07 and 08 the loss and Adam. One training step is these three
+# functions. The loss object remembers its logits, and `loss.backward()` returns dL/dlogits (lesson 07);
+# `D.backward(g)` adds dL/dweights into D's gradients and returns dL/dimage, which is all that G's update
+# needs from D. `need_input_grad=False` skips dL/dimage where nobody uses it.
+
+# %%
+def d_step(D, opt_D, loss, real, fake):
+    """One D update: real faces towards 1, the fakes towards 0; G(z) is a constant here.
+
+    Returns (L_D, D's logits on the real batch, on the fake batch)."""
+    opt_D.zero_grad()
+    ### BEGIN SOLUTION d_step (2 points)
+    ### L_D = BCE(D(real), 1) + BCE(D(fake), 0): after each loss, pass its gradient back through D (D's gradients add
+    ### up over the two batches; no gradient for the images is needed).
+    real_logits = D(real)
+    d_loss = loss(real_logits, 1.0)
+    D.backward(loss.backward(), need_input_grad=False)
+    fake_logits = D(fake)
+    d_loss = d_loss + loss(fake_logits, 0.0)
+    D.backward(loss.backward(), need_input_grad=False)
+    ### END SOLUTION
+    opt_D.step()
+    return d_loss, real_logits, fake_logits
+
+
+def g_step(G, D, opt_G, loss, fake):
+    """One G update through a fixed D, with the non-saturating loss L_G = BCE(D(G(z)), 1). Returns L_G."""
+    opt_G.zero_grad()
+    D.requires_grad_(False)                  # the gradient passes through D, but D's weights keep theirs
+    ### BEGIN SOLUTION g_step (2 points)
+    ### Ask the updated D about the same fakes, take L_G = BCE(D(fake), 1), and pass dL_G/dfake from D's backward
+    ### into G's backward (G's input, the noise, needs no gradient).
+    g_logits = D(fake)
+    g_loss = loss(g_logits, 1.0)
+    G.backward(D.backward(loss.backward()), need_input_grad=False)
+    ### END SOLUTION
+    D.requires_grad_(True)
+    opt_G.step()
+    return g_loss
+
+
+def train_step(G, D, opt_G, opt_D, loss, real, noise_rng):
+    """One step of the GAN: a batch of noise, then the D update, then the G update. Returns (L_D, L_G)."""
+    z = G.sample_noise(noise_rng, real.shape[0])
+    fake = G(z)                              # (N, 3, 64, 64), used by both updates
+    d_loss, _, _ = d_step(D, opt_D, loss, real, fake)
+    g_loss = g_step(G, D, opt_G, loss, fake)
+    return d_loss, g_loss
+
+# %% [markdown]
+# ## 2. Prove: the same step as the library's, bit for bit
+# Two trainers built from the same settings hold the same G, D, Adam states and noise generator. One step
+# of ours on one of them and one step of `Trainer.train_step` on the other, on the same batch, must leave
+# every weight identical to the last bit: the library's step is these three functions plus its bookkeeping
+# (the averaged G, the step counter, the statistics for the log).
+
+# %%
+ours, library = Trainer(config, dataset=dataset, verbose=False), Trainer(config, dataset=dataset, verbose=False)
+batch = ours.loader.get_batch(0, 0)
+d_loss, g_loss = train_step(ours.G, ours.D, ours.opt_G, ours.opt_D, ours.loss, batch, ours.noise_rng)
+stats = library.train_step(batch)
+weights_match = all(np.array_equal(backend.to_numpy(a.data), backend.to_numpy(b.data)) for a, b in
+                    zip(ours.G.parameters() + ours.D.parameters(), library.G.parameters() + library.D.parameters()))
+lesson.check("G and D after one step: ours vs Trainer.train_step", "identical" if weights_match else "different",
+             weights_match, "should be identical, bit for bit")
+same_losses = float(d_loss) == float(stats["d_loss"]) and float(g_loss) == float(stats["g_loss"])
+lesson.check("L_D and L_G of that step: ours vs the library's", f"{float(d_loss):.4f}, {float(g_loss):.4f}",
+             same_losses, "should be equal")
+del ours, library
+
+# %% [markdown]
+# ## 3. Use the library's loop: train
 # `Trainer.run` is the whole loop: a step, a log row every `log_every` steps (with the progress line),
 # a sample grid every `sample_every`, a checkpoint every `checkpoint_every`. `on_sample` lets the lesson
 # keep a few grids for its figure. `overwrite=True` replaces the lesson's previous run in the same folder.
@@ -140,7 +213,7 @@ if snapshots[-1][1] != trainer.step:
 checkpoint = trainer.save()
 
 # %% [markdown]
-# ## Checks
+# ## 4. Checks
 # One log row per `log_every` steps; after 100 steps or more, the samples have moved away from the
 # untrained G's grey towards the colours of real faces.
 
@@ -168,7 +241,7 @@ else:
     lesson.check("largest |mean colour of fakes - of real faces| (0..255)", gap, gap < 30, "should be < 30")
 
 # %% [markdown]
-# ## Pictures: progress, losses, the last samples (averaged G and raw G side by side)
+# ## 5. Pictures: progress, losses, the last samples (averaged G and raw G side by side)
 
 # %%
 shown = [snapshots[i] for i in np.unique(np.linspace(0, len(snapshots) - 1, 6).round().astype(int))]
@@ -186,7 +259,7 @@ lesson.save_grid(trainer.G.eval()(trainer.fixed_noise), "final_samples_raw_G.png
 print(f"wrote {monitor.make_training_gif(run_dir)}")
 
 # %% [markdown]
-# ## Resume: a checkpoint continues exactly where the run stopped
+# ## 6. Resume: a checkpoint continues exactly where the run stopped
 # One more step on the trainer still in memory, and one on a trainer rebuilt from the checkpoint file.
 
 # %%

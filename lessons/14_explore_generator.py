@@ -39,10 +39,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+sys.path.insert(0, str(HERE.parent))          # a checkout's tinygan, without pip install -e .
 import numpy as np  # noqa: E402
 
-from _common import Lesson  # noqa: E402
+from tinygan.course.lesson import Lesson  # noqa: E402
 from tinygan import backend  # noqa: E402
 from tinygan.data import FaceDataset  # noqa: E402
 from tinygan.sampling import (PRETRAINED, generate_images, interpolate, judge, load_discriminator,  # noqa: E402

@@ -65,10 +65,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+sys.path.insert(0, str(HERE.parent))          # a checkout's tinygan, without pip install -e .
 import numpy as np  # noqa: E402
 
-from _common import DEFAULT_FID_WEIGHTS, REPO, Lesson  # noqa: E402
+from tinygan.course.lesson import DEFAULT_FID_WEIGHTS, REPO, Lesson  # noqa: E402
 from tinygan import checkpoint, pca  # noqa: E402
 from tinygan.data import FaceDataset  # noqa: E402
 from tinygan.fid import (MIN_SAMPLES, features_to_statistics, fid_inception_v3, fid_weights_path,  # noqa: E402

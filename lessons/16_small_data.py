@@ -43,11 +43,11 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()   # a script, or a notebook
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+sys.path.insert(0, str(HERE.parent))          # a checkout's tinygan, without pip install -e .
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from _common import DEFAULT_FID_WEIGHTS, Lesson  # noqa: E402
+from tinygan.course.lesson import DEFAULT_FID_WEIGHTS, Lesson  # noqa: E402
 from tinygan import backend, fid, viz  # noqa: E402
 from tinygan.data import FaceDataset, to_float  # noqa: E402
 from tinygan.nn import sigmoid  # noqa: E402

@@ -10,6 +10,7 @@
     import       a PyTorch-layout generator state_dict (.npz) as a tinygan generator file
     fid          Frechet Inception Distance (and KID) between real and generated faces
     demo         a local web page: paint, walk, do arithmetic, judge a photo, watch a run
+    course       the lessons as homework: student copies (assign) and a grader (grade)
 
 Every command checks its arguments before doing anything expensive, and any
 error is one line, ``tinygan COMMAND: error: ...``, with exit status 2.
@@ -286,6 +287,50 @@ def cmd_demo(args):
     return serve(args.run, host=args.host, port=args.port, raw=args.raw)
 
 
+def cmd_course_assign(args):
+    from .course import grade
+    written = grade.assign(args.out, args.lessons)
+    print(f"wrote {len(written) // 2} lessons for students to {args.out} (each as .py and .ipynb); hand out the "
+          f"folder, then grade it with: python -m tinygan course grade FOLDER")
+    return 0
+
+
+def cmd_course_grade(args):
+    from .course import grade
+    folders = grade.submissions(args.folders)
+    every = []
+    for folder in folders:
+        grades = grade.grade(folder, quick=args.quick, timeout=args.timeout)
+        every += grades
+        if len(folders) > 1:
+            print(f"\n== {folder.name} ==")
+        print("\n".join(grade.table(grades)))
+        print("total: {} / {} points".format(*grade.total(grades)))
+    if args.csv:
+        print(f"wrote {grade.write_csv(every, args.csv)} ({len(folders)} student{'s' * (len(folders) > 1)})")
+        print("total: {} / {} points".format(*grade.total(grades)))
+    return 0
+
+
+def add_course_command(sub):
+    p = sub.add_parser("course", help="the lessons as homework: student copies, and a grader",
+                       description="The lessons as homework. 'assign' writes the students' copies (the marked "
+                                   "parts stubbed out), 'grade' runs each part's checks and prints the points.")
+    course = p.add_subparsers(dest="course_command", required=True, help="assign or grade")
+    q = course.add_parser("assign", help="write the students' copies of the lessons (.py and .ipynb)",
+                          formatter_class=HelpFormatter)
+    q.add_argument("lessons", nargs="*", help="lessons to write, e.g. 02 04_conv_im2col (default: all)")
+    q.add_argument("--out", required=True, help="folder for the students' copies (no file in it is overwritten)")
+    q.set_defaults(func=cmd_course_assign)
+    q = course.add_parser("grade", help="grade a student's folder of lessons (or a folder of students' folders)",
+                          formatter_class=HelpFormatter)
+    q.add_argument("folders", nargs="+", help="a student's folder, or a folder with one folder per student")
+    q.add_argument("--csv", help="also write the grade book as CSV: student, lesson, part, points, ...")
+    q.add_argument("--timeout", type=positive_int, default=60, help="seconds for the checks of one part")
+    q.add_argument("--quick", action="store_true", help="the same checks (they are small already); for CI")
+    q.set_defaults(func=cmd_course_grade)
+
+
 # --- the parser -------------------------------------------------------------------------
 
 def add_train_command(sub):
@@ -370,6 +415,7 @@ def build_parser():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     add_train_command(sub)
+    add_course_command(sub)
 
     p = sub.add_parser("generate", help="generate faces, one per seed", formatter_class=HelpFormatter)
     add_checkpoint(p)

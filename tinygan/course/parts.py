@@ -1,0 +1,183 @@
+"""The parts of a lesson that a student writes: marked in the lesson, stubbed in the student's copy.
+
+A part is marked in the teacher's lesson the way nbgrader marks a solution, with its points and a hint::
+
+        ### BEGIN SOLUTION linear_backward (2 points)
+        ### Add dL/dW = G^T x into self.dW and dL/db = G summed over the batch into self.db; return dL/dx = G W.
+        self.dW += G.T @ self.x
+        ...
+        ### END SOLUTION
+
+In the student's copy the code between the hint and the end becomes a stub, and the markers say PART::
+
+        ### BEGIN PART linear_backward (2 points)
+        ### Add dL/dW = G^T x into ...
+        raise NotImplementedError("part linear_backward: write it here (the hint is above)")
+        ### END PART
+
+A part may have several regions (a loss's forward and its backward), all with the same name and points.
+The grader finds a student's regions by these markers, so they must stay in the file. Also here: a lesson as
+a Jupyter notebook and back, written as plain JSON (nbformat 4), with no package beyond the standard library.
+"""
+import json
+import re
+from dataclasses import dataclass
+
+BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN (?P<kind>SOLUTION|PART) (?P<part>\w+) \((?P<points>\d+) points?\)\s*$")
+END = re.compile(r"^\s*### END (SOLUTION|PART)\s*$")
+HINT = re.compile(r"^\s*### (?P<text>.*)$")
+STUB = 'raise NotImplementedError("part {part}: write it here (the hint is above)")'
+
+
+@dataclass
+class Region:
+    """One marked region: lines[begin] is its BEGIN marker, lines[code:end] its code, lines[end] its END."""
+    part: str
+    points: int
+    indent: str
+    begin: int
+    code: int
+    end: int
+    hint: str
+
+
+def find_regions(text, name="the lesson"):
+    """The marked regions of a lesson's text, in order; ValueError (naming the line) for broken markers."""
+    lines, regions, open_region, open_start = text.split("\n"), [], None, None
+    for number, line in enumerate(lines):
+        begin, end = BEGIN.match(line), END.match(line)
+        if begin:
+            if open_region:
+                raise ValueError(f"{name}, line {number + 1}: a BEGIN marker inside part {open_region.group('part')}"
+                                 f" (line {open_start + 1}), which has no END")
+            open_region, open_start = begin, number
+        elif end:
+            if not open_region:
+                raise ValueError(f"{name}, line {number + 1}: an END marker without a BEGIN")
+            code = open_start + 1
+            hints = []
+            while code < number and (hint := HINT.match(lines[code])):
+                hints.append(hint.group("text"))
+                code += 1
+            regions.append(Region(open_region.group("part"), int(open_region.group("points")),
+                                  open_region.group("indent"), open_start, code, number, " ".join(hints)))
+            open_region = None
+    if open_region:
+        raise ValueError(f"{name}, line {open_start + 1}: part {open_region.group('part')} has no END marker")
+    points = {}
+    for region in regions:
+        if points.setdefault(region.part, region.points) != region.points:
+            raise ValueError(f"{name}: part {region.part} is worth {points[region.part]} points in one region "
+                             f"and {region.points} in another")
+    return regions
+
+
+def parts_of(text, name="the lesson"):
+    """{part: (points, hint)} of a lesson, in order."""
+    parts = {}
+    for region in find_regions(text, name):
+        parts.setdefault(region.part, (region.points, region.hint))
+    return parts
+
+
+def student_version(text, name="the lesson"):
+    """The lesson with every part's code replaced by a stub that raises NotImplementedError."""
+    lines = text.split("\n")
+    for region in reversed(find_regions(text, name)):
+        marker = f"{region.indent}### BEGIN PART {region.part} ({region.points} point{'s' * (region.points != 1)})"
+        lines[region.begin:region.end + 1] = ([marker] + lines[region.begin + 1:region.code] +
+                                              [region.indent + STUB.format(part=region.part),
+                                               f"{region.indent}### END PART"])
+    return "\n".join(lines)
+
+
+def solution_lines(text):
+    """The stripped, non-empty code lines that appear inside a lesson's parts and nowhere else in it."""
+    lines = text.split("\n")
+    inside = set()
+    for region in find_regions(text):
+        inside.update(range(region.code, region.end))
+    solution = {lines[i].strip() for i in inside if lines[i].strip()}
+    elsewhere = {line.strip() for i, line in enumerate(lines) if i not in inside}
+    return solution - elsewhere
+
+
+def region_code(text, part):
+    """The code the student wrote for ``part`` (all its regions, hint lines left out), as one string."""
+    lines = text.split("\n")
+    return "\n".join("\n".join(lines[r.code:r.end]) for r in find_regions(text) if r.part == part)
+
+
+def is_stub(text, part):
+    """True when every region of ``part`` still holds only the stub of the student's copy."""
+    code = region_code(text, part)
+    return all(line.strip() in ("", STUB.format(part=part)) for line in code.split("\n"))
+
+
+def splice(student, teacher, keep, name="the student's lesson"):
+    """The student's text, with every part but ``keep`` replaced by the teacher's solution.
+
+    So a part is graded on its own: a stub or a bug in im2col does not cost the conv's backward its points.
+    """
+    mine, theirs = find_regions(student, name), find_regions(teacher)
+    if [r.part for r in mine] != [r.part for r in theirs]:
+        raise ValueError(f"{name} has the parts {[r.part for r in mine]}, the lesson {[r.part for r in theirs]}: "
+                         "a BEGIN PART or END PART marker was removed or moved")
+    lines, teacher_lines = student.split("\n"), teacher.split("\n")
+    for own, solution in reversed(list(zip(mine, theirs))):
+        if own.part != keep:
+            lines[own.begin:own.end + 1] = teacher_lines[solution.begin:solution.end + 1]
+    return "\n".join(lines)
+
+
+# --- notebooks ---------------------------------------------------------------------------------------------
+
+def percent_cells(text):
+    """[(kind, source)] of a percent-format script: 'code' or 'markdown' cells, split at '# %%' lines."""
+    cells, kind, lines = [], "code", []
+    for line in text.split("\n"):
+        if line.startswith("# %%"):
+            cells.append((kind, lines))
+            kind, lines = ("markdown" if "[markdown]" in line else "code"), []
+        else:
+            lines.append(line)
+    cells.append((kind, lines))
+    result = []
+    for kind, lines in cells:
+        if kind == "markdown":
+            lines = [line[2:] if line.startswith("# ") else line.lstrip("#") for line in lines]
+        source = "\n".join(lines).strip("\n")
+        if source.strip():
+            result.append((kind, source))
+    return result
+
+
+def to_notebook(text):
+    """A percent-format lesson as an nbformat-4 notebook (a dict: json.dump it to a .ipynb file)."""
+    cells = []
+    for number, (kind, source) in enumerate(percent_cells(text)):
+        cell = {"cell_type": kind, "id": f"cell-{number}", "metadata": {},
+                "source": [line + "\n" for line in source.split("\n")[:-1]] + [source.split("\n")[-1]]}
+        if kind == "code":
+            cell.update(execution_count=None, outputs=[])
+        cells.append(cell)
+    return {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
+            "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                         "language_info": {"name": "python"}}}
+
+
+def from_notebook(notebook_text, name="the notebook"):
+    """The code cells of a .ipynb file's text, joined into one script (markdown cells as comments)."""
+    try:
+        notebook = json.loads(notebook_text)
+        cells = notebook["cells"]
+        parts = []
+        for cell in cells:
+            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            if cell["cell_type"] == "code":
+                parts.append("# %%\n" + source)
+            else:
+                parts.append("# %% [markdown]\n" + "\n".join("# " + line for line in source.split("\n")))
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{name} is not a Jupyter notebook ({type(err).__name__}: {err})") from None
+    return "\n\n".join(parts) + "\n"
