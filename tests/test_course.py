@@ -125,9 +125,9 @@ def test_a_wrong_gradient_says_which_entries_and_where(tmp_path):
 def test_an_endless_loop_or_a_crash_costs_that_part_only(tmp_path):
     text = TEACHER["04_conv_im2col"]
     looping = text.replace("    n, c, h, w = x.shape\n    ho, wo", "    while True:\n        pass\n    ho, wo", 1)
-    grades = grade.grade(folder_of(tmp_path, {"04_conv_im2col": looping}), timeout=5)
+    grades = grade.grade(folder_of(tmp_path, {"04_conv_im2col": looping}), timeout=15)   # ample on a busy CPU
     assert points_of(grades)["im2col"] == 0 and points_of(grades)["conv_backward"] == POINTS["conv_backward"]
-    assert "took more than 5 s" in next(g.message for g in grades if g.part == "im2col")
+    assert "took more than 15 s" in next(g.message for g in grades if g.part == "im2col")
     crashing = TEACHER["08_adam_vs_sgd"].replace("    m = b1 * m + (1 - b1) * g\n", "    m = b1 * m + (1 - b1) * q\n")
     grades = grade.grade(folder_of(tmp_path, {"08_adam_vs_sgd": crashing}, "crash"))
     message = next(g.message for g in grades if g.part == "adam_step")
