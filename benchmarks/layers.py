@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tinygan import backend, nn  # noqa: E402
-from tinygan.cli import add_backend, use_backend  # noqa: E402
+from tinygan.options import add_backend, use_backend  # noqa: E402
 
 # (kind, in_channels, out_channels, input size) with kernel 4; stride 1 / padding 0 for the 1x1 <-> 4x4 ends.
 DCGAN_LAYERS = [

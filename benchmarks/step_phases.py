@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tinygan import backend, data, ema, losses, nn, optim, train  # noqa: E402
-from tinygan.cli import add_backend, use_backend  # noqa: E402
+from tinygan.options import add_backend, use_backend  # noqa: E402
 from tinygan.dcgan import Generator  # noqa: E402
 from tinygan.nn import activations, fast  # noqa: E402
 

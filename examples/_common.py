@@ -60,12 +60,12 @@ def add_generator_argument(parser):
 
 
 def add_backend_argument(parser):
-    from tinygan.cli import add_backend
+    from tinygan.options import add_backend
     add_backend(parser)
 
 
 def use_backend(args):
-    from tinygan.cli import use_backend
+    from tinygan.options import use_backend
     use_backend(args.backend)
 
 

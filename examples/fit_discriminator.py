@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 import _common  # noqa: E402
 from tinygan import backend, sampling  # noqa: E402
-from tinygan.cli import free_output, positive_int  # noqa: E402
+from tinygan.options import free_output, positive_int  # noqa: E402
 from tinygan.data import CELEBA_CROP, BatchLoader, FaceDataset  # noqa: E402
 from tinygan.losses import BCEWithLogitsLoss  # noqa: E402
 from tinygan.optim import Adam  # noqa: E402

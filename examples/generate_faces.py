@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from any di
 
 import _common  # noqa: E402
 from tinygan import sampling, viz  # noqa: E402
-from tinygan.cli import parse_seeds  # noqa: E402
+from tinygan.options import parse_seeds  # noqa: E402
 
 
 def build_parser():

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 
 import _common  # noqa: E402
 from tinygan import sampling, viz  # noqa: E402
-from tinygan.cli import parse_seeds  # noqa: E402
+from tinygan.options import parse_seeds  # noqa: E402
 
 
 def build_parser():

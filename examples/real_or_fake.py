@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 
 import _common  # noqa: E402
 from tinygan import data, sampling  # noqa: E402
-from tinygan.cli import JUDGE_WARNING  # noqa: E402
+from tinygan.sampling import JUDGE_WARNING  # noqa: E402
 
 
 def build_parser():

@@ -8,7 +8,7 @@ from tinygan import checkpoint
 from tinygan.augment import DiffAugment, parse_policy
 from tinygan.gradcheck import check_module
 
-from test_train import FACES, assert_trees_equal, trainer
+from helpers import FACES, assert_trees_equal, trainer
 
 
 def images(shape=(3, 3, 8, 8), seed=0):

@@ -6,7 +6,7 @@ from tinygan import backend, checkpoint, ema
 from tinygan.dcgan import Generator
 from tinygan.nn import BatchNorm2d, Conv2d, Sequential
 
-from test_train import FACES, assert_trees_equal, trainer
+from helpers import FACES, assert_trees_equal, trainer
 
 
 def test_beta_warms_up_then_stays_at_the_decay():

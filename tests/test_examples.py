@@ -14,22 +14,10 @@ from tinygan import checkpoint, sampling
 from tinygan.cli import main
 from tinygan.train import Trainer, make_config
 
+from helpers import oval_faces
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SCRIPTS = ["train_celeba", "generate_faces", "interpolate", "real_or_fake", "make_training_gif", "pca_faces"]
-
-
-def oval_faces(n, size=64, seed=0):
-    """uint8 (N, S, S, 3): a light oval with two dark eyes on a darker background."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size] / size
-    faces = np.empty((n, size, size, 3), np.uint8)
-    for i in range(n):
-        cy, cx = 0.55 + rng.normal(0, 0.02), 0.5 + rng.normal(0, 0.02)
-        face = ((yy - cy) / 1.3) ** 2 + (xx - cx) ** 2 < 0.3 ** 2
-        eyes = sum((yy - cy + 0.08) ** 2 + (xx - cx - dx) ** 2 < 0.04 ** 2 for dx in (-0.1, 0.1))
-        picture = np.where(face[..., None], rng.integers(150, 240, 3), rng.integers(0, 100, 3))
-        faces[i] = np.where(eyes[..., None] > 0, 30, picture)
-    return faces
 
 
 @pytest.fixture(scope="module")

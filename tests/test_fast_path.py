@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tinygan import nn
 from tinygan.nn import fast, functional as F
 
-from test_layers import conv_cases
+from strategies import conv_cases
 
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
 

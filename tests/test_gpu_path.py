@@ -13,7 +13,7 @@ import pytest
 
 from tinygan import backend, checkpoint, fid, sampling
 from tinygan.train import resume
-from test_train import FACES, assert_trees_equal, log_without_timing, trainer
+from helpers import FACES, assert_trees_equal, log_without_timing, trainer
 
 pytestmark = pytest.mark.gpu
 

@@ -2,7 +2,7 @@
 import numpy as np
 
 from tinygan import pca
-from test_examples import oval_faces
+from helpers import oval_faces
 
 
 def test_gram_trick_and_svd_give_the_same_eigenfaces():

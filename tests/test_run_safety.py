@@ -16,7 +16,7 @@ from tinygan import checkpoint, train
 from tinygan.cli import main
 from tinygan.train import DivergenceError, resume
 
-from test_train import FACES, assert_trees_equal, face_images, trainer
+from helpers import FACES, assert_trees_equal, face_images, trainer
 
 HERE = Path(__file__).resolve().parent
 TINY = ["--ngf", "4", "--ndf", "4", "--nz", "8", "--batch-size", "4"]

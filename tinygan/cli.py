@@ -20,70 +20,16 @@ import sys
 from pathlib import Path
 
 from . import sampling
+from .options import (HelpFormatter, add_backend, free_output, parse_seeds, port_number, positive_int,
+                      use_backend, whole_number)
 from .sampling import JUDGE_WARNING, MAX_FACES  # noqa: F401 - the CLI's names for them
 
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows '(default: ...)' unless the default is None, False or already in the help text."""
-
-    def _get_help_string(self, action):
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
-
-
 # --- arguments shared by several commands ------------------------------------------
 
 MAX_GRID = 10_000       # faces in one grid image (6,600 pixels square)
-
-
-def parse_seeds(text):
-    """sampling.parse_seeds, its ValueError told by argparse as one line."""
-    try:
-        return sampling.parse_seeds(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def whole_number(text, low, high=None):
-    """int(text), refused by argparse with one line unless low <= value (<= high)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < low or (high is not None and value > high):
-        wanted = f">= {low}" if high is None else f"from {low} to {high}"
-        raise argparse.ArgumentTypeError(f"expected a number {wanted}, got {value}")
-    return value
-
-
-def positive_int(text):
-    return whole_number(text, 1)
-
-
-def port_number(text):
-    return whole_number(text, 0, 65535)
-
-
-def add_backend(p, auto=False, default=None):
-    """The one --backend flag of every command, lesson, example and benchmark ("auto": cupy if usable)."""
-    choices = ("auto", "numpy", "cupy") if auto else ("numpy", "cupy")
-    p.add_argument("--backend", choices=choices, default=default,
-                   help="array backend: numpy (CPU) or cupy (GPU)" + ("; auto = cupy when a GPU is usable" if auto
-                                                                       else "") +
-                        (f" (default: {default})" if default else "; default: $TINYGAN_BACKEND, else numpy"))
-
-
-def use_backend(name):
-    """Select the backend named by --backend (None: leave it to $TINYGAN_BACKEND); returns its name."""
-    from . import backend
-    if name == "auto":
-        name = "cupy" if backend.gpu_available() else "numpy"
-    if name:
-        backend.use(name)
-    return backend.name()
 
 
 def add_checkpoint(p, what="generator"):
@@ -100,13 +46,6 @@ def image_format(path):
         raise ValueError(f"--out {path}: cannot tell the image format from its suffix; "
                          f"expected one of {', '.join(IMAGE_SUFFIXES)}")
     return fmt
-
-
-def free_output(path, what="--out"):
-    """Refuse an output path that is an existing folder (a file is replaced)."""
-    if Path(path).is_dir():
-        raise ValueError(f"{what} {path} is a folder; expected a file name")
-    return Path(path)
 
 
 # --- commands ------------------------------------------------------------------------

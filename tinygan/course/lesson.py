@@ -28,7 +28,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .. import backend, viz
-from ..cli import add_backend, use_backend
+from ..options import add_backend, use_backend
 from ..synthetic import write_synthetic_faces
 
 REPO = Path(__file__).resolve().parents[2]      # the checkout: lessons/ and ../shared/ are found from here
