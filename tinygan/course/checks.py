@@ -3,8 +3,8 @@
 Each part has a check that runs the student's code on small float64 arrays and compares every output with an
 answer the grader computes *its own way*: direct sums over kernel offsets for the convolutions, the textbook
 formulas for BatchNorm and Adam, ``logaddexp`` for the loss, a plain copy of the two GAN updates. It never
-calls the library's implementation of the same part (those are in ``LIBRARY``; a student's part that calls
-one is refused by the grader before it runs).
+calls the library's implementation of the same part (those are in ``parts.LIBRARY``; a student's part that
+calls one is refused by the grader before it runs).
 
 A wrong array is located: which entries (indices, the largest error and where), a small picture of the error
 per channel or per kernel offset, and, when the answer matches a typical mistake (the mean where the sum
@@ -23,21 +23,6 @@ import sys
 import traceback
 
 import numpy as np
-
-# What a part must not call: the library's own implementation of the same thing.
-LIBRARY = {
-    "linear_backward": ("tinygan.nn.Linear", "tinygan.nn.linear"),
-    "im2col": ("tinygan.nn.functional.im2col", "tinygan.nn.fast", "tinygan.nn.conv"),
-    "conv_backward": ("tinygan.nn.Conv2d", "tinygan.nn.conv", "tinygan.nn.fast", "tinygan.nn.naive"),
-    "conv_transpose_forward": ("tinygan.nn.ConvTranspose2d", "tinygan.nn.conv", "tinygan.nn.fast",
-                               "tinygan.nn.naive", "tinygan.nn.Conv2d"),
-    "batchnorm_backward": ("tinygan.nn.BatchNorm2d", "tinygan.nn.batchnorm", "tinygan.nn.fast"),
-    "bce_with_logits": ("tinygan.losses", "tinygan.nn.losses"),
-    "adam_step": ("tinygan.optim.Adam",),
-    "d_step": ("tinygan.train",),
-    "g_step": ("tinygan.train",),
-}
-
 
 # --- running a student's lesson without running the lesson ----------------------------------------------
 
@@ -58,44 +43,6 @@ def definitions(source, filename):
             except Exception:          # a name the lesson makes at run time; the check says if a part needs it
                 pass
     return namespace
-
-
-def library_calls(source, part):
-    """The library functions or classes of ``LIBRARY[part]`` that the code inside the part's regions names."""
-    from .parts import find_regions
-    tree = ast.parse(source)
-    imported = {}                                   # a name in the file -> the tinygan thing it stands for
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tinygan"):
-            for alias in node.names:
-                imported[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.startswith("tinygan"):
-                    imported[alias.asname or alias.name.split(".")[0]] = alias.asname and alias.name or \
-                        alias.name.split(".")[0]
-    lines = set()
-    for region in find_regions(source):
-        if region.part == part:
-            lines.update(range(region.code + 1, region.end + 1))       # ast counts lines from 1
-    found = set()
-    for node in ast.walk(tree):
-        if getattr(node, "lineno", None) not in lines:
-            continue
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [f"{node.module}.{a.name}" if isinstance(node, ast.ImportFrom) else a.name for a in node.names]
-        elif isinstance(node, ast.Attribute) or isinstance(node, ast.Name):
-            chain, inner = [], node
-            while isinstance(inner, ast.Attribute):
-                chain.append(inner.attr)
-                inner = inner.value
-            if not isinstance(inner, ast.Name) or inner.id not in imported:
-                continue
-            names = [".".join([imported[inner.id]] + chain[::-1])]
-        else:
-            continue
-        found.update(name for name in names if name and name.startswith(LIBRARY.get(part, ("-",))))
-    return sorted(found)
 
 
 # --- comparing arrays, and saying where they differ -----------------------------------------------------

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import parts
-from .checks import library_calls
 
 LESSONS = Path(__file__).resolve().parents[2] / "lessons"
 TIMEOUT = 60                           # seconds for one part's checks
@@ -113,7 +112,7 @@ def run_checks(part, source, filename, quick, timeout):
 def grade_part(student, lesson, part, points, text, teacher, filename, quick, timeout):
     if parts.is_stub(text, part):
         return Grade(student, lesson, part, 0, points, "not done yet (the stub is still there)")
-    calls = library_calls(text, part)
+    calls = parts.library_calls(text, part)
     if calls:
         return Grade(student, lesson, part, 0, points, f"calls the library's own {', '.join(calls)} instead of "
                      "writing the part: write it yourself")
