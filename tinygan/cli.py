@@ -274,13 +274,11 @@ def add_course_command(sub):
 
 def add_train_command(sub):
     from .download import CELEBA_HELP
-    from .train import DEFAULTS, PRESETS
+    from .train import OPTIONS, PRESETS
     p = sub.add_parser("train", help="train the face DCGAN", formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Train the 64x64 face DCGAN (Radford et al.) on CelebA or any folder, .zip or .tar "
                                    "of face photos. Every option defaults to the paper's setting.",
                        epilog=CELEBA_HELP)
-    p.add_argument("--data", help="CelebA img_align_celeba folder, .zip or .tar, or any folder of face images")
-    p.add_argument("--out", help=f"the run folder: samples, logs, checkpoints (default: {DEFAULTS['out']})")
     p.add_argument("--preset", default="dcgan", choices=sorted(PRESETS),
                    help="named settings: dcgan = Radford et al. (Adam 2e-4, beta1 0.5, batch 128, z ~ N(0, I)); "
                         "seed003 = the variant of the DCGAN code's 'seed 003' samples: z ~ U(-1, 1), lr 3e-4, "
@@ -289,35 +287,16 @@ def add_train_command(sub):
                    "it writes into that run's folder (or --out)")
     p.add_argument("--overwrite", action="store_true", help="start a new run in --out even if it holds another run "
                    "(deletes that run's checkpoints, samples and logs)")
-    helps = {
-        "epochs": "passes over the data", "max_steps": "stop after this many steps in total (overrides --epochs)",
-        "batch_size": "images per step", "nz": "length of the noise vector z", "ngf": "G's width (channels)",
-        "ndf": "D's width (channels)", "image_size": "64 or 128 pixels",
-        "limit": "use only the first N images (small-data experiments)", "seed": "seed of the weights, the noise, "
-        "the batch order and the flips: the same seed trains the same networks",
-        "log_every": "steps between loss-log rows and progress lines",
-        "sample_every": "steps between fixed-noise sample grids", "checkpoint_every": "steps between checkpoints",
-        "keep_last": "checkpoints kept (the last healthy one is also kept)",
-        "fid_every": "steps between FID scores during training (0: never); keeps checkpoints/best.npz",
-        "fid_n": "generated faces per FID score", "fid_real_n": "real faces (the first of --data) for FID",
-        "lr": "Adam's learning rate", "beta1": "Adam's beta1", "beta2": "Adam's beta2",
-        "real_label": "target for real images; 0.9 gives one-sided label smoothing",
-        "crop": "centred square crop as a fraction of the image width (128/178: CelebA's usual face crop)",
-        "ema_decay": "decay of the average of G's weights (tinygan.ema); 0 turns it off",
-    }
-    for key in ("epochs", "max_steps", "batch_size", "nz", "ngf", "ndf", "image_size", "limit", "seed",
-                "log_every", "sample_every", "checkpoint_every", "keep_last", "fid_every", "fid_n", "fid_real_n"):
-        default = "" if DEFAULTS[key] is None else f" (default: {DEFAULTS[key]})"
-        p.add_argument("--" + key.replace("_", "-"), type=int, help=helps[key] + default)
-    for key in ("lr", "beta1", "beta2", "real_label", "crop", "ema_decay"):
-        p.add_argument("--" + key.replace("_", "-"), type=float, help=f"{helps[key]} (default: {DEFAULTS[key]:.4g})")
-    p.add_argument("--fid-weights", help="FID Inception weights for --fid-every (default: tinygan.fid's search)")
-    p.add_argument("--fid-raw", action="store_true", default=None, help="with --fid-every, also score the raw G "
-                   "(not only the averaged one): the raw and averaged curves side by side, at twice FID's time")
-    p.add_argument("--augment", metavar="POLICY", help="DiffAugment for small data: D sees real and fake faces only "
-                   "through the same random augmentation, e.g. 'color,translation,cutout' (default: none)")
-    p.add_argument("--z-dist", choices=("normal", "uniform"), help="noise distribution (default: normal)")
-    p.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
+    for option in OPTIONS:                # every value None: an option not given keeps the preset's or the run's
+        default = option.shown_default()
+        help_text = option.help + (f" (default: {default})" if default and "default" not in option.help else "")
+        if option.kind is bool:
+            p.add_argument(option.flag, dest=option.name, action="store_false" if option.default else "store_true",
+                           default=None, help=help_text)
+        elif isinstance(option.kind, tuple):
+            p.add_argument(option.flag, choices=option.kind, help=help_text)
+        else:
+            p.add_argument(option.flag, type=option.kind, metavar=option.metavar, help=help_text)
     add_backend(p)
     p.set_defaults(func=cmd_train)
 

@@ -43,34 +43,76 @@ from .nn import sigmoid
 from .optim import Adam
 from .viz import ACCURACY_FIELDS       # a log started before the accuracy was logged lacks them
 
-DEFAULTS = {
-    "data": None,            # CelebA folder, .zip or .tar, or any folder of face images
-    "out": "runs/dcgan",     # where samples, logs and checkpoints go
-    "image_size": 64,
-    "crop": CELEBA_CROP,     # centred square crop, as a fraction of the image width
-    "flip": True,            # random horizontal flips
-    "limit": None,           # use only the first N images (small-data experiments)
-    "nz": 100, "ngf": 64, "ndf": 64,
-    "batch_size": 128,
-    "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
-    "z_dist": "normal",      # "normal": z ~ N(0, I); "uniform": z ~ U(-1, 1)
-    "real_label": 1.0,       # < 1 gives one-sided label smoothing (Salimans et al. 2016 use 0.9)
-    "epochs": 10,
-    "max_steps": None,       # stop after this many steps in total (overrides epochs)
-    "seed": 0,
-    "log_every": 10,         # steps between loss-log rows and progress lines
-    "sample_every": 100,     # steps between fixed-noise sample grids
-    "checkpoint_every": 200,
-    "keep_last": 3,          # checkpoints kept on disk (plus the last healthy one, see check_health)
-    "n_samples": 64,         # images in the fixed-noise grid
-    "ema_decay": 0.999,      # EMA of G's weights (tinygan.ema); 0 turns it off
-    "augment": "",           # DiffAugment policy for small data (tinygan.augment), e.g. "color,translation,cutout"
-    "fid_every": 0,          # steps between FID scores of the sampling G (0: never); keeps checkpoints/best.npz
-    "fid_n": 1000,           # generated faces per FID score during training
-    "fid_real_n": 5000,      # real faces (the first of the data set) for FID's reference statistics
-    "fid_weights": None,     # FID Inception weights (.npz/.pth/.pt); None: tinygan.fid's default search
-    "fid_raw": False,        # also score the raw G at each FID step (a second fid_log row): twice FID's time
-}
+class Option:
+    """One training option: its name in the config (``--name-with-dashes`` on the command line), its default, its
+    kind (int, float, str, bool, or a tuple of the allowed words) and its help."""
+
+    def __init__(self, name, default, kind, help, metavar=None):
+        self.name, self.default, self.kind, self.help, self.metavar = name, default, kind, help, metavar
+
+    @property
+    def flag(self):
+        return "--" + ("no-" if self.kind is bool and self.default else "") + self.name.replace("_", "-")
+
+    def shown_default(self):
+        """The default as the help shows it, or None where there is nothing to show."""
+        if self.kind is bool or self.default is None or self.default == "":
+            return None
+        return f"{self.default:.4g}" if self.kind is float else str(self.default)
+
+
+# Every training option, described once. DEFAULTS, the flags of `python -m tinygan train` (tinygan.cli) and
+# the option list in README.md are all made from this table.
+OPTIONS = (
+    Option("data", None, str, "CelebA img_align_celeba folder, .zip or .tar, or any folder of face images"),
+    Option("out", "runs/dcgan", str, "the run folder: samples, logs, checkpoints"),
+    Option("image_size", 64, int, "64 or 128 pixels"),
+    Option("crop", CELEBA_CROP, float, "centred square crop as a fraction of the image width (128/178: "
+           "CelebA's usual face crop)"),
+    Option("flip", True, bool, "no random horizontal flips"),
+    Option("limit", None, int, "use only the first N images (small-data experiments)"),
+    Option("nz", 100, int, "length of the noise vector z"),
+    Option("ngf", 64, int, "G's width (channels)"),
+    Option("ndf", 64, int, "D's width (channels)"),
+    Option("batch_size", 128, int, "images per step"),
+    Option("lr", 2e-4, float, "Adam's learning rate"),
+    Option("beta1", 0.5, float, "Adam's beta1"),
+    Option("beta2", 0.999, float, "Adam's beta2"),
+    Option("z_dist", "normal", ("normal", "uniform"), "noise distribution: z ~ N(0, I) or z ~ U(-1, 1)"),
+    Option("real_label", 1.0, float, "target for real images; 0.9 gives one-sided label smoothing (Salimans et "
+           "al. 2016)"),
+    Option("epochs", 10, int, "passes over the data"),
+    Option("max_steps", None, int, "stop after this many steps in total (overrides --epochs)"),
+    Option("seed", 0, int, "seed of the weights, the noise, the batch order and the flips: the same seed trains "
+           "the same networks"),
+    Option("log_every", 10, int, "steps between loss-log rows and progress lines"),
+    Option("sample_every", 100, int, "steps between fixed-noise sample grids"),
+    Option("checkpoint_every", 200, int, "steps between checkpoints"),
+    Option("keep_last", 3, int, "checkpoints kept (the last healthy one is also kept, see check_health)"),
+    Option("n_samples", 64, int, "images in the fixed-noise grid"),
+    Option("ema_decay", 0.999, float, "decay of the average of G's weights (tinygan.ema); 0 turns it off"),
+    Option("augment", "", str, "DiffAugment for small data: D sees real and fake faces only through the same "
+           "random augmentation, e.g. 'color,translation,cutout' (tinygan.augment; default: none)", "POLICY"),
+    Option("fid_every", 0, int, "steps between FID scores during training (0: never); keeps checkpoints/best.npz"),
+    Option("fid_n", 1000, int, "generated faces per FID score"),
+    Option("fid_real_n", 5000, int, "real faces (the first of --data) for FID's reference statistics"),
+    Option("fid_weights", None, str, "FID Inception weights for --fid-every (.npz/.pth/.pt; default: "
+           "tinygan.fid's search)"),
+    Option("fid_raw", False, bool, "with --fid-every, also score the raw G (not only the averaged one): the raw "
+           "and averaged curves side by side, at twice FID's time"),
+)
+DEFAULTS = {option.name: option.default for option in OPTIONS}
+
+
+def options_markdown():
+    """The option list of README.md, made from OPTIONS."""
+    lines = ["| option | default | what it sets |", "| --- | --- | --- |"]
+    for option in OPTIONS:
+        kind = "/".join(option.kind) if isinstance(option.kind, tuple) else ""
+        default = option.shown_default() or kind or "-"
+        lines.append(f"| `{option.flag}` | {default} | {option.help} |")
+    return "\n".join(lines)
+
 
 PRESETS = {
     "dcgan": {},             # Radford et al.: Adam 2e-4, beta1 0.5, batch 128, z ~ N(0, I)
