@@ -24,7 +24,7 @@ samples, and shows that a checkpoint resumes bit for bit.
 # faces, so look at the pictures: a grid from the *same* fixed noise every few steps shows G's progress.
 # Signs of trouble: D(G(z)) -> 0 with a growing G loss (D has won and G's gradient has dried up), or
 # every sample the same face (mode collapse). A loss above 100 or a weight whose root-mean-square
-# passes 100 stops the run (`tinygan.train.check_health`): a healthy DCGAN stays far below both.
+# passes 100 stops the run (`tinygan.health.check_health`): a healthy DCGAN stays far below both.
 #
 # **D's accuracy.** The means D(x) and D(G(z)) can hide a lot: D(x) = 0.8 may be every real face at
 # 0.8, or a third of them called fake. So every log row also counts what D gets *right*: the share of

@@ -391,14 +391,14 @@ def test_every_option_of_every_command_has_help_and_no_default_none(capsys):
 
 
 def test_each_training_option_is_described_once_and_the_flags_and_readme_come_from_it():
-    from tinygan import train
+    from tinygan import config, train
     from tinygan.cli import build_parser
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert train.options_markdown() in readme, "README's option list is not the one made from train.OPTIONS"
-    assert set(train.DEFAULTS) == {option.name for option in train.OPTIONS}
+    assert config.options_markdown() in readme, "README's option list is not the one made from config.OPTIONS"
+    assert set(train.DEFAULTS) == {option.name for option in config.OPTIONS}
     train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
     flags = {action.dest: action for action in train_parser._actions}
-    for option in train.OPTIONS:
+    for option in config.OPTIONS:
         assert option.name in flags and flags[option.name].default is None, option.name
         assert option.help in flags[option.name].help
 

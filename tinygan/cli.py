@@ -274,7 +274,7 @@ def add_course_command(sub):
 
 def add_train_command(sub):
     from .download import CELEBA_HELP
-    from .train import OPTIONS, PRESETS
+    from .config import OPTIONS, PRESETS
     p = sub.add_parser("train", help="train the face DCGAN", formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Train the 64x64 face DCGAN (Radford et al.) on CelebA or any folder, .zip or .tar "
                                    "of face photos. Every option defaults to the paper's setting.",

@@ -22,102 +22,28 @@ A run folder belongs to one run. ``run()`` locks it for its lifetime, refuses
 to start a new run where another run's checkpoints or log are, writes only
 inside it, and saves a checkpoint at step 0, so that a run killed at any moment
 can be resumed. What the run shows while it trains (progress line, grids, plots,
-FID, GIF) lives in tinygan.monitor.
+FID, GIF) lives in tinygan.monitor; the settings and their checks in tinygan.config; taking over the run
+folder in tinygan.run_folder; the divergence rule in tinygan.health. Lesson 13 builds the step itself.
 """
 import contextlib
 import json
-import shutil
 import signal
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import backend, checkpoint, files, monitor
-from .augment import DiffAugment, parse_policy
-from .data import CELEBA_CROP
-from .dcgan import ModelConfig
+from . import backend, checkpoint, files, monitor, run_folder
+from .augment import DiffAugment
+from .config import DEFAULTS, OPTIONS, PRESETS, make_config, model_config, validate_config  # noqa: F401
+from .health import (LOSS_STOP, LOSS_WARNING, WEIGHT_RMS_STOP, WEIGHT_RMS_WARNING,  # noqa: F401
+                     DivergenceError, check_health)
+from .run_folder import RUN_FILES, holds_a_run, run_folder_of  # noqa: F401
 from .ema import EMA, calibration_noise, recalibrate_batchnorm
 from .losses import BCEWithLogitsLoss
 from .nn import sigmoid
 from .optim import Adam
 from .viz import ACCURACY_FIELDS       # a log started before the accuracy was logged lacks them
-
-class Option:
-    """One training option: its name in the config (``--name-with-dashes`` on the command line), its default, its
-    kind (int, float, str, bool, or a tuple of the allowed words) and its help."""
-
-    def __init__(self, name, default, kind, help, metavar=None):
-        self.name, self.default, self.kind, self.help, self.metavar = name, default, kind, help, metavar
-
-    @property
-    def flag(self):
-        return "--" + ("no-" if self.kind is bool and self.default else "") + self.name.replace("_", "-")
-
-    def shown_default(self):
-        """The default as the help shows it, or None where there is nothing to show."""
-        if self.kind is bool or self.default is None or self.default == "":
-            return None
-        return f"{self.default:.4g}" if self.kind is float else str(self.default)
-
-
-# Every training option, described once. DEFAULTS, the flags of `python -m tinygan train` (tinygan.cli) and
-# the option list in README.md are all made from this table.
-OPTIONS = (
-    Option("data", None, str, "CelebA img_align_celeba folder, .zip or .tar, or any folder of face images"),
-    Option("out", "runs/dcgan", str, "the run folder: samples, logs, checkpoints"),
-    Option("image_size", 64, int, "64 or 128 pixels"),
-    Option("crop", CELEBA_CROP, float, "centred square crop as a fraction of the image width (128/178: "
-           "CelebA's usual face crop)"),
-    Option("flip", True, bool, "no random horizontal flips"),
-    Option("limit", None, int, "use only the first N images (small-data experiments)"),
-    Option("nz", 100, int, "length of the noise vector z"),
-    Option("ngf", 64, int, "G's width (channels)"),
-    Option("ndf", 64, int, "D's width (channels)"),
-    Option("batch_size", 128, int, "images per step"),
-    Option("lr", 2e-4, float, "Adam's learning rate"),
-    Option("beta1", 0.5, float, "Adam's beta1"),
-    Option("beta2", 0.999, float, "Adam's beta2"),
-    Option("z_dist", "normal", ("normal", "uniform"), "noise distribution: z ~ N(0, I) or z ~ U(-1, 1)"),
-    Option("real_label", 1.0, float, "target for real images; 0.9 gives one-sided label smoothing (Salimans et "
-           "al. 2016)"),
-    Option("epochs", 10, int, "passes over the data"),
-    Option("max_steps", None, int, "stop after this many steps in total (overrides --epochs)"),
-    Option("seed", 0, int, "seed of the weights, the noise, the batch order and the flips: the same seed trains "
-           "the same networks"),
-    Option("log_every", 10, int, "steps between loss-log rows and progress lines"),
-    Option("sample_every", 100, int, "steps between fixed-noise sample grids"),
-    Option("checkpoint_every", 200, int, "steps between checkpoints"),
-    Option("keep_last", 3, int, "checkpoints kept (the last healthy one is also kept, see check_health)"),
-    Option("n_samples", 64, int, "images in the fixed-noise grid"),
-    Option("ema_decay", 0.999, float, "decay of the average of G's weights (tinygan.ema); 0 turns it off"),
-    Option("augment", "", str, "DiffAugment for small data: D sees real and fake faces only through the same "
-           "random augmentation, e.g. 'color,translation,cutout' (tinygan.augment; default: none)", "POLICY"),
-    Option("fid_every", 0, int, "steps between FID scores during training (0: never); keeps checkpoints/best.npz"),
-    Option("fid_n", 1000, int, "generated faces per FID score"),
-    Option("fid_real_n", 5000, int, "real faces (the first of --data) for FID's reference statistics"),
-    Option("fid_weights", None, str, "FID Inception weights for --fid-every (.npz/.pth/.pt; default: "
-           "tinygan.fid's search)"),
-    Option("fid_raw", False, bool, "with --fid-every, also score the raw G (not only the averaged one): the raw "
-           "and averaged curves side by side, at twice FID's time"),
-)
-DEFAULTS = {option.name: option.default for option in OPTIONS}
-
-
-def options_markdown():
-    """The option list of README.md, made from OPTIONS."""
-    lines = ["| option | default | what it sets |", "| --- | --- | --- |"]
-    for option in OPTIONS:
-        kind = "/".join(option.kind) if isinstance(option.kind, tuple) else ""
-        default = option.shown_default() or kind or "-"
-        lines.append(f"| `{option.flag}` | {default} | {option.help} |")
-    return "\n".join(lines)
-
-
-PRESETS = {
-    "dcgan": {},             # Radford et al.: Adam 2e-4, beta1 0.5, batch 128, z ~ N(0, I)
-    "seed003": {"z_dist": "uniform", "lr": 3e-4, "batch_size": 64},   # the 'seed 003' variant
-}
 
 # d_real, d_fake: mean D(x) and D(G(z)). d_acc_real, d_acc_fake: D's accuracy, the share of real images it
 # calls real (D(x) > 0.5) and of generated ones it calls fake (D(G(z)) < 0.5); d_acc: both together.
@@ -126,93 +52,12 @@ LOG_FIELDS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "d_acc_re
 HEALTH_KEYS = ("d_loss", "g_loss", "d_real", "d_fake")      # a non-finite one stops the run
 STAT_KEYS = HEALTH_KEYS + ("d_acc_real", "d_acc_fake")       # what train_step returns, in this order
 
-# The divergence rule (check_health). A healthy DCGAN's logged losses (means over a log
-# window) stay below about 25 (early on, when D wins, G's loss reaches 20-25), and its
-# weights' root-mean-square stays below about 3 (convs start at 0.02, BatchNorm's gamma
-# at 1). Past the warning limits a checkpoint is not counted as healthy; past the stop
-# limits training stops. A blown-up run (--lr 1e6) passes them within a step or two.
-LOSS_WARNING, LOSS_STOP = 50.0, 100.0
-WEIGHT_RMS_WARNING, WEIGHT_RMS_STOP = 10.0, 100.0
-
-RUN_FILES = ("config.json", "loss_log.csv", "fid_log.csv", "loss_plot.png", "fid_plot.png", "training.gif",
-             "fid_reference.npz")
-
-
-class DivergenceError(RuntimeError):
-    """Raised when training blows up: a loss or weight that is not finite or past the stop limits."""
-
-
 class TrainingStopped(KeyboardInterrupt):
     """Ctrl-C (SIGINT) or SIGTERM stopped training after a step; a checkpoint was saved."""
 
     def __init__(self, signum):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
-
-
-def make_config(preset="dcgan", **overrides):
-    """DEFAULTS, then the named preset, then explicit overrides (None means 'keep')."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
-    config = dict(DEFAULTS, **PRESETS[preset])
-    for key, value in overrides.items():
-        if key not in DEFAULTS:
-            raise ValueError(f"unknown training option {key!r}; expected one of {sorted(DEFAULTS)}")
-        if value is not None:
-            config[key] = value
-    return validate_config(config)
-
-
-def validate_config(config):
-    """Check every value before anything expensive happens; returns the config."""
-    positive = ("nz", "ngf", "ndf", "batch_size", "epochs", "log_every", "sample_every", "checkpoint_every",
-                "keep_last", "n_samples", "fid_n", "fid_real_n")
-    for key in positive + ("max_steps", "limit", "fid_every", "seed"):
-        value = config[key]
-        if key in ("max_steps", "limit") and value is None:
-            continue
-        low = 1 if key in positive + ("max_steps", "limit") else 0
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"training option {key} must be an integer >= {low}, got {value!r}")
-    if not (config["ema_decay"] == 0 or 0 < config["ema_decay"] < 1):
-        raise ValueError(f"training option ema_decay must be 0 (off) or in (0, 1), got {config['ema_decay']!r}")
-    model_config(config)                   # nz, ngf, ndf, image_size, z_dist within their ranges
-    if not config["lr"] > 0:
-        raise ValueError(f"training option lr must be > 0, got {config['lr']!r}")
-    parse_policy(config["augment"])
-    if not isinstance(config["fid_raw"], (bool, np.bool_)):
-        raise ValueError(f"training option fid_raw must be true or false, got {config['fid_raw']!r}")
-    if not 0 < config["real_label"] <= 1:
-        raise ValueError(f"training option real_label must be in (0, 1], got {config['real_label']!r}")
-    return config
-
-
-def model_config(config):
-    """The networks' part of a training config, as the ModelConfig that rebuilds them."""
-    return ModelConfig(nz=config["nz"], ngf=config["ngf"], ndf=config["ndf"], image_size=config["image_size"],
-                       z_dist=config["z_dist"])
-
-
-def check_health(row, networks, loss_limit, rms_limit):
-    """Problems (a list of texts) of a log row and the networks' weights, against two limits.
-
-    A loss (window mean) above ``loss_limit``, or a weight tensor whose root-mean-square
-    is above ``rms_limit`` or not finite, is a problem. Reading the weights costs one
-    pass over them, so this runs once per log row, not every step.
-    """
-    problems = [f"{key} = {row[key]:.4g}" for key in ("d_loss", "g_loss")
-                if row is not None and not row[key] <= loss_limit]
-    for net_name, net in networks.items():
-        xp = backend.get_array_module(net.parameters()[0].data)
-        rms = xp.stack([xp.sqrt(xp.mean(p.data.astype(np.float64) ** 2)) for p in net.parameters()])
-        rms = backend.to_numpy(rms)
-        worst = int(np.argmax(np.where(np.isfinite(rms), rms, np.inf)))
-        name = [n for n, _ in net.named_parameters()][worst]
-        if not np.isfinite(rms[worst]):
-            problems.append(f"{net_name}'s weight {name} is not finite")
-        elif rms[worst] > rms_limit:
-            problems.append(f"the root-mean-square of {net_name}'s weight {name} is {rms[worst]:.4g}")
-    return problems
 
 
 @contextlib.contextmanager
@@ -248,15 +93,6 @@ def interrupts_between_steps(say):
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-def holds_a_run(folder):
-    """True if ``folder`` holds a training run's checkpoints or log rows."""
-    folder = Path(folder)
-    if checkpoint.list_checkpoints(folder / "checkpoints"):
-        return True
-    log = folder / "loss_log.csv"
-    return log.is_file() and bool(checkpoint.read_loss_log(log))
 
 
 class Trainer:
@@ -392,46 +228,14 @@ class Trainer:
                                          f"{'' if err.filename is None else f' ({err.filename})'}") from None
 
     def _prepare_folder(self, overwrite):
-        """Take the run folder: refuse another run's, clean up after crashes, write config.json."""
+        """Take the run folder (tinygan.run_folder), drop log rows past the checkpoint, write config.json."""
         c = self.config
-        continues_here = self.resumed_from is not None and self.resumed_from == self.out.resolve()
-        if not continues_here and holds_a_run(self.out):
-            if not overwrite:
-                what = (f"continue it with --resume {self.out}" if self.resumed_from is None
-                        else "resume into another --out")
-                raise ValueError(f"{self.out} already holds a training run (checkpoints or a loss log): {what}, "
-                                 "replace it with --overwrite, or choose another --out")
-            self._remove_run_files()
-        if self.resumed_from is not None and not continues_here:
-            self._copy_logs_from(self.resumed_from)
-        for folder in (self.out, self.out / "checkpoints", self.out / "samples"):
-            stale = files.remove_stale_temp_files(folder)
-            if stale:
-                self.say(f"removed {len(stale)} unfinished file(s) of a killed run from {folder}: "
-                         + ", ".join(path.name for path, _ in stale))
+        run_folder.take_over(self.out, self.resumed_from, overwrite, self.say)
         self.log.truncate_after(self.step)           # rows a crashed run wrote after its checkpoint
         self.fid.log.truncate_after(self.step)
         files.write_text(self.out / "config.json", json.dumps(c, indent=2))
         if self.step == 0 and checkpoint.latest(self.out / "checkpoints") is None:
             self.save()                               # step 0: a run killed at any moment can be resumed
-
-    def _remove_run_files(self):
-        """--overwrite: delete the files a tinygan run writes (and nothing else) from the folder."""
-        for name in RUN_FILES:
-            (self.out / name).unlink(missing_ok=True)
-        for _, path in checkpoint.list_checkpoints(self.out / "checkpoints"):
-            path.unlink()
-        (self.out / "checkpoints" / "best.npz").unlink(missing_ok=True)
-        for path in (self.out / "samples").glob("step_*.png"):
-            path.unlink()
-        self.say(f"--overwrite: removed the previous run's checkpoints, samples and logs from {self.out}")
-
-    def _copy_logs_from(self, source):
-        """Resumed into a new folder: it starts with the source run's logs and best checkpoint (copies)."""
-        for name in ("loss_log.csv", "fid_log.csv", "fid_reference.npz", "checkpoints/best.npz"):
-            if (source / name).is_file():
-                with files.atomic_write(self.out / name) as handle, open(source / name, "rb") as original:
-                    shutil.copyfileobj(original, handle)
 
     def _loop(self, minutes, on_sample):
         c, per_epoch = self.config, len(self.loader)
@@ -620,13 +424,6 @@ def pad_window_stats(stats):
     before the accuracy was logged holds 4 stats a step, and the rest are unknown (NaN)."""
     stats = np.asarray(stats, dtype=np.float64)
     return np.pad(stats, ((0, 0), (0, len(STAT_KEYS) - stats.shape[1])), constant_values=np.nan)
-
-
-def run_folder_of(checkpoint_path):
-    """The run folder a checkpoint belongs to: RUN for RUN/checkpoints/ckpt_N.npz, else its own folder."""
-    checkpoint_path = Path(checkpoint_path).resolve()
-    parent = checkpoint_path.parent
-    return parent.parent if parent.name == "checkpoints" else parent
 
 
 def resume(path, dataset=None, verbose=True, out=None, **overrides):
