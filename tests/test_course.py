@@ -156,6 +156,13 @@ def test_a_notebook_newer_than_the_script_is_graded(tmp_path):
                              .st_mtime + 10))
     grades = [g for g in grade.grade(tmp_path / "hw") if g.lesson == "02_linear_gradcheck"]
     assert [g.points for g in grades] == [POINTS["linear_backward"]]
+    # the work done in the script, and the untouched notebook saved later by Jupyter: the script is graded
+    script = tmp_path / "hw" / "02_linear_gradcheck.py"
+    script.write_text(TEACHER["02_linear_gradcheck"])
+    notebook_path.write_text(json.dumps(parts.to_notebook(parts.student_version(TEACHER["02_linear_gradcheck"]))))
+    os.utime(notebook_path, (notebook_path.stat().st_atime, script.stat().st_mtime + 10))
+    grades = [g for g in grade.grade(tmp_path / "hw") if g.lesson == "02_linear_gradcheck"]
+    assert [g.points for g in grades] == [POINTS["linear_backward"]]
 
 
 def test_the_command_line_prints_the_table_the_total_and_a_csv(tmp_path, capsys):

@@ -5,7 +5,7 @@
     python -m tinygan course grade submissions/* --csv grades.csv     # one folder per student
 
 ``assign`` writes each lesson with its marked parts stubbed (parts.py), as a script and as a notebook. ``grade``
-finds each lesson in a folder (the notebook when it is newer than the script), and runs the checks of each part
+finds each lesson in a folder (the newer of script and notebook that holds work), and runs the checks of each part
 (checks.py) in a process of its own with a time limit: an endless loop or a crash costs that part only. Every
 other part of the lesson is replaced by the teacher's solution for that run, so a part is graded on its own.
 A part that names the library's own implementation of the same thing gets no points, and the table says so.
@@ -83,14 +83,24 @@ def assign(out, names=None, teacher=LESSONS):
 # --- grade -------------------------------------------------------------------------------------------------
 
 def student_text(folder, lesson):
-    """(text, file) of a student's lesson: the notebook if it is newer than the script; (None, None) if neither."""
-    script, notebook = Path(folder) / f"{lesson}.py", Path(folder) / f"{lesson}.ipynb"
-    candidates = sorted((p for p in (script, notebook) if p.is_file()), key=lambda p: p.stat().st_mtime)
-    if not candidates:
+    """(text, file) of a student's lesson, or (None, None) if there is none.
+
+    Of the script and the notebook, the newer one that holds any work: a notebook that Jupyter saved after
+    the work was done in the script still holds only stubs, and is passed over."""
+    found = []
+    for path in (Path(folder) / f"{lesson}.py", Path(folder) / f"{lesson}.ipynb"):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            text = parts.from_notebook(text, str(path)) if path.suffix == ".ipynb" else text
+            try:
+                worked = any(not parts.is_stub(text, part) for part in parts.parts_of(text, str(path)))
+            except ValueError:                          # broken markers: graded, and the grader says so
+                worked = True
+            found.append((worked, path.stat().st_mtime, text, path))
+    if not found:
         return None, None
-    newest = candidates[-1]
-    text = newest.read_text(encoding="utf-8")
-    return (parts.from_notebook(text, str(newest)) if newest.suffix == ".ipynb" else text), newest
+    _, _, text, path = max(found, key=lambda f: f[:2])
+    return text, path
 
 
 def run_checks(part, source, filename, quick, timeout):
