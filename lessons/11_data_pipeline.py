@@ -26,7 +26,8 @@
 # Mirror flips double the data for free (a mirrored face is still a face). x / 127.5 - 1 maps
 # 0 -> -1 and 255 -> 1 exactly.
 #
-# Look at: tinygan/data.py (preprocess_image, FaceDataset, build_cache, to_float, BatchLoader).
+# Look at: tinygan/images.py (preprocess_image) and tinygan/data.py (FaceDataset, build_cache, to_float,
+# BatchLoader).
 # Proved below: the cache holds exactly the preprocessed raw image, reopening it is much faster
 # than building it, the float range and the flip, and that batches are reproducible.
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from PIL import Image, ImageFile
 
-from tinygan import backend, data, download
+from tinygan import backend, data, download, images
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CELEBA_TAR = SHARED_DATA / "celeba_align_89x109_10k.tar"
@@ -74,7 +74,7 @@ def test_cache_is_reused_without_decoding(tmp_path, monkeypatch):
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("the cache should have been reused")
-    monkeypatch.setattr(data, "preprocess_image", no_decoding)
+    monkeypatch.setattr(images, "preprocess_image", no_decoding)      # what decoding an image calls
     second = quiet(folder, cache_dir=tmp_path / "cache")
     assert second.cache_path == first.cache_path and second.names == first.names
     np.testing.assert_array_equal(second.images, first.images)

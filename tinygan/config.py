@@ -7,7 +7,7 @@ folder's config.json, and rebuilds the run.
 import numpy as np
 
 from .augment import parse_policy
-from .data import CELEBA_CROP
+from .images import CELEBA_CROP
 from .dcgan import ModelConfig
 
 

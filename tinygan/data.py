@@ -21,27 +21,25 @@ Batches are *stateless*. Batch ``i`` of epoch ``e`` depends only on
 ``(seed, e, i)``, so to resume training bit-identically you only need to know
 where you stopped. There is no random generator state to save.
 
-Where to get CelebA: ``python -m tinygan train --help``, or ``tinygan.download.CELEBA_HELP``.
+One image's crop and resize is in tinygan.images, reading folders, zips and tars in tinygan.image_sources;
+this module is the cache, the dataset and the batches. Where to get CelebA: ``python -m tinygan train --help``,
+or ``tinygan.download.CELEBA_HELP``.
 """
 import errno
 import hashlib
-import io
 import json
 import os
-import stat
-import tarfile
 import time
-import zipfile
-from functools import partial
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from . import backend, files
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-CELEBA_CROP = 128 / 178   # the usual CelebA face crop: 128 px of the 178 px wide aligned images
+# one image (tinygan.images) and the sources (tinygan.image_sources), under the names tinygan.data always had
+from .image_sources import (IMAGE_EXTENSIONS, _readers, list_images, scan_source, source_kind,  # noqa: F401
+                            source_signature)
+from .images import (CELEBA_CROP, _check_count, _checked_options, _decode, load_for_judging,  # noqa: F401
+                     load_image, prepare_for_judging, preprocess_image)
 CACHE_VERSION = 2         # bump when preprocessing changes, so that old caches are rebuilt
 CACHE_SUFFIX = ".tinygan-cache.npy"
 RESAMPLE = "lanczos"      # recorded in the cache sidecar, see preprocess_image
@@ -57,153 +55,7 @@ def _say(verbose, message):
         print(f"tinygan.data: {message}", flush=True)
 
 
-# ---------------------------------------------------------------- one image
-
-def _check_count(value, what, low=0):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{what} must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
-def _checked_options(image_size, crop):
-    """(image_size, crop) as plain int/float, or a ValueError that says what is allowed."""
-    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 1:
-        raise ValueError(f"image_size must be a positive int (pixels), got {image_size!r}")
-    if isinstance(crop, (int, np.integer)) and not isinstance(crop, bool) and crop >= 1:
-        return int(image_size), int(crop)
-    if isinstance(crop, (float, np.floating)) and 0.0 < crop <= 1.0:
-        return int(image_size), float(crop)
-    raise ValueError(f"crop must be a fraction of the image width in (0, 1] (float) "
-                     f"or a side in pixels (int >= 1), got {crop!r}")
-
-
-ORIENTATION = 0x0112                # the EXIF tag
-
-
-def _to_rgb(img):
-    """Any PIL mode (L, CMYK, P, RGBA, 16-bit grey, ...) -> RGB.
-
-    Transparent pixels are put on white. A plain ``convert("RGB")`` would show
-    whatever colour they happen to store, which is often black. 16-bit greyscale
-    (mode I;16 or I) is scaled by 255/65535: ``convert`` would clip every value
-    above 255 to white.
-    """
-    if img.mode == "RGB":
-        return img
-    if img.mode.startswith("I;16") or img.mode == "I":
-        levels = np.asarray(img)
-        if levels.min() < 0 or levels.max() > 65535:
-            raise ValueError(f"{img.mode} image with values outside 0..65535")
-        # round(v * 255/65535) = round(v / 257), never a tie for whole v: (v + 128) // 257, in 4-byte integers
-        grey = (levels.astype(np.uint32) + 128) // 257
-        return Image.fromarray(grey.astype(np.uint8), "L").convert("RGB")
-    if img.mode == "F":
-        raise ValueError("floating-point image (mode F): its brightness scale is unknown")
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA"):
-        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        on_white = Image.alpha_composite(white, rgba)
-        del white, rgba                     # a 16-megapixel image is 64 MB in each of these copies
-        return on_white.convert("RGB")
-    return img.convert("RGB")
-
-
-def preprocess_image(img, image_size=64, crop=CELEBA_CROP):
-    """Centre-crop a square and resize it: PIL image -> uint8 (S, S, 3).
-
-    The side of the crop is ``crop * width`` for a float ``crop``, or ``crop``
-    pixels for an int. A fraction frames the face the same way at any scale:
-    128/178 of the width is 128 px of a 178x218 CelebA image and 64 px of its
-    89x109 copy. The crop box may start half-way through a pixel (89 - 64 = 25,
-    so the left edge is at 12.5). PIL's ``resize(box=...)`` takes the box in
-    float coordinates and samples exactly there, with no rounding.
-
-    Filter: LANCZOS. PIL's resize is a convolution whose kernel widens by the
-    shrink factor, so every filter is antialiased at any scale.
-    (``reducing_gap`` is only a speed-up that gives some of that accuracy
-    away.) Lanczos keeps more detail than bicubic. It is slower, but each image
-    is resized only once, when the cache is built.
-
-    Raises ValueError when the crop does not fit in the image (a very wide
-    image, or an int crop larger than the image), or when the crop is smaller
-    than a quarter of the output (a 1x1 image): such a picture is not a face
-    framed like the others.
-    """
-    image_size, crop = _checked_options(image_size, crop)
-    img = _to_rgb(img)
-    width, height = img.size
-    side = crop * width if isinstance(crop, float) else float(crop)
-    if side > width or side > height:
-        raise ValueError(f"a {side:g} px square crop does not fit in a {width}x{height} image")
-    if side < image_size / 4:
-        raise ValueError(f"{width}x{height} image is too small: its {side:g} px crop "
-                         f"would be stretched more than 4x to {image_size} px")
-    left, top = (width - side) / 2, (height - side) / 2
-    box = (left, top, left + side, top + side)
-    resized = img.resize((image_size, image_size), Image.LANCZOS, box=box)
-    return np.asarray(resized, dtype=np.uint8)                    # (S, S, 3)
-
-
-def _decode(raw, image_size, crop):
-    """Bytes of one image file -> uint8 (S, S, 3), or a ValueError that says why not.
-
-    PIL's ``ImageFile.LOAD_TRUNCATED_IMAGES`` is left False and ``load()`` runs
-    inside the try, so a truncated JPEG fails here. Otherwise it would come out
-    half grey.
-    """
-    if len(raw) == 0:
-        raise ValueError("empty file (0 bytes)")
-    try:
-        with Image.open(io.BytesIO(raw)) as img:
-            img.load()
-            if img.getexif().get(ORIENTATION, 1) != 1:       # phone photos store "rotate me" in EXIF
-                img = ImageOps.exif_transpose(img)         # (a copy: so only when there is something to turn)
-            return preprocess_image(img, image_size, crop)
-    except Image.UnidentifiedImageError:
-        raise ValueError("not an image (PIL cannot identify the format)") from None
-    except ValueError:
-        raise
-    except Exception as err:   # decoders raise OSError, SyntaxError, DecompressionBombError, ...
-        raise ValueError(f"corrupt or truncated ({type(err).__name__}: {err})") from err
-
-
-def load_image(path, image_size=64, crop=CELEBA_CROP):
-    """One image file -> uint8 (S, S, 3). Raises ValueError naming the file if it cannot be used."""
-    path = Path(path).expanduser()
-    try:
-        return _decode(path.read_bytes(), image_size, crop)
-    except ValueError as err:
-        raise ValueError(f"cannot use image {path}: {err}") from err
-
-
-def prepare_for_judging(raw, image_size, crop=None):
-    """The bytes of an image file -> what D sees: (uint8 (S, S, 3), which crop was used, in words).
-
-    A photo gets the training crop (``crop``, default CelebA's) and resize. An image
-    that already has the model's size, such as a face written by ``generate``, is
-    taken as it is: cropping it again would zoom into the middle of the face.
-    """
-    try:
-        with Image.open(io.BytesIO(raw)) as img:
-            size = img.size
-    except Exception as err:   # PIL raises many kinds for what is not an image
-        raise ValueError(f"not an image ({type(err).__name__})") from None
-    if crop is None and size == (image_size, image_size):
-        return _decode(raw, image_size, 1.0), f"already {image_size}x{image_size}: judged as it is"
-    crop = CELEBA_CROP if crop is None else crop
-    return _decode(raw, image_size, crop), f"centre crop {crop:.3g} of the width, resized to {image_size}"
-
-
-def load_for_judging(path, image_size, crop=None):
-    """:func:`prepare_for_judging` of an image file; the ValueError names the file."""
-    path = Path(path).expanduser()
-    try:
-        return prepare_for_judging(path.read_bytes(), image_size, crop)
-    except ValueError as err:
-        raise ValueError(f"cannot use image {path}: {err}") from None
-
+# ---------------------------------------------------------------- judging many images
 
 def load_source_for_judging(source, image_size, crop=None, limit=None):
     """Every image of a folder, .zip or .tar (the first ``limit`` by name) as D sees it.
@@ -225,162 +77,6 @@ def load_source_for_judging(source, image_size, crop=None, limit=None):
         raise ValueError(f"no usable image in {source}" + (f" ({skipped_summary(skipped, len(names), source)})"
                                                           if skipped else ""))
     return np.stack([images[name] for name in kept]), kept, skipped
-
-
-# ---------------------------------------------------------------- sources
-
-def _skip_reason(name):
-    """Why an entry with this name is not a face image, or None if it may be one."""
-    parts = PurePosixPath(name).parts
-    if PurePosixPath(name).is_absolute() or ".." in parts:
-        return "points outside the archive"
-    if any(part.startswith("__MACOSX") for part in parts):
-        return "macOS metadata (__MACOSX)"
-    if any(part.startswith(".") for part in parts):
-        return "hidden file"
-    if not name.lower().endswith(IMAGE_EXTENSIONS):
-        suffix = PurePosixPath(name).suffix.lower() or "no extension"
-        return f"not an image type tinygan reads ({suffix}; expected {'/'.join(IMAGE_EXTENSIONS)})"
-    return None
-
-
-def _member_name(name):
-    """An archive member's name without a leading './', so it matches the folder's name for the same file."""
-    return PurePosixPath(name).as_posix()
-
-
-def source_kind(source):
-    """'folder', 'zip' or 'tar' (.tar, .tar.gz, .tgz, ...), judged by the content, not by the name."""
-    source = Path(source)
-    if not source.exists():
-        raise FileNotFoundError(f"face image source {source} does not exist; expected a folder of images, "
-                                "a .zip or a .tar(.gz) (see `python -m tinygan train --help` for CelebA)")
-    if source.is_dir():
-        return "folder"
-    if zipfile.is_zipfile(source):
-        return "zip"
-    if tarfile.is_tarfile(source):
-        return "tar"
-    raise ValueError(f"{source} is not a folder, a .zip or a .tar(.gz); expected one of those, holding "
-                     f"{'/'.join(IMAGE_EXTENSIONS)} images")
-
-
-def _folder_entries(source):
-    """(name, problem) for every entry under a folder; problem is None for a readable regular file.
-
-    Links to files are followed (a folder of links is common); links to folders are not,
-    so a link loop cannot make the walk endless.
-    """
-    for root, dirs, names in os.walk(source, followlinks=False):
-        root = Path(root)
-        for name in dirs:
-            if name.lower().endswith(IMAGE_EXTENSIONS) or (root / name).is_symlink():
-                kind = "a link to a folder" if (root / name).is_symlink() else "a folder"
-                yield (root / name).relative_to(source).as_posix(), f"{kind}, not an image file"
-        for name in names:
-            path = root / name
-            relative = path.relative_to(source).as_posix()
-            try:
-                mode = path.stat().st_mode                     # follows a link to its target
-            except FileNotFoundError:
-                yield relative, "dangling link (its target does not exist)"
-                continue
-            except OSError as err:
-                yield relative, f"unreadable link ({err.strerror or err})"   # e.g. a link loop (ELOOP)
-                continue
-            yield relative, None if stat.S_ISREG(mode) else "not a regular file (a FIFO, socket or device)"
-
-
-def _zip_entries(source):
-    with zipfile.ZipFile(source) as archive:
-        for info in archive.infolist():
-            if info.is_dir():
-                if info.filename.rstrip("/").lower().endswith(IMAGE_EXTENSIONS):
-                    yield _member_name(info.filename.rstrip("/")), "a folder, not an image file"
-                continue
-            is_link = stat.S_ISLNK(info.external_attr >> 16)
-            yield _member_name(info.filename), "a link, not an image file" if is_link else None
-
-
-def _tar_entries(source):
-    with tarfile.open(source, "r:*") as archive:
-        for member in archive:
-            name = _member_name(member.name)
-            if member.isdir():
-                if name.lower().endswith(IMAGE_EXTENSIONS):
-                    yield name, "a folder, not an image file"
-            elif member.issym() or member.islnk():
-                yield name, "a link, not an image file"
-            elif not member.isfile():
-                yield name, "not a regular file (a FIFO or device)"
-            else:
-                yield name, None
-
-
-def scan_source(source):
-    """(image names, skipped) of a source: sorted names of its image files, and ``(name, reason)``
-    for every other entry that was passed over (wrong type, links, folders named like images,
-    members pointing outside the archive, macOS metadata, ...)."""
-    source = Path(source)
-    kind = source_kind(source)
-    entries = {"folder": _folder_entries, "zip": _zip_entries, "tar": _tar_entries}[kind](source)
-    names, skipped = [], []
-    for name, problem in entries:
-        problem = problem or _skip_reason(name)
-        (skipped.append((name, problem)) if problem else names.append(name))
-    return sorted(names), sorted(skipped)
-
-
-def list_images(source):
-    """Sorted names of the image files in a source: paths relative to the folder, or member names."""
-    return scan_source(source)[0]
-
-
-def _read_tar_member(archive, member):
-    return archive.extractfile(member).read()
-
-
-def _readers(source, wanted):
-    """Yield ``(name, read)`` for each wanted image, in the order the source stores them.
-
-    ``read()`` returns the file's bytes. It is called by the consumer inside its
-    own try, so one unreadable file cannot stop the loop. A tar is walked front to
-    back: jumping around a .tar.gz would decompress it again and again.
-    """
-    kind = source_kind(source)
-    if kind == "folder":
-        for name in sorted(wanted):
-            yield name, (source / name).read_bytes
-    elif kind == "zip":
-        with zipfile.ZipFile(source) as archive:
-            for info in archive.infolist():
-                if _member_name(info.filename) in wanted:
-                    yield _member_name(info.filename), partial(archive.read, info)
-    else:
-        with tarfile.open(source, "r:*") as archive:
-            for member in archive:
-                if member.isfile() and _member_name(member.name) in wanted:
-                    yield _member_name(member.name), partial(_read_tar_member, archive, member)
-
-
-def source_signature(source):
-    """What a cache must match to be reused: the path, and the size and mtime of the source.
-
-    An archive changes only as a whole, so its size and mtime are enough. A folder
-    signs the listing of its images (name, size, mtime), so adding, removing or
-    editing a single image is noticed.
-    """
-    source = Path(source).resolve()
-    kind = source_kind(source)
-    if kind != "folder":
-        stat = source.stat()
-        return {"kind": kind, "path": str(source), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    listing = hashlib.sha256()
-    names = list_images(source)
-    for name in names:
-        stat = (source / name).stat()
-        listing.update(f"{name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
-    return {"kind": kind, "path": str(source), "files": len(names), "listing_sha256": listing.hexdigest()}
 
 
 # ---------------------------------------------------------------- the uint8 cache
