@@ -237,16 +237,14 @@ def cmd_course_assign(args):
 def cmd_course_grade(args):
     from .course import grade
     folders = grade.submissions(args.folders)
-    every = []
-    for folder in folders:
-        grades = grade.grade(folder, quick=args.quick, timeout=args.timeout)
-        every += grades
+    graded = [(folder, grade.grade(folder, quick=args.quick, timeout=args.timeout)) for folder in folders]
+    if args.csv:
+        every = [g for _, grades in graded for g in grades]
+        print(f"wrote {grade.write_csv(every, args.csv)} ({len(folders)} student{'s' * (len(folders) > 1)})")
+    for folder, grades in graded:                     # each student's table ends with their total
         if len(folders) > 1:
             print(f"\n== {folder.name} ==")
         print("\n".join(grade.table(grades)))
-        print("total: {} / {} points".format(*grade.total(grades)))
-    if args.csv:
-        print(f"wrote {grade.write_csv(every, args.csv)} ({len(folders)} student{'s' * (len(folders) > 1)})")
         print("total: {} / {} points".format(*grade.total(grades)))
     return 0
 
