@@ -28,19 +28,18 @@ def parse_seeds(text):
     for part in text.split(","):
         part = part.strip()
         try:
-            if "-" in part[1:]:
-                lo, hi = (int(v) for v in part.split("-", 1))
-                if hi < lo:
-                    raise ValueError(f"the seed range {part!r} runs backwards; write it as {hi}-{lo}")
-                if len(seeds) + hi - lo + 1 > MAX_FACES:
-                    raise ValueError(f"{text!r} names more than {MAX_FACES:,} seeds")
-                seeds += list(range(lo, hi + 1))
-            elif part:
-                seeds.append(int(part))
-        except ValueError as err:
-            if "seed" in str(err):                  # ours, not int()'s
-                raise
+            bounds = [int(v) for v in part.split("-", 1)] if "-" in part[1:] else [int(part)] if part else []
+        except ValueError:
             raise ValueError(f"seeds must look like '0-7' or '1,5,9', got {text!r}") from None
+        if len(bounds) == 2:
+            lo, hi = bounds
+            if hi < lo:
+                raise ValueError(f"the seed range {part!r} runs backwards; write it as {hi}-{lo}")
+            if len(seeds) + hi - lo + 1 > MAX_FACES:
+                raise ValueError(f"{text!r} names more than {MAX_FACES:,} seeds")
+            seeds += list(range(lo, hi + 1))
+        else:
+            seeds += bounds
     if not seeds or min(seeds) < 0:
         raise ValueError(f"expected one or more non-negative seeds, got {text!r}")
     if len(seeds) > MAX_FACES:
