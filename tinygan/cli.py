@@ -237,7 +237,7 @@ def cmd_course_assign(args):
 def cmd_course_grade(args):
     from .course import grade
     folders = grade.submissions(args.folders)
-    graded = [(folder, grade.grade(folder, quick=args.quick, timeout=args.timeout)) for folder in folders]
+    graded = [(folder, grade.grade(folder, timeout=args.timeout)) for folder in folders]
     if args.csv:
         every = [g for _, grades in graded for g in grades]
         print(f"wrote {grade.write_csv(every, args.csv)} ({len(folders)} student{'s' * (len(folders) > 1)})")
@@ -250,6 +250,7 @@ def cmd_course_grade(args):
 
 
 def add_course_command(sub):
+    from .course.grade import TIMEOUT
     p = sub.add_parser("course", help="the lessons as homework: student copies, and a grader",
                        description="The lessons as homework. 'assign' writes the students' copies (the marked "
                                    "parts stubbed out), 'grade' runs each part's checks and prints the points.")
@@ -263,8 +264,9 @@ def add_course_command(sub):
                           formatter_class=HelpFormatter)
     q.add_argument("folders", nargs="+", help="a student's folder, or a folder with one folder per student")
     q.add_argument("--csv", help="also write the grade book as CSV: student, lesson, part, points, ...")
-    q.add_argument("--timeout", type=positive_int, default=60, help="seconds for the checks of one part")
-    q.add_argument("--quick", action="store_true", help="the same checks (they are small already); for CI")
+    q.add_argument("--timeout", type=positive_int, default=TIMEOUT, help="seconds for the checks of one part")
+    q.add_argument("--quick", action="store_true", help="accepted for CI scripts; every check is small already "
+                   "(the whole course grades in seconds)")
     q.set_defaults(func=cmd_course_grade)
 
 

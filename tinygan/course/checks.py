@@ -12,7 +12,7 @@ belongs, a missing bias correction, the saturating G loss, ...), that mistake by
 
 Run by the grader, one part per process, so that an endless loop or a crash costs that part only::
 
-    python -m tinygan.course.checks PART [--quick] < student_lesson.py     # one JSON line on stdout
+    python -m tinygan.course.checks PART < student_lesson.py     # one JSON line on stdout
 """
 import ast
 import contextlib
@@ -196,7 +196,7 @@ def needs(namespace, name, part):
     return namespace[name]
 
 
-def check_linear_backward(ns, rng, quick):
+def check_linear_backward(ns, rng):
     MyLinear = needs(ns, "MyLinear", "linear_backward")
     n, d_in, d_out = 5, 4, 3
     W, b, x, G = rng.normal(size=(d_out, d_in)), rng.normal(size=d_out), rng.normal(size=(n, d_in)), \
@@ -218,7 +218,7 @@ def check_linear_backward(ns, rng, quick):
     return r
 
 
-def check_im2col(ns, rng, quick):
+def check_im2col(ns, rng):
     im2col = needs(ns, "im2col", "im2col")
     r = Result()
     x = rng.normal(size=(2, 3, 7, 6))
@@ -232,7 +232,7 @@ def check_im2col(ns, rng, quick):
     return r
 
 
-def check_conv_backward(ns, rng, quick):
+def check_conv_backward(ns, rng):
     MyConv2d = needs(ns, "MyConv2d", "conv_backward")
     r = Result()
     for c_in, c_out, k, s, p in ((3, 4, 3, 1, 1), (2, 5, 4, 2, 1)):
@@ -254,7 +254,7 @@ def check_conv_backward(ns, rng, quick):
     return r
 
 
-def check_conv_transpose_forward(ns, rng, quick):
+def check_conv_transpose_forward(ns, rng):
     MyConvTranspose2d = needs(ns, "MyConvTranspose2d", "conv_transpose_forward")
     r = Result()
     for c_in, c_out, size, k, s, p in ((4, 3, 5, 4, 2, 1), (2, 5, 4, 3, 1, 1)):
@@ -275,7 +275,7 @@ def check_conv_transpose_forward(ns, rng, quick):
     return r
 
 
-def check_batchnorm_backward(ns, rng, quick):
+def check_batchnorm_backward(ns, rng):
     MyBatchNorm2d = needs(ns, "MyBatchNorm2d", "batchnorm_backward")
     r = Result()
     x, g = rng.normal(2.0, 3.0, size=(4, 3, 5, 5)), rng.normal(size=(4, 3, 5, 5))
@@ -300,7 +300,7 @@ def check_batchnorm_backward(ns, rng, quick):
     return r
 
 
-def check_bce_with_logits(ns, rng, quick):
+def check_bce_with_logits(ns, rng):
     MyBCEWithLogits = needs(ns, "MyBCEWithLogits", "bce_with_logits")
     r = Result()
     for label, x in (("moderate logits", rng.normal(0, 3, size=12)),
@@ -321,7 +321,7 @@ def check_bce_with_logits(ns, rng, quick):
     return r
 
 
-def check_adam_step(ns, rng, quick):
+def check_adam_step(ns, rng):
     adam_step = needs(ns, "adam_step", "adam_step")
     r = Result()
     lr, b1, b2, eps = 0.01, 0.5, 0.999, 1e-8
@@ -400,7 +400,7 @@ def two_gans(rng, batch=4):
     return real, gans, fakes
 
 
-def check_d_step(ns, rng, quick):
+def check_d_step(ns, rng):
     d_step = needs(ns, "d_step", "d_step")
     real, ((_, D, _, opt_D, loss), (_, D_ref, _, opt_ref, loss_ref), (_, D_bad, _, opt_bad, loss_bad)), fakes = \
         two_gans(rng)
@@ -417,7 +417,7 @@ def check_d_step(ns, rng, quick):
     return r
 
 
-def check_g_step(ns, rng, quick):
+def check_g_step(ns, rng):
     g_step = needs(ns, "g_step", "g_step")
     real, ((G, D, opt_G, _, loss), (G_ref, D_ref, opt_ref, _, loss_ref), (G_bad, D_bad, opt_bad, _, loss_bad)), \
         fakes = two_gans(rng)
@@ -441,13 +441,13 @@ CHECKS = {"linear_backward": check_linear_backward, "im2col": check_im2col, "con
           "g_step": check_g_step}
 
 
-def run_part(part, source, filename="student_lesson.py", quick=False):
+def run_part(part, source, filename="student_lesson.py"):
     """The checks of ``part`` on the lesson ``source``: a list of check dicts (a crash is one failed check)."""
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)   # lines for tracebacks
     with contextlib.redirect_stdout(io.StringIO()):                 # a lesson's prints are not the grader's
         try:
             namespace = definitions(source, filename)
-            return CHECKS[part](namespace, np.random.default_rng(2026), quick).checks
+            return CHECKS[part](namespace, np.random.default_rng(2026)).checks
         except Exception as err:
             frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == filename]
             where = f" (line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
@@ -457,9 +457,9 @@ def run_part(part, source, filename="student_lesson.py", quick=False):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    part, quick = argv[0], "--quick" in argv
+    part = argv[0]
     filename = next((a.split("=", 1)[1] for a in argv if a.startswith("--file=")), "student_lesson.py")
-    print(json.dumps(run_part(part, sys.stdin.read(), filename, quick)))
+    print(json.dumps(run_part(part, sys.stdin.read(), filename)))
 
 
 if __name__ == "__main__":

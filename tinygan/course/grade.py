@@ -103,9 +103,9 @@ def student_text(folder, lesson):
     return text, path
 
 
-def run_checks(part, source, filename, quick, timeout):
+def run_checks(part, source, filename, timeout):
     """The checks of one part in a fresh Python process: (list of check dicts, or None, and why not)."""
-    command = [sys.executable, "-m", "tinygan.course.checks", part, f"--file={filename}"] + (["--quick"] * quick)
+    command = [sys.executable, "-m", "tinygan.course.checks", part, f"--file={filename}"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(LESSONS.parent), os.environ.get("PYTHONPATH", "")]),
            "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     try:
@@ -119,15 +119,14 @@ def run_checks(part, source, filename, quick, timeout):
     return json.loads(lines[-1]), None
 
 
-def grade_part(student, lesson, part, points, text, teacher, filename, quick, timeout):
+def grade_part(student, lesson, part, points, text, teacher, filename, timeout):
     if parts.is_stub(text, part):
         return Grade(student, lesson, part, 0, points, "not done yet (the stub is still there)")
     calls = parts.library_calls(text, part)
     if calls:
         return Grade(student, lesson, part, 0, points, f"calls the library's own {', '.join(calls)} instead of "
                      "writing the part: write it yourself")
-    checks, failure = run_checks(part, parts.splice(text, teacher, part, str(filename)), str(filename), quick,
-                                 timeout)
+    checks, failure = run_checks(part, parts.splice(text, teacher, part, str(filename)), str(filename), timeout)
     if failure:
         return Grade(student, lesson, part, 0, points, failure)
     failed = [c for c in checks if not c["passed"]]
@@ -138,7 +137,7 @@ def grade_part(student, lesson, part, points, text, teacher, filename, quick, ti
     return Grade(student, lesson, part, 0, points, "\n".join(lines))
 
 
-def grade(folder, teacher=LESSONS, quick=False, timeout=TIMEOUT, student=None, workers=2):
+def grade(folder, teacher=LESSONS, timeout=TIMEOUT, student=None, workers=2):
     """Every part of every lesson in ``folder``: a list of Grade, in lesson order."""
     folder = Path(folder)
     student = student or folder.name
@@ -156,7 +155,7 @@ def grade(folder, teacher=LESSONS, quick=False, timeout=TIMEOUT, student=None, w
                 jobs.append(lambda p=part, n=points, lesson=lesson, err=err: Grade(student, lesson, p, 0, n, str(err)))
                 continue
             jobs.append(lambda p=part, n=points, lesson=lesson, text=text, t=teacher_text, f=filename: grade_part(
-                student, lesson, p, n, text, t, f, quick, timeout))
+                student, lesson, p, n, text, t, f, timeout))
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(lambda job: job(), jobs))
 

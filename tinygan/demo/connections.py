@@ -64,7 +64,6 @@ class PooledHTTPServer(HTTPServer):
     """An HTTPServer whose requests are answered by a fixed pool of threads (see the module's docstring)."""
 
     request_queue_size = 64     # the listen backlog: 20 clients connecting at once are all accepted
-    daemon_threads = True
 
     def __init__(self, address, handler):
         self.ready = collections.deque()                # (request, address) of complete requests

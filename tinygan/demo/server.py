@@ -339,7 +339,7 @@ class Handler(BaseHTTPRequestHandler):
                                  "to judge with", HTTPStatus.CONFLICT)
             size = self.models.D.config["image_size"]
             try:
-                face, crop = prepare_for_judging(bytes(data), size)
+                face, crop = prepare_for_judging(data, size)
             except ValueError as err:
                 raise BadRequest(f"cannot use this image: {err}", HTTPStatus.UNPROCESSABLE_ENTITY) from None
             probability = float(sampling.judge(self.models.D, face[None])[0])
