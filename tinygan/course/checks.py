@@ -24,6 +24,8 @@ import traceback
 
 import numpy as np
 
+from ..backend import to_numpy
+
 # --- running a student's lesson without running the lesson ----------------------------------------------
 
 def definitions(source, filename):
@@ -92,11 +94,6 @@ class Result:
     def scalar(self, name, got, want, rtol=1e-7, mistakes=()):
         return self.array(name, np.asarray(to_numpy(got), dtype=np.float64).reshape(()), np.asarray(want),
                           mistakes, rtol=rtol)
-
-
-def to_numpy(a):
-    from .. import backend
-    return backend.to_numpy(a) if not isinstance(a, (int, float, np.ndarray, np.generic)) else a
 
 
 def list_indices(mask, most=4):
