@@ -8,7 +8,7 @@ import numpy as np
 
 from .augment import parse_policy
 from .images import CELEBA_CROP
-from .dcgan import ModelConfig
+from .dcgan import Z_DISTS, ModelConfig
 
 
 class Option:
@@ -46,7 +46,7 @@ OPTIONS = (
     Option("lr", 2e-4, float, "Adam's learning rate"),
     Option("beta1", 0.5, float, "Adam's beta1"),
     Option("beta2", 0.999, float, "Adam's beta2"),
-    Option("z_dist", "normal", ("normal", "uniform"), "noise distribution: z ~ N(0, I) or z ~ U(-1, 1)"),
+    Option("z_dist", "normal", Z_DISTS, "noise distribution: z ~ N(0, I) or z ~ U(-1, 1)"),
     Option("real_label", 1.0, float, "target for real images; 0.9 gives one-sided label smoothing (Salimans et "
            "al. 2016)"),
     Option("epochs", 10, int, "passes over the data"),
