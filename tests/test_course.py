@@ -165,6 +165,14 @@ def test_a_notebook_newer_than_the_script_is_graded(tmp_path):
     assert [g.points for g in grades] == [POINTS["linear_backward"]]
 
 
+def test_a_broken_notebook_costs_its_lesson_only(tmp_path):
+    folder = folder_of(tmp_path, {"08_adam_vs_sgd": TEACHER["08_adam_vs_sgd"]})
+    (folder / "02_linear_gradcheck.ipynb").write_text("{ not json")
+    got = {g.part: (g.points, g.message) for g in grade.grade(folder)}
+    assert got["adam_step"][0] == POINTS["adam_step"]
+    assert got["linear_backward"][0] == 0 and "is not a Jupyter notebook" in got["linear_backward"][1]
+
+
 def test_the_command_line_prints_the_table_the_total_and_a_csv(tmp_path, capsys):
     assert main(["course", "assign", "--out", str(tmp_path / "a"), "02", "08_adam_vs_sgd"]) == 0
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [

@@ -143,11 +143,14 @@ def grade(folder, teacher=LESSONS, timeout=TIMEOUT, student=None, workers=2):
     student = student or folder.name
     jobs = []
     for lesson, teacher_text in lesson_files(teacher).items():
-        text, filename = student_text(folder, lesson)
+        try:
+            text, filename = student_text(folder, lesson)
+            missing = None if text is not None else f"no {lesson}.py or {lesson}.ipynb in {folder}"
+        except ValueError as err:                       # a notebook that is not JSON, a file that is not text
+            text, missing = None, str(err)
         for part, (points, _) in parts.parts_of(teacher_text).items():
             if text is None:
-                jobs.append(lambda p=part, n=points, lesson=lesson: Grade(
-                    student, lesson, p, 0, n, f"no {lesson}.py or {lesson}.ipynb in {folder}"))
+                jobs.append(lambda p=part, n=points, lesson=lesson, why=missing: Grade(student, lesson, p, 0, n, why))
                 continue
             try:
                 parts.splice(text, teacher_text, part, str(filename))
