@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tinygan import backend, fid  # noqa: E402
 from tinygan.options import add_backend, use_backend  # noqa: E402
-from tinygan.nn.conv import conv2d  # noqa: E402
+from tinygan.nn.reference import conv2d  # noqa: E402
 
 GMAC_PER_IMAGE = 5.7
 SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights" / fid.TORCHSCRIPT_NAME

@@ -6,7 +6,7 @@ FLOPs forward and twice that backward (one product for dL/dx, one for dL/dW).
 
     python benchmarks/layers.py [--batch 128] [--repeat 5] [--paths fast reference]
 
-Both paths are timed by default (tinygan.nn.fast): the fast path and the reference path.
+Both paths are timed by default (tinygan.nn.paths): the fast path and the reference path.
 """
 import argparse
 import os
@@ -15,6 +15,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tinygan import backend, nn  # noqa: E402
+from tinygan.nn import cpu, fast  # noqa: E402
 from tinygan.options import add_backend, use_backend  # noqa: E402
 
 # (kind, in_channels, out_channels, input size) with kernel 4; stride 1 / padding 0 for the 1x1 <-> 4x4 ends.
@@ -59,7 +60,7 @@ def matmul_ceiling(n=4096, repeat=3):
 def in_network_memory(x):
     """x in the memory order a layer gets inside the DCGAN: NHWC on the fast path (each fast layer's output
     is an NCHW view of NHWC memory), NCHW on the reference path."""
-    return nn.fast.nchw(backend.xp.ascontiguousarray(nn.fast.nhwc(x))) if nn.fast.enabled() else x
+    return fast.nchw(backend.xp.ascontiguousarray(fast.nhwc(x))) if nn.path() == "fast" else x
 
 
 def layer_benchmark(kind, cin, cout, size, stride, padding, batch, repeat):
@@ -86,21 +87,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=128, help="batch size (default: %(default)s)")
     parser.add_argument("--repeat", type=int, default=5, help="timed repeats, best is kept (default: %(default)s)")
-    parser.add_argument("--paths", nargs="+", choices=nn.fast.PATHS, default=list(nn.fast.PATHS),
+    parser.add_argument("--paths", nargs="+", choices=nn.PATHS, default=list(nn.PATHS),
                         help="layer paths to time (default: both)")
     add_backend(parser)
     args = parser.parse_args()
-    nn.fast.restart_with_blas_threads_asleep()         # as `python -m tinygan train` runs
+    cpu.restart_with_blas_threads_asleep()             # as `python -m tinygan train` runs
     use_backend(args.backend)
     ceiling = matmul_ceiling()
     print(f"backend: {backend.name()}, batch {args.batch}, float32")
     print(f"ceiling: 4096x4096 float32 matmul = {ceiling:.1f} GFLOP/s")
     for path in args.paths:
-        nn.use_path(path)
         print(f"\n{path} path\n{'layer':<10}{'in -> out':>22}{'fwd+bwd ms':>12}{'GFLOP':>8}{'GFLOP/s':>9}{'% ceil':>8}")
         total_t = total_f = 0.0
         for kind, cin, cout, size, stride, padding in DCGAN_LAYERS:
-            t, flops, out_shape = layer_benchmark(kind, cin, cout, size, stride, padding, args.batch, args.repeat)
+            with nn.using_path(path):
+                t, flops, out_shape = layer_benchmark(kind, cin, cout, size, stride, padding, args.batch, args.repeat)
             total_t += t
             total_f += flops
             shapes = f"{cin}x{size}x{size} -> {out_shape[1]}x{out_shape[2]}x{out_shape[3]}"

@@ -32,14 +32,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from tinygan import backend, data, ema, losses, nn, optim, train  # noqa: E402
 from tinygan.options import add_backend, use_backend  # noqa: E402
 from tinygan.dcgan import Generator  # noqa: E402
-from tinygan.nn import activations, fast  # noqa: E402
+from tinygan.nn import activations, cpu, fast  # noqa: E402
 
 from layers import matmul_ceiling, sync  # noqa: E402
 
 PHASES = {
     "GEMM": [(fast, "gemm")],
     "unfold (im2col)": [(fast, "im2col")],
-    "fold (col2im)": [(fast, "col2im"), (fast, "_fold_channels_first")],
+    "fold (col2im)": [(fast, "col2im"), (fast, "col2im_channels_first")],
     "elementwise": [(fast, "leaky_relu_forward"), (fast, "relu_forward"), (fast, "slope_backward"),
                     (activations.Tanh, "forward"), (activations.Tanh, "backward")],
     "BatchNorm": [(fast, "batchnorm_forward"), (fast, "batchnorm_backward")],
@@ -88,9 +88,8 @@ def main():
     parser.add_argument("--steps", type=int, default=4, help="timed steps (default: %(default)s)")
     add_backend(parser)
     args = parser.parse_args()
-    nn.fast.restart_with_blas_threads_asleep()         # as `python -m tinygan train` runs
+    cpu.restart_with_blas_threads_asleep()             # as `python -m tinygan train` runs
     use_backend(args.backend)
-    nn.use_path("fast")
     ceiling = matmul_ceiling()
     images = np.random.default_rng(0).integers(0, 256, (max(4 * args.batch, 512), 64, 64, 3), dtype=np.uint8)
     trainer = train.Trainer(train.make_config(batch_size=args.batch, out="/tmp/tinygan-bench"), dataset=images,
@@ -98,15 +97,16 @@ def main():
     clock = PhaseClock()
     clock.install()
     wall = []
-    for step in range(2 + args.steps):              # 2 warm-up steps: buffers allocated, caches filled
-        clock.on = step >= 2
-        epoch, index = divmod(step, len(trainer.loader))
-        sync()
-        start = time.perf_counter()
-        trainer.train_step(trainer.loader.get_batch(epoch, index))
-        sync()
-        if clock.on:
-            wall.append(time.perf_counter() - start)
+    with nn.using_path("fast"):
+        for step in range(2 + args.steps):          # 2 warm-up steps: buffers allocated, caches filled
+            clock.on = step >= 2
+            epoch, index = divmod(step, len(trainer.loader))
+            sync()
+            start = time.perf_counter()
+            trainer.train_step(trainer.loader.get_batch(epoch, index))
+            sync()
+            if clock.on:
+                wall.append(time.perf_counter() - start)
     step_ms = 1e3 * sum(wall) / args.steps
     rows = [(phase, 1e3 * clock.seconds[phase] / args.steps) for phase in PHASES]
     rows.append(("other (Python, reshapes, small arrays)", step_ms - sum(ms for _, ms in rows)))

@@ -11,7 +11,7 @@ so its peak resident memory (RSS) is its own.
     python benchmarks/train_step.py --backend cupy --steps 20     # on a GPU; compare with
     python benchmarks/torch_train_step.py --device cuda --batch 128
 
-Both paths of the layers are timed by default (tinygan.nn.fast): the fast path, which
+Both paths of the layers are timed by default (tinygan.nn.paths): the fast path, which
 training uses, and the reference path, the textbook code, so that the table shows
 what the speed tricks buy (lesson 12 takes them one at a time).
 """
@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tinygan import backend, nn, sampling, train  # noqa: E402
+from tinygan.nn import cpu  # noqa: E402
 from tinygan.options import add_backend, use_backend  # noqa: E402
 from tinygan.dcgan import Generator  # noqa: E402
 
@@ -75,7 +76,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6, help="timed steps per batch size (default: %(default)s)")
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 128], help="batch sizes (default: 64 128)")
-    parser.add_argument("--paths", nargs="+", choices=nn.fast.PATHS, default=list(nn.fast.PATHS),
+    parser.add_argument("--paths", nargs="+", choices=nn.PATHS, default=list(nn.PATHS),
                         help="layer paths to time (default: both)")
     add_backend(parser)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)   # internal: measure one batch size
@@ -83,19 +84,19 @@ def main():
     args = parser.parse_args()
     use_backend(args.backend)
     if args.child or args.generation:
-        nn.use_path(args.paths[0])
-        print(json.dumps(measure_training(args.child, args.steps) if args.child else measure_generation()))
+        with nn.using_path(args.paths[0]):
+            print(json.dumps(measure_training(args.child, args.steps) if args.child else measure_generation()))
         return
 
     # as `python -m tinygan train` runs: OpenBLAS's idle threads asleep unless the environment says otherwise
-    environment = {**nn.fast.BLAS_THREADS_ASLEEP, **os.environ}
+    environment = {**cpu.BLAS_THREADS_ASLEEP, **os.environ}
 
     def child(path, *flags):
         cmd = [sys.executable, __file__, "--steps", str(args.steps), "--backend", backend.name(), "--paths", path,
                *flags]
         return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, env=environment).stdout)
 
-    blas = ", ".join(f"{key}={environment[key]}" for key in nn.fast.BLAS_THREADS_ASLEEP)
+    blas = ", ".join(f"{key}={environment[key]}" for key in cpu.BLAS_THREADS_ASLEEP)
     print(f"backend: {backend.name()}; full DCGAN-64 training step (G and D updates), median of {args.steps} steps; "
           f"each in its own process ({blas})")
     for path in args.paths:

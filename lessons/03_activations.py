@@ -112,12 +112,13 @@ shape = (2, 3, 4, 4) if args.quick else (4, 8, 8, 8)
 batch = rng.normal(shape, dtype=np.float64)
 g = rng.normal(shape, dtype=np.float64)
 for path in ("reference", "fast"):
-    nn.use_path(path)
-    for name, layer in layers.items():
-        forward, backward = mine[name]
-        y, saved = forward(batch)
-        diff = max(float(abs(layer(batch) - y).max()), float(abs(layer.backward(g) - backward(g, saved)).max()))
-        lesson.check(f"{path} path, {name}: max |library - ours| over y and dL/dx", diff, diff < 1e-15, "should be 0")
+    with nn.using_path(path):
+        for name, layer in layers.items():
+            forward, backward = mine[name]
+            y, saved = forward(batch)
+            diff = max(float(abs(layer(batch) - y).max()), float(abs(layer.backward(g) - backward(g, saved)).max()))
+            lesson.check(f"{path} path, {name}: max |library - ours| over y and dL/dx", diff, diff < 1e-15,
+                         "should be 0")
 
 # %% [markdown]
 # ## 4. Use the library: gradient checks, Sigmoid's saturation, and ReLU's dead gradient

@@ -27,8 +27,8 @@
 #
 # col2im is the transpose of im2col: each entry of a column is *added back* to the pixel it was
 # copied from, one strided slice per offset. A pixel in several receptive fields collects several
-# contributions. The lesson builds all of this, proves it, compares it with `tinygan/nn/functional.py`
-# (im2col, col2im) and `tinygan/nn/conv.py` (conv2d, Conv2d), and then uses the library's layer.
+# contributions. The lesson builds all of this, proves it, compares it with `tinygan/nn/reference.py`
+# (im2col, col2im, conv2d) and `tinygan/nn/conv.py` (Conv2d), and then uses the library's layer.
 
 # %%
 import sys
@@ -135,26 +135,27 @@ lesson.check_gradients(gradcheck.check_module(checked, small, seed=args.seed), "
 
 # %% [markdown]
 # ## 3. Compare with the library on the same arrays
-# `tinygan.nn.Conv2d` on its reference path is this same code; on its fast path (`tinygan/nn/fast.py`:
-# NHWC memory, threads over the batch) the same numbers come out faster (lesson 12 takes it apart).
+# `tinygan.nn.Conv2d` calls the functions of its path: on the reference path (`tinygan/nn/reference.py`) this
+# same code; on the fast path (`tinygan/nn/fast.py`: NHWC memory, threads over the batch) functions with the
+# same signatures that give the same numbers faster (lesson 12 takes them apart).
 
 # %%
-from tinygan.nn import functional as F  # noqa: E402
+from tinygan.nn import reference  # noqa: E402
 
-lib_cols = F.im2col(x, (4, 4), (2, 2), (1, 1))
-lesson.check("max |F.im2col - im2col|", float(abs(lib_cols - im2col(x, 4, 2, 1)).max()),
+lib_cols = reference.im2col(x, (4, 4), (2, 2), (1, 1))
+lesson.check("max |reference.im2col - im2col|", float(abs(lib_cols - im2col(x, 4, 2, 1)).max()),
              bool((lib_cols == im2col(x, 4, 2, 1)).all()), "should be 0")
 G = rng.normal(y.shape, dtype=np.float64)
 dx_mine = conv.backward(G)
 for path in ("reference", "fast"):
-    nn.use_path(path)
-    layer = nn.Conv2d(c, o, 4, stride=2, padding=1, dtype=np.float64)
-    layer.weight.data[...], layer.bias.data[...] = weight, bias
-    diff_y = float(abs(layer(x) - y).max())
-    diff_dx = float(abs(layer.backward(G) - dx_mine).max())
-    diff_dw = float(abs(layer.weight.grad - conv.weight.grad).max())
-    lesson.check(f"{path} path: max |Conv2d - MyConv2d| over y, dL/dx, dL/dW", max(diff_y, diff_dx, diff_dw),
-                 max(diff_y, diff_dx, diff_dw) < 1e-11, "should be < 1e-11 (float64 round-off)")
+    with nn.using_path(path):
+        layer = nn.Conv2d(c, o, 4, stride=2, padding=1, dtype=np.float64)
+        layer.weight.data[...], layer.bias.data[...] = weight, bias
+        diff_y = float(abs(layer(x) - y).max())
+        diff_dx = float(abs(layer.backward(G) - dx_mine).max())
+        diff_dw = float(abs(layer.weight.grad - conv.weight.grad).max())
+        lesson.check(f"{path} path: max |Conv2d - MyConv2d| over y, dL/dx, dL/dW", max(diff_y, diff_dx, diff_dw),
+                     max(diff_y, diff_dx, diff_dw) < 1e-11, "should be < 1e-11 (float64 round-off)")
 
 # %% [markdown]
 # ## 4. Use the library: the output-size formula, and four hand-made filters on a face

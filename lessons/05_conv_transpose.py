@@ -31,7 +31,7 @@
 # output carries a grid pattern that the network must learn to cancel. With k=4, s=2 every interior
 # pixel receives exactly 4.
 #
-# The lesson builds the layer from the library's im2col and col2im (`tinygan/nn/functional.py`: lesson
+# The lesson builds the layer from the library's im2col and col2im (`tinygan/nn/reference.py`: lesson
 # 04's two functions, which take the kernel, stride and padding as (height, width) pairs where lesson
 # 04's took one number each), proves it, compares it with `tinygan/nn/conv.py: ConvTranspose2d`, then
 # uses the library's layer.
@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 from tinygan.course.lesson import Lesson  # noqa: E402
 from tinygan import backend, gradcheck, nn  # noqa: E402
 from tinygan.nn import Conv2d, ConvTranspose2d  # noqa: E402
-from tinygan.nn.functional import col2im, im2col  # noqa: E402
+from tinygan.nn.reference import col2im, im2col  # noqa: E402
 from tinygan.nn.module import Module, Parameter  # noqa: E402
 
 lesson = Lesson("05_conv_transpose", __doc__)
@@ -131,13 +131,13 @@ for cout in (3, 8):
     G = rng.normal(y.shape, dtype=np.float64)
     dx = ours.backward(G)
     for path in ("reference", "fast"):
-        nn.use_path(path)
-        layer = ConvTranspose2d(4, cout, 4, 2, 1, bias=False, dtype=np.float64)
-        layer.weight.data[...] = weight
-        diff = max(float(abs(layer(x) - y).max()), float(abs(layer.backward(G) - dx).max()),
-                   float(abs(layer.weight.grad - ours.weight.grad).max()))
-        lesson.check(f"Cout={cout}, {path} path: max |ConvTranspose2d - ours| over y, dL/dx, dL/dW", diff,
-                     diff < 1e-11, "should be < 1e-11 (float64 round-off)")
+        with nn.using_path(path):
+            layer = ConvTranspose2d(4, cout, 4, 2, 1, bias=False, dtype=np.float64)
+            layer.weight.data[...] = weight
+            diff = max(float(abs(layer(x) - y).max()), float(abs(layer.backward(G) - dx).max()),
+                       float(abs(layer.weight.grad - ours.weight.grad).max()))
+            lesson.check(f"Cout={cout}, {path} path: max |ConvTranspose2d - ours| over y, dL/dx, dL/dW", diff,
+                         diff < 1e-11, "should be < 1e-11 (float64 round-off)")
 
 # %% [markdown]
 # ## 4. Use the library: the generator's output sizes, and checkerboards

@@ -127,18 +127,18 @@ lesson.check_gradients(gradcheck.check_module(check_bn.eval(), small, seed=args.
 G = rng.normal(shape, dtype=np.float64)
 for training in (True, False):
     for path in ("reference", "fast"):
-        nn.use_path(path)
-        ours = MyBatchNorm2d(shape[1])
-        lib = BatchNorm2d(shape[1], dtype=np.float64)
-        for layer in (ours, lib):
-            layer.weight.data[...], layer.bias.data[...] = mine.weight.data, mine.bias.data
-            layer.running_mean[...], layer.running_var[...] = 0.5, 1.5
-            layer.train(training)
-        diffs = [float(abs(lib(x) - ours(x)).max()), float(abs(lib.backward(G) - ours.backward(G)).max()),
-                 float(abs(lib.weight.grad - ours.weight.grad).max()),
-                 float(abs(lib.running_var - ours.running_var).max())]
-        lesson.check(f"{'train' if training else 'eval'} mode, {path} path: max |library - ours| over y, dL/dx, "
-                     "dL/dgamma, running_var", max(diffs), max(diffs) < 1e-11, "should be < 1e-11")
+        with nn.using_path(path):
+            ours = MyBatchNorm2d(shape[1])
+            lib = BatchNorm2d(shape[1], dtype=np.float64)
+            for layer in (ours, lib):
+                layer.weight.data[...], layer.bias.data[...] = mine.weight.data, mine.bias.data
+                layer.running_mean[...], layer.running_var[...] = 0.5, 1.5
+                layer.train(training)
+            diffs = [float(abs(lib(x) - ours(x)).max()), float(abs(lib.backward(G) - ours.backward(G)).max()),
+                     float(abs(lib.weight.grad - ours.weight.grad).max()),
+                     float(abs(lib.running_var - ours.running_var).max())]
+            lesson.check(f"{'train' if training else 'eval'} mode, {path} path: max |library - ours| over y, dL/dx, "
+                         "dL/dgamma, running_var", max(diffs), max(diffs) < 1e-11, "should be < 1e-11")
 
 # %% [markdown]
 # ## 4. Use the library: the running statistics

@@ -3,10 +3,12 @@
 # # Lesson 12: making it fast
 #
 # The layers of lessons 02-10 are the *reference path*: NCHW, one thread, written to be read.
-# Training a face GAN on a CPU needs more speed than that, so every layer also has a *fast path*
-# (`tinygan/nn/fast.py`) that computes the same numbers. The layers take it unless the reference path
-# is selected (`tinygan.nn.use_path("reference")` or `TINYGAN_PATH=reference`), and the test suite
-# holds every fast function to its reference on random shapes (`tests/test_fast_path.py`).
+# Training a face GAN on a CPU needs more speed than that, so the layers call one of two sets of array
+# functions with the same names and signatures: `tinygan/nn/reference.py`, the textbook, and
+# `tinygan/nn/fast.py`, the *fast path*, which computes the same numbers. The layers take the fast path
+# unless `with tinygan.nn.using_path("reference"):` or `TINYGAN_PATH=reference` chooses the reference
+# path, and the test suite holds every fast function to its reference on random shapes
+# (`tests/test_fast_path.py`).
 #
 # This lesson takes one of D's layers, a 4x4 stride-2 conv from 64 to 128 channels on 32x32 maps,
 # and makes it faster one idea at a time. Each step prints its speed-up next to a check that it
@@ -53,8 +55,8 @@ import numpy as np  # noqa: E402
 
 from tinygan.course.lesson import Lesson  # noqa: E402
 from tinygan import backend, nn  # noqa: E402
-from tinygan.nn import fast  # noqa: E402
-from tinygan.nn.conv import conv2d, conv2d_adjoint, conv2d_weight_grad  # noqa: E402
+from tinygan.nn import cpu, fast, fast_im2col  # noqa: E402
+from tinygan.nn.reference import conv2d, conv2d_adjoint, conv2d_weight_grad  # noqa: E402
 from tinygan.nn.naive import naive_conv2d  # noqa: E402
 
 lesson = Lesson("12_making_it_fast", __doc__)
@@ -109,41 +111,49 @@ naive = naive_conv2d(backend.to_numpy(x[:few]), backend.to_numpy(weight), None, 
 seconds = time.perf_counter() - start
 table.append(("naive loops", seconds / few))
 print(f"  {'naive loops (tinygan/nn/naive.py)':46s} {seconds / few * 1e3:9.3f} ms/image")
-nn.use_path("reference")
 reference = conv2d(x, weight, (2, 2), (1, 1))[0]
 report("im2col + matrix product (reference path)", best_time(lambda: conv2d(x, weight, (2, 2), (1, 1))), batch,
        "the naive loops", relative_difference(reference[:few], naive), 1e-5)
 
 # %% [markdown]
 # ## 3-4. NHWC memory, then threads over the batch
-# `fast.conv2d_forward` is the fast path's conv. With `fast.THREADS = 1` it runs on NHWC memory in one
-# thread; with one thread per core it splits im2col's copies over the batch.
+# `fast.conv2d_forward` is the fast path's conv: the reference path's `conv2d_forward` with the same
+# arguments. In a `with cpu.using_threads(1):` block it runs on NHWC memory in one thread; with one
+# thread per core it splits im2col's copies over the batch.
 
 # %%
 print("\n3-4. NHWC memory, then threads")
 x_nhwc = fast.nchw(xp.ascontiguousarray(fast.nhwc(x)))                # the same values, NHWC memory
-threads = fast.THREADS
-fast.THREADS = 1
-nhwc_y = fast.conv2d_forward(x_nhwc, weight, None, (2, 2), (1, 1))[0]
-report("NHWC memory, 1 thread", best_time(lambda: fast.conv2d_forward(x_nhwc, weight, None, (2, 2), (1, 1))), batch,
-       "the reference path", relative_difference(nhwc_y, reference), 1e-5)
-fast.THREADS = max(2, os.cpu_count() or 1)
-threaded_y = fast.conv2d_forward(x_nhwc, weight, None, (2, 2), (1, 1))[0]
-report(f"NHWC memory, {fast.THREADS} threads over the batch",
-       best_time(lambda: fast.conv2d_forward(x_nhwc, weight, None, (2, 2), (1, 1))), batch,
-       "1 thread", relative_difference(threaded_y, nhwc_y), 0.0)
+threads = max(2, os.cpu_count() or 1)
+
+
+def fast_conv():
+    return fast.conv2d_forward(x_nhwc, weight, None, (2, 2), (1, 1))[0]
+
+
+with cpu.using_threads(1):
+    nhwc_y = fast_conv()
+    report("NHWC memory, 1 thread", best_time(fast_conv), batch, "the reference path",
+           relative_difference(nhwc_y, reference), 1e-5)
+with cpu.using_threads(threads):
+    report(f"NHWC memory, {threads} threads over the batch", best_time(fast_conv), batch, "1 thread",
+           relative_difference(fast_conv(), nhwc_y), 0.0)
 # The matrix product runs in BLAS's own threads already; what the extra threads speed up is
 # the unfold, NumPy's strided copies, which run while the GIL is released:
 unfold = fast.nhwc(x_nhwc)
-fast.THREADS = 1
-cols = fast.im2col(unfold, (4, 4), (2, 2), (1, 1))
-table.append(("im2col's copies alone, 1 thread",
-              best_time(lambda: fast.im2col(unfold, (4, 4), (2, 2), (1, 1))) / batch))
-print(f"  {table[-1][0]:46s} {table[-1][1] * 1e3:9.3f} ms/image")
-fast.THREADS = max(2, os.cpu_count() or 1)
-report(f"im2col's copies alone, {fast.THREADS} threads", best_time(lambda: fast.im2col(unfold, (4, 4), (2, 2), (1, 1))),
-       batch, "1 thread", relative_difference(fast.im2col(unfold, (4, 4), (2, 2), (1, 1)), cols), 0.0)
-fast.THREADS = threads
+
+
+def fast_im2col_of_unfold(scratch=None):
+    return fast.im2col(unfold, (4, 4), (2, 2), (1, 1), scratch)
+
+
+with cpu.using_threads(1):
+    cols = fast_im2col_of_unfold()
+    table.append(("im2col's copies alone, 1 thread", best_time(fast_im2col_of_unfold) / batch))
+    print(f"  {table[-1][0]:46s} {table[-1][1] * 1e3:9.3f} ms/image")
+with cpu.using_threads(threads):
+    report(f"im2col's copies alone, {threads} threads", best_time(fast_im2col_of_unfold), batch, "1 thread",
+           relative_difference(fast_im2col_of_unfold(), cols), 0.0)
 
 # %% [markdown]
 # ## 5. The G step's frozen D: skip dL/dW
@@ -153,34 +163,30 @@ fast.THREADS = threads
 
 # %%
 print("\n5. Backward of the frozen D: dL/dx only")
-nn.use_path("fast")
 layer = nn.Conv2d(64, 128, 4, 2, 1, bias=False, rng=0)
 layer.weight.data[...] = weight
-g = rng.normal(layer(x_nhwc).shape)
 
 
 def backward(requires_grad):
     layer.requires_grad_(requires_grad)
-    layer(x_nhwc)
-    return layer.backward(g)
+    with nn.using_path("fast"):
+        layer(x_nhwc)
+        return layer.backward(g)
 
 
+g = rng.normal((batch, 128, 16, 16))
 full_dx = backward(True)
 seconds_full = best_time(lambda: backward(True))
 table.append(("forward + backward, dL/dW and dL/dx", seconds_full / batch))
 print(f"  {table[-1][0]:46s} {seconds_full / batch * 1e3:9.3f} ms/image")
 report("forward + backward, dL/dx only (D frozen)", best_time(lambda: backward(False)), batch, "the full backward",
        relative_difference(backward(False), full_dx), 0.0)
-nn.use_path("reference")
 reference_dx = conv2d_adjoint(g, weight, (32, 32), (2, 2), (1, 1))
 lesson.check("fast dL/dx against the reference path's conv2d_adjoint", relative_difference(full_dx, reference_dx),
              relative_difference(full_dx, reference_dx) <= 1e-5, "should be <= 1e-5")
 reference_dw = conv2d_weight_grad(g, conv2d(x, weight, (2, 2), (1, 1))[1])
-layer.requires_grad_(True)
 layer.weight.grad = None
-nn.use_path("fast")
-layer(x_nhwc)
-layer.backward(g)
+backward(True)
 lesson.check("fast dL/dW against the reference path's conv2d_weight_grad",
              relative_difference(layer.weight.grad, reference_dw),
              relative_difference(layer.weight.grad, reference_dw) <= 1e-5, "should be <= 1e-5")
@@ -193,13 +199,13 @@ print("\n6. BatchNorm in eval mode (sampling)")
 bn = nn.BatchNorm2d(128).eval()
 bn.running_mean[...], bn.running_var[...] = rng.normal((128,)), rng.uniform((128,), 0.5, 2.0)
 h = rng.normal((batch, 128, 16, 16))
-nn.use_path("reference")
-four_passes = bn(h)
-table.append(("eval BatchNorm, (x - mean) / std * gamma + beta", best_time(lambda: bn(h)) / batch))
+with nn.using_path("reference"):
+    four_passes = bn(h)
+    table.append(("eval BatchNorm, (x - mean) / std * gamma + beta", best_time(lambda: bn(h)) / batch))
 print(f"  {table[-1][0]:46s} {table[-1][1] * 1e3:9.3f} ms/image")
-nn.use_path("fast")
-report("eval BatchNorm, x * scale + shift", best_time(lambda: bn(h)), batch, "the formula",
-       relative_difference(bn(h), four_passes), 1e-5)
+with nn.using_path("fast"):
+    report("eval BatchNorm, x * scale + shift", best_time(lambda: bn(h)), batch, "the formula",
+           relative_difference(bn(h), four_passes), 1e-5)
 
 # %% [markdown]
 # ## 7. Copy blocks of kernel offsets, not one offset at a time
@@ -207,7 +213,7 @@ report("eval BatchNorm, x * scale + shift", best_time(lambda: bn(h)), batch, "th
 # floats. At stride 2, offsets i and i + 1 of neighbouring output pixels read *neighbouring, disjoint*
 # rows (2 ho + i and 2 ho + i + 1), and the same holds for columns: a 2x2 block of offsets tiles the
 # image. So one copy moves a whole block for every pixel at once, in runs of 2C floats, and 4 copies
-# do what 16 did (`fast.stride_blocks`). Below, the 16-copy version is written out and timed against
+# do what 16 did (`fast_im2col.stride_blocks`). Below, the 16-copy version is written out and timed against
 # the library's, both on one thread.
 
 # %%
@@ -228,33 +234,31 @@ def im2col_per_offset(x_nhwc, kernel, stride, padding):
     return cols
 
 
-print(f"  blocks of a 4x4 kernel at stride 2 (i0, j0, rows, columns): {list(fast.stride_blocks((4, 4), (2, 2)))}")
-fast.THREADS = 1
-per_offset = im2col_per_offset(unfold, (4, 4), (2, 2), (1, 1))
-table.append(("im2col, 16 copies (one per offset), 1 thread",
-              best_time(lambda: im2col_per_offset(unfold, (4, 4), (2, 2), (1, 1))) / batch))
-print(f"  {table[-1][0]:46s} {table[-1][1] * 1e3:9.3f} ms/image")
-report("im2col, 4 copies (one per block), 1 thread", best_time(lambda: fast.im2col(unfold, (4, 4), (2, 2), (1, 1))),
-       batch, "16 copies", relative_difference(fast.im2col(unfold, (4, 4), (2, 2), (1, 1)), per_offset), 0.0)
-fast.THREADS = threads
+print(f"  blocks of a 4x4 kernel at stride 2 (i0, j0, rows, columns): "
+      f"{list(fast_im2col.stride_blocks((4, 4), (2, 2)))}")
+with cpu.using_threads(1):
+    per_offset = im2col_per_offset(unfold, (4, 4), (2, 2), (1, 1))
+    table.append(("im2col, 16 copies (one per offset), 1 thread",
+                  best_time(lambda: im2col_per_offset(unfold, (4, 4), (2, 2), (1, 1))) / batch))
+    print(f"  {table[-1][0]:46s} {table[-1][1] * 1e3:9.3f} ms/image")
+    report("im2col, 4 copies (one per block), 1 thread", best_time(fast_im2col_of_unfold), batch, "16 copies",
+           relative_difference(fast_im2col_of_unfold(), per_offset), 0.0)
 
 # %% [markdown]
 # ## 8. Keep the big work arrays from step to step
 # A fresh array is only *promised* memory: the kernel maps and zeroes each page the first time it is
 # written. For the columns of this layer (134 MB at batch 128) that costs about as much as the copy into
-# them. A layer on the fast path keeps its columns and canvas in `layer._scratch` (`fast.scratch_buffer`)
+# them. A layer on the fast path keeps its columns and canvas in `layer.scratch` (`cpu.scratch_buffer`)
 # and writes over them in the next step: they never leave the layer, so nobody else can hold them.
 # Outputs that *do* leave a layer are always fresh arrays.
 
 # %%
 print("\n8. im2col into a fresh array, then into a kept one")
-table.append(("im2col, a fresh array every call", best_time(lambda: fast.im2col(unfold, (4, 4), (2, 2), (1, 1)))
-              / batch))
+table.append(("im2col, a fresh array every call", best_time(fast_im2col_of_unfold) / batch))
 print(f"  {table[-1][0]:46s} {table[-1][1] * 1e3:9.3f} ms/image")
 scratch = {}
-report("im2col into the layer's kept buffer", best_time(lambda: fast.im2col(unfold, (4, 4), (2, 2), (1, 1), scratch)),
-       batch, "a fresh array",
-       relative_difference(fast.im2col(unfold, (4, 4), (2, 2), (1, 1), scratch), per_offset), 0.0)
+report("im2col into the layer's kept buffer", best_time(lambda: fast_im2col_of_unfold(scratch)), batch,
+       "a fresh array", relative_difference(fast_im2col_of_unfold(scratch), per_offset), 0.0)
 
 # %% [markdown]
 # ## 9. LeakyReLU's backward without a branch
@@ -265,9 +269,8 @@ report("im2col into the layer's kept buffer", best_time(lambda: fast.im2col(unfo
 
 # %%
 print("\n9. LeakyReLU backward: a branch per element, then arithmetic")
-activation = nn.LeakyReLU(0.2)
-nn.use_path("fast")
-y = activation(rng.normal((batch, 128, 16, 16)))
+with nn.using_path("fast"):
+    y = nn.LeakyReLU(0.2)(rng.normal((batch, 128, 16, 16)))
 g_act = rng.normal(y.shape)
 
 
@@ -288,7 +291,7 @@ report("LeakyReLU backward, g * max([y > 0], a)", best_time(lambda: fast.slope_b
 # product comes. In a training step the copies and elementwise passes come right after a product, so the
 # spinning threads take a share of the cores from them. OpenBLAS reads `OPENBLAS_THREAD_TIMEOUT` once,
 # when NumPy loads it, so the setting is for a whole process: `python -m tinygan train` restarts
-# itself with `OPENBLAS_THREAD_TIMEOUT=4` (`fast.restart_with_blas_threads_asleep`). Below, two fresh
+# itself with `OPENBLAS_THREAD_TIMEOUT=4` (`cpu.restart_with_blas_threads_asleep`). Below, two fresh
 # Python processes run "a product, then im2col's copies" a few times, one with each setting.
 
 # %%
@@ -339,14 +342,13 @@ faces = np.random.default_rng(args.seed).integers(0, 256, (2 * batch, 64, 64, 3)
 width = 16 if args.quick else 64
 step_times = {}
 for path in ("reference", "fast"):
-    nn.use_path(path)
-    trainer = Trainer(make_config(out=str(lesson.out / "unused"), ngf=width, ndf=width, batch_size=batch,
-                                  ema_decay=0), dataset=faces, verbose=False)
-    real = trainer.loader.get_batch(0, 0)
-    step_times[path] = best_time(lambda: trainer.train_step(real))
+    with nn.using_path(path):
+        trainer = Trainer(make_config(out=str(lesson.out / "unused"), ngf=width, ndf=width, batch_size=batch,
+                                      ema_decay=0), dataset=faces, verbose=False)
+        real = trainer.loader.get_batch(0, 0)
+        step_times[path] = best_time(lambda: trainer.train_step(real))
     print(f"  {path:9s} path: {batch / step_times[path]:7.1f} images/s (ngf = ndf = {width}, batch {batch})")
 print(f"  the fast path trains {step_times['reference'] / step_times['fast']:.1f}x as fast")
-nn.use_path("fast")
 
 # %%
 fig, axes = lesson.figure(1, 1, size=(9, 1.5 + 0.3 * len(table)))

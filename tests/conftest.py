@@ -50,15 +50,6 @@ def private_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def restore_path():
-    """A test may switch the layers to the reference path (tinygan.nn.use_path); put it back after."""
-    from tinygan.nn import fast
-    saved = fast._path
-    yield
-    fast._path = saved
-
-
-@pytest.fixture(autouse=True)
 def restore_backend():
     """Every test starts on NumPy and leaves the backend module as it found it."""
     saved = backend._active, backend._cupy

@@ -2,7 +2,7 @@
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from tinygan.nn import functional as F
+from tinygan.nn import reference as F
 
 
 @st.composite

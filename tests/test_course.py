@@ -138,10 +138,10 @@ def test_calling_the_library_instead_of_writing_the_part_scores_nothing(tmp_path
     text = TEACHER["04_conv_im2col"]
     start = text.index("    n, c, h, w = x.shape\n    ho, wo")
     end = text.index("    return cols\n") + len("    return cols\n")
-    cheating = text[:start] + "    return nn.functional.im2col(x, (k, k), (s, s), (p, p))\n" + text[end:]
+    cheating = text[:start] + "    return nn.reference.im2col(x, (k, k), (s, s), (p, p))\n" + text[end:]
     grades = grade.grade(folder_of(tmp_path, {"04_conv_im2col": cheating}))
     message = next(g.message for g in grades if g.part == "im2col")
-    assert points_of(grades)["im2col"] == 0 and "tinygan.nn.functional.im2col" in message
+    assert points_of(grades)["im2col"] == 0 and "tinygan.nn.reference.im2col" in message
 
 
 def test_a_notebook_newer_than_the_script_is_graded(tmp_path):

@@ -10,7 +10,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tinygan import nn
-from tinygan.nn import fast, functional as F
+from tinygan.fid.conv import conv2d_relu
+from tinygan.nn import cpu, fast, paths, reference as F
 
 from strategies import conv_cases
 
@@ -26,15 +27,15 @@ def rel_error(a, b):
 def both_paths(make_layer, x, upstream, dtype, training=True, need_input_grad=True, frozen=False):
     """(output, input gradient, parameter gradients) of the same layer on each path."""
     results = {}
-    for path in fast.PATHS:
-        nn.use_path(path)
-        layer = make_layer().astype(dtype).train(training)
-        layer.requires_grad_(not frozen)
-        y = layer(x.astype(dtype))
-        dx = layer.backward(upstream.astype(dtype), need_input_grad=need_input_grad)
-        grads = {name: None if p.grad is None else p.grad.copy() for name, p in layer.named_parameters()}
-        buffers = {name: b.copy() for name, b in layer.named_buffers()}
-        results[path] = (np.array(y), None if dx is None else np.array(dx), grads, buffers)
+    for path in nn.PATHS:
+        with nn.using_path(path):
+            layer = make_layer().astype(dtype).train(training)
+            layer.requires_grad_(not frozen)
+            y = layer(x.astype(dtype))
+            dx = layer.backward(upstream.astype(dtype), need_input_grad=need_input_grad)
+            grads = {name: None if p.grad is None else p.grad.copy() for name, p in layer.named_parameters()}
+            buffers = {name: b.copy() for name, b in layer.named_buffers()}
+            results[path] = (np.array(y), None if dx is None else np.array(dx), grads, buffers)
     return results
 
 
@@ -97,23 +98,23 @@ def test_conv_transpose2d(dtype, c, seed, data):
 
 @pytest.mark.parametrize("kind", ["conv", "convT"])
 def test_a_layer_reused_on_other_sizes_gives_what_a_fresh_layer_gives(kind):
-    """A layer keeps its columns and canvas from call to call (fast.scratch_buffer). A call on another
+    """A layer keeps its columns and canvas from call to call (cpu.scratch_buffer). A call on another
     image size, even one with the same canvas (33 and 32 rows both give 16 output rows at stride 2),
     must not see what the last call left in them."""
-    nn.use_path("fast")
-    make = (lambda: nn.Conv2d(3, 4, 4, 2, 1, rng=0)) if kind == "conv" else (lambda: nn.ConvTranspose2d(3, 4, 4, 2, 1,
-                                                                                                        rng=0))
-    kept = make()
-    for size in (33, 32, 9, 32):
-        x = normal((2, 3, size, size), size).astype(np.float32)
-        y = kept(x)
-        upstream = normal(y.shape, size + 1).astype(np.float32)
-        fresh = make()
-        expected = fresh(x)
-        np.testing.assert_array_equal(y, expected)
-        np.testing.assert_array_equal(kept.backward(upstream), fresh.backward(upstream))
-        np.testing.assert_array_equal(kept.weight.grad, fresh.weight.grad)
-        kept.zero_grad()
+    with nn.using_path("fast"):
+        make = (lambda: nn.Conv2d(3, 4, 4, 2, 1, rng=0)) if kind == "conv" else (lambda: nn.ConvTranspose2d(3, 4, 4, 2,
+                                                                                                            1, rng=0))
+        kept = make()
+        for size in (33, 32, 9, 32):
+            x = normal((2, 3, size, size), size).astype(np.float32)
+            y = kept(x)
+            upstream = normal(y.shape, size + 1).astype(np.float32)
+            fresh = make()
+            expected = fresh(x)
+            np.testing.assert_array_equal(y, expected)
+            np.testing.assert_array_equal(kept.backward(upstream), fresh.backward(upstream))
+            np.testing.assert_array_equal(kept.weight.grad, fresh.weight.grad)
+            kept.zero_grad()
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -157,9 +158,9 @@ def test_leaky_relu(dtype, shape, slope, seed):
 def test_concat_channels(n, channels, seed):
     parts = [normal((n, c, 3, 4), seed + k) for k, c in enumerate(channels)]
     outputs = {}
-    for path in fast.PATHS:
-        nn.use_path(path)
-        outputs[path] = nn.concat_channels(parts)
+    for path in nn.PATHS:
+        with nn.using_path(path):
+            outputs[path] = nn.concat_channels(parts)
     np.testing.assert_array_equal(outputs["fast"], outputs["reference"])
 
 
@@ -167,38 +168,106 @@ def test_concat_channels(n, channels, seed):
 @given(c=conv_cases(), seed=st.integers(0, 2 ** 16), chunk=st.sampled_from([64, 4096, 1 << 22]),
        relu=st.booleans())
 def test_the_fid_inference_conv_equals_the_reference_conv(c, seed, chunk, relu):
-    from tinygan.nn.conv import conv2d
     x = normal((c["n"], c["cin"]) + c["hw"], seed)
     weight = normal((c["cout"], c["cin"]) + c["kernel"], seed + 1)
     bias = normal((c["cout"],), seed + 2) if c["bias"] else None
-    want, _ = conv2d(x, weight, c["stride"], c["padding"])
+    want, _ = F.conv2d(x, weight, c["stride"], c["padding"])
     if bias is not None:
         want = want + bias.reshape(1, -1, 1, 1)
     if relu:
         want = np.maximum(want, 0)
-    got = fast.nchw(fast.conv2d_relu(fast.nhwc(x), weight, bias, c["stride"], c["padding"], relu=relu,
-                                     chunk_bytes=chunk))
+    got = fast.nchw(conv2d_relu(fast.nhwc(x), weight, bias, c["stride"], c["padding"], relu=relu,
+                                chunk_bytes=chunk))
     assert rel_error(got, want) <= 1e-12
 
 
-def test_the_switch_selects_a_path_everywhere_and_says_what_is_allowed(monkeypatch):
-    monkeypatch.setattr(fast, "_path", None)
-    monkeypatch.setenv("TINYGAN_PATH", "reference")
-    assert nn.path() == "reference" and not fast.enabled()
-    nn.use_path("fast")
-    assert nn.path() == "fast" and fast.enabled()
-    with pytest.raises(ValueError, match="expected one of"):
-        nn.use_path("turbo")
+def test_both_sets_have_the_same_functions_with_the_same_signatures():
+    import inspect
+    for name in paths.FUNCTIONS:
+        assert inspect.signature(getattr(fast, name)) == inspect.signature(getattr(F, name)), name
+
+
+def path_of(layer):
+    """The set of array functions that made the layer's last forward (kept in its cache for the backward)."""
+    return {fast: "fast", F: "reference"}[layer.cache[0]]
+
+
+def test_the_environment_and_the_context_manager_choose_the_path(monkeypatch):
+    conv = nn.Conv2d(2, 3, 3, rng=0)
+    x = normal((2, 2, 5, 5), 0).astype(np.float32)
+    monkeypatch.delenv("TINYGAN_PATH", raising=False)
+    conv(x)
+    assert nn.path() == "fast" and path_of(conv) == "fast"
+    monkeypatch.setenv("TINYGAN_PATH", " Reference ")
+    conv(x)
+    assert nn.path() == "reference" and path_of(conv) == "reference"
+    with nn.using_path("fast") as chosen:
+        assert chosen is fast and nn.path() == "fast"
+        with nn.using_path("reference"):
+            conv(x)
+            assert path_of(conv) == "reference"
+        conv(x)
+        assert path_of(conv) == "fast"
+    assert nn.path() == "reference"
+    with pytest.raises(ValueError, match="using_path: unknown path 'turbo'; expected one of"):
+        with nn.using_path("turbo"):
+            pass
+    monkeypatch.setenv("TINYGAN_PATH", "turbo")
+    with pytest.raises(ValueError, match="TINYGAN_PATH: unknown path 'turbo'"):
+        conv(x)
+
+
+@pytest.mark.parametrize("forward_path, backward_path", [("fast", "reference"), ("reference", "fast")])
+def test_a_backward_takes_the_path_of_its_forward(forward_path, backward_path):
+    """The layers save different things on the two paths; a switch between a forward and its backward is harmless."""
+    def step(switch):
+        model = nn.Sequential(nn.Conv2d(3, 4, 4, 2, 1, rng=0), nn.BatchNorm2d(4), nn.LeakyReLU(0.2),
+                              nn.ConvTranspose2d(4, 3, 4, 2, 1, rng=1), nn.ReLU())
+        x = normal((2, 3, 8, 8), 1).astype(np.float32)
+        with nn.using_path(forward_path):
+            y = model(x)
+        with nn.using_path(backward_path if switch else forward_path):
+            dx = model.backward(normal(y.shape, 2).astype(np.float32))
+        return [y, dx] + [p.grad for p in model.parameters()]
+    for switched, straight in zip(step(True), step(False)):
+        np.testing.assert_array_equal(switched, straight)
+
+
+def test_a_path_chosen_in_one_thread_leaves_the_others_alone():
+    import threading
+    seen = []
+    with nn.using_path("reference"):
+        worker = threading.Thread(target=lambda: seen.append(nn.path()))
+        worker.start()
+        worker.join()
+        assert nn.path() == "reference"
+    assert seen == ["fast"]
+
+
+def test_using_threads_sets_the_copy_threads_for_a_block_and_gives_the_same_numbers():
+    x = fast.nhwc(normal((16, 3, 20, 20), 3).astype(np.float32))
+    before = cpu.THREADS
+    with cpu.using_threads(1):
+        assert cpu.THREADS == 1 and cpu.batch_parts(16) == [slice(0, 16)]
+        one = fast.im2col(x, (4, 4), (2, 2), (1, 1)).copy()
+    with cpu.using_threads(3):
+        assert len(cpu.batch_parts(16)) == 3
+        three = fast.im2col(x, (4, 4), (2, 2), (1, 1))
+    assert cpu.THREADS == before
+    np.testing.assert_array_equal(one, three)
+    with pytest.raises(ValueError, match="at least 1 thread"):
+        with cpu.using_threads(0):
+            pass
 
 
 def test_a_program_restarts_once_with_openblas_idle_threads_asleep(tmp_path):
-    """fast.restart_with_blas_threads_asleep re-runs the program with OPENBLAS_THREAD_TIMEOUT set (once: the
+    """cpu.restart_with_blas_threads_asleep re-runs the program with OPENBLAS_THREAD_TIMEOUT set (once: the
     restarted process has it), keeps what was printed before, and leaves a value the user set alone."""
     import os
     import subprocess
     import sys
-    code = ("import os; from tinygan.nn import fast; print('start', os.environ.get('OPENBLAS_THREAD_TIMEOUT')); "
-            "fast.restart_with_blas_threads_asleep(); print('running', os.environ.get('OPENBLAS_THREAD_TIMEOUT'))")
+    code = ("import os; from tinygan.nn import cpu; print('start', os.environ.get('OPENBLAS_THREAD_TIMEOUT')); "
+            "cpu.restart_with_blas_threads_asleep(); print('running', os.environ.get('OPENBLAS_THREAD_TIMEOUT'))")
     environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
     run = lambda env: subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,  # noqa: E731
                                      text=True, check=True).stdout.split("\n")
@@ -212,7 +281,7 @@ def test_a_program_restarts_once_with_openblas_idle_threads_asleep(tmp_path):
 def test_only_the_train_command_restarts(monkeypatch):
     from tinygan import __main__ as program
     restarts = []
-    monkeypatch.setattr(fast, "restart_with_blas_threads_asleep", lambda: restarts.append(1))
+    monkeypatch.setattr(cpu, "restart_with_blas_threads_asleep", lambda: restarts.append(1))
     for argv, want in ((["tinygan", "generate", "--help"], []), (["tinygan", "train", "--help"], [1])):
         monkeypatch.setattr("sys.argv", argv)
         with pytest.raises(SystemExit):

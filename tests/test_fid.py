@@ -15,7 +15,8 @@ from PIL import Image
 
 from tinygan import fid
 from tinygan.cli import main
-from tinygan.nn import conv, fast
+from tinygan.fid.conv import conv2d_relu
+from tinygan.nn import fast, reference
 from tinygan.nn.pool import AvgPool2d, MaxPool2d
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -29,8 +30,8 @@ needs_shared = pytest.mark.skipif(not WEIGHTS.is_file() or not ALIGNED_FACES.is_
 # ------------------------------------------------------------------ folding and the fast conv
 
 def reference_conv(x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
-    """The reference path's conv2d (tinygan.nn.conv), plus a bias."""
-    y, _ = conv.conv2d(x, weight, stride, padding)
+    """The reference path's conv2d (tinygan.nn.reference), plus a bias."""
+    y, _ = reference.conv2d(x, weight, stride, padding)
     return y if bias is None else y + bias.reshape(1, -1, 1, 1)
 
 
@@ -59,12 +60,12 @@ def test_fold_batchnorm_names_the_bad_shape():
 @given(n=st.integers(1, 3), c=st.integers(1, 4), o=st.integers(1, 4), kh=st.integers(1, 3), kw=st.integers(1, 3),
        sh=st.integers(1, 2), sw=st.integers(1, 2), ph=st.integers(0, 2), pw=st.integers(0, 2),
        h=st.integers(3, 8), w=st.integers(3, 8), chunk=st.sampled_from([1, 200, 4 << 20]), seed=st.integers(0, 99))
-def test_fast_conv_matches_functional_conv2d(n, c, o, kh, kw, sh, sw, ph, pw, h, w, chunk, seed):
+def test_fast_conv_matches_reference_conv2d(n, c, o, kh, kw, sh, sw, ph, pw, h, w, chunk, seed):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, c, h, w))
     weight, bias = rng.normal(size=(o, c, kh, kw)), rng.normal(size=o)
     expected = np.maximum(reference_conv(x, weight, bias, (sh, sw), (ph, pw)), 0)
-    got = fast.conv2d_relu(fast.nhwc(x), weight, bias, (sh, sw), (ph, pw), chunk_bytes=chunk)
+    got = conv2d_relu(fast.nhwc(x), weight, bias, (sh, sw), (ph, pw), chunk_bytes=chunk)
     np.testing.assert_allclose(fast.nchw(got), expected, rtol=1e-10, atol=1e-10)
 
 

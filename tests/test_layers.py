@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from tinygan import backend, nn
 from tinygan.gradcheck import check_module, relative_error
-from tinygan.nn import fast, functional as F
+from tinygan.nn import reference as F
 from tinygan.nn.naive import naive_conv2d, naive_conv_transpose2d
 
 from strategies import conv_cases, conv_transpose_cases
@@ -42,26 +42,26 @@ def make_conv_transpose(c, seed=0):
 
 
 # --- gradient checks (on both paths) --------------------------------------------------------------
-@pytest.mark.parametrize("path", fast.PATHS)
+@pytest.mark.parametrize("path", nn.PATHS)
 @settings(deadline=None, max_examples=80)
 @given(c=conv_cases(), seed=st.integers(0, 2 ** 16))
 def test_conv2d_gradcheck(path, c, seed):
-    nn.use_path(path)
-    conv = make_conv(c, seed)
-    errors = check_module(conv, host_normal((c["n"], c["cin"]) + c["hw"], seed), seed=seed)
-    assert set(errors) == {"input", "weight"} | ({"bias"} if c["bias"] else set())
-    assert_gradients_ok(errors)
+    with nn.using_path(path):
+        conv = make_conv(c, seed)
+        errors = check_module(conv, host_normal((c["n"], c["cin"]) + c["hw"], seed), seed=seed)
+        assert set(errors) == {"input", "weight"} | ({"bias"} if c["bias"] else set())
+        assert_gradients_ok(errors)
 
 
-@pytest.mark.parametrize("path", fast.PATHS)
+@pytest.mark.parametrize("path", nn.PATHS)
 @settings(deadline=None, max_examples=80)
 @given(c=conv_transpose_cases(), seed=st.integers(0, 2 ** 16))
 def test_conv_transpose2d_gradcheck(path, c, seed):
-    nn.use_path(path)
-    convt = make_conv_transpose(c, seed)
-    errors = check_module(convt, host_normal((c["n"], c["cin"]) + c["hw"], seed), seed=seed)
-    assert set(errors) == {"input", "weight"} | ({"bias"} if c["bias"] else set())
-    assert_gradients_ok(errors)
+    with nn.using_path(path):
+        convt = make_conv_transpose(c, seed)
+        errors = check_module(convt, host_normal((c["n"], c["cin"]) + c["hw"], seed), seed=seed)
+        assert set(errors) == {"input", "weight"} | ({"bias"} if c["bias"] else set())
+        assert_gradients_ok(errors)
 
 
 def random_running_stats(bn, seed):
@@ -76,30 +76,30 @@ def random_affine(bn, seed):
                         "bias": rng.normal(size=bn.num_features)}, strict=False)
 
 
-@pytest.mark.parametrize("path", fast.PATHS)
+@pytest.mark.parametrize("path", nn.PATHS)
 @settings(deadline=None, max_examples=50)
 @given(n=st.integers(1, 3), c=st.integers(1, 3), h=st.integers(1, 3), w=st.integers(1, 3),
        training=st.booleans(), affine=st.booleans(), seed=st.integers(0, 2 ** 16))
 def test_batchnorm2d_gradcheck(path, n, c, h, w, training, affine, seed):
-    nn.use_path(path)
-    assume(n * h * w >= 3 or not training)   # with 2 values per channel dL/dx is O(eps): nothing to check
-    bn = nn.BatchNorm2d(c, affine=affine)
-    random_running_stats(bn, seed)
-    if affine:
-        random_affine(bn, seed)
-    bn.train(training)
-    errors = check_module(bn, host_normal((n, c, h, w), seed) * 2 + 0.5, seed=seed)
-    assert_gradients_ok(errors)
+    with nn.using_path(path):
+        assume(n * h * w >= 3 or not training)   # with 2 values per channel dL/dx is O(eps): nothing to check
+        bn = nn.BatchNorm2d(c, affine=affine)
+        random_running_stats(bn, seed)
+        if affine:
+            random_affine(bn, seed)
+        bn.train(training)
+        errors = check_module(bn, host_normal((n, c, h, w), seed) * 2 + 0.5, seed=seed)
+        assert_gradients_ok(errors)
 
 
-@pytest.mark.parametrize("path", fast.PATHS)
+@pytest.mark.parametrize("path", nn.PATHS)
 @pytest.mark.parametrize("layer", [nn.ReLU(), nn.LeakyReLU(0.2), nn.LeakyReLU(), nn.Tanh(), nn.Sigmoid()],
                          ids=repr)
 @settings(deadline=None, max_examples=10)
 @given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple), seed=st.integers(0, 2 ** 16))
 def test_activation_gradcheck(path, layer, shape, seed):
-    nn.use_path(path)
-    assert_gradients_ok(check_module(layer, away_from_zero(shape, seed) * 3, seed=seed))
+    with nn.using_path(path):
+        assert_gradients_ok(check_module(layer, away_from_zero(shape, seed) * 3, seed=seed))
 
 
 @settings(deadline=None, max_examples=25)
@@ -131,24 +131,24 @@ def tiny_generator(seed=0):
                                             rng=seed + 2), nn.Tanh())
 
 
-@pytest.mark.parametrize("path", fast.PATHS)
+@pytest.mark.parametrize("path", nn.PATHS)
 @pytest.mark.parametrize("make, shape", [(tiny_discriminator, (3, 2, 5, 5)), (tiny_generator, (3, 4))],
                          ids=["discriminator", "generator"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_sequential_gradcheck(path, make, shape, seed):
-    nn.use_path(path)
-    model = make(seed)
-    errors = check_module(model, host_normal(shape, seed), seed=seed)
-    assert set(errors) == {"input"} | {k for k, _ in model.named_parameters()}
-    assert_gradients_ok(errors)
+    with nn.using_path(path):
+        model = make(seed)
+        errors = check_module(model, host_normal(shape, seed), seed=seed)
+        assert set(errors) == {"input"} | {k for k, _ in model.named_parameters()}
+        assert_gradients_ok(errors)
 
 
-@pytest.mark.parametrize("path", fast.PATHS)
+@pytest.mark.parametrize("path", nn.PATHS)
 def test_sequential_gradcheck_in_eval_mode(path):
-    nn.use_path(path)
-    model = tiny_discriminator(3)
-    random_running_stats(model[1], 3)
-    assert_gradients_ok(check_module(model.eval(), host_normal((2, 2, 5, 5), 3), seed=3))
+    with nn.using_path(path):
+        model = tiny_discriminator(3)
+        random_running_stats(model[1], 3)
+        assert_gradients_ok(check_module(model.eval(), host_normal((2, 2, 5, 5), 3), seed=3))
 
 
 # --- the checker can fail ------------------------------------------------------------------------
@@ -190,28 +190,28 @@ def test_relative_error():
 
 
 # --- forward against the naive loops of tinygan.nn.naive (no torch needed) ---------------------
-@pytest.mark.parametrize("path", fast.PATHS)
+@pytest.mark.parametrize("path", nn.PATHS)
 @settings(deadline=None, max_examples=40)
 @given(c=conv_cases(), seed=st.integers(0, 2 ** 16))
 def test_conv2d_forward_matches_naive_loop(path, c, seed):
-    nn.use_path(path)
-    conv = make_conv(c, seed).astype(np.float64)
-    x = host_normal((c["n"], c["cin"]) + c["hw"], seed)
-    bias = None if conv.bias is None else conv.bias.data
-    np.testing.assert_allclose(conv(x), naive_conv2d(x, conv.weight.data, bias, c["stride"], c["padding"]),
-                               rtol=1e-12, atol=1e-12)
+    with nn.using_path(path):
+        conv = make_conv(c, seed).astype(np.float64)
+        x = host_normal((c["n"], c["cin"]) + c["hw"], seed)
+        bias = None if conv.bias is None else conv.bias.data
+        np.testing.assert_allclose(conv(x), naive_conv2d(x, conv.weight.data, bias, c["stride"], c["padding"]),
+                                   rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("path", fast.PATHS)
+@pytest.mark.parametrize("path", nn.PATHS)
 @settings(deadline=None, max_examples=40)
 @given(c=conv_transpose_cases(), seed=st.integers(0, 2 ** 16))
 def test_conv_transpose2d_forward_matches_naive_loop(path, c, seed):
-    nn.use_path(path)
-    convt = make_conv_transpose(c, seed).astype(np.float64)
-    x = host_normal((c["n"], c["cin"]) + c["hw"], seed)
-    bias = None if convt.bias is None else convt.bias.data
-    want = naive_conv_transpose2d(x, convt.weight.data, bias, c["stride"], c["padding"], c["output_padding"])
-    np.testing.assert_allclose(convt(x), want, rtol=1e-12, atol=1e-12)
+    with nn.using_path(path):
+        convt = make_conv_transpose(c, seed).astype(np.float64)
+        x = host_normal((c["n"], c["cin"]) + c["hw"], seed)
+        bias = None if convt.bias is None else convt.bias.data
+        want = naive_conv_transpose2d(x, convt.weight.data, bias, c["stride"], c["padding"], c["output_padding"])
+        np.testing.assert_allclose(convt(x), want, rtol=1e-12, atol=1e-12)
 
 
 # --- properties --------------------------------------------------------------------------------
@@ -219,29 +219,29 @@ def inner(a, b):
     return float((np.asarray(a, np.float64) * np.asarray(b, np.float64)).sum())
 
 
-@pytest.mark.parametrize("path", fast.PATHS)
+@pytest.mark.parametrize("path", nn.PATHS)
 @settings(deadline=None, max_examples=80)
 @given(c=conv_cases(), seed=st.integers(0, 2 ** 16))
 def test_conv_transpose_is_the_adjoint_of_conv(path, c, seed):
-    nn.use_path(path)
     """<conv(x), y> == <x, convT(y)> for the same weight, with no bias."""
-    h, w = c["hw"]
-    (kh, kw), (sh, sw), (ph, pw) = c["kernel"], c["stride"], c["padding"]
-    conv = nn.Conv2d(c["cin"], c["cout"], (kh, kw), (sh, sw), (ph, pw), bias=False, rng=seed).astype(np.float64)
-    # output_padding recovers the rows and columns that the conv's stride dropped
-    output_padding = ((h + 2 * ph - kh) % sh, (w + 2 * pw - kw) % sw)
-    convt = nn.ConvTranspose2d(c["cout"], c["cin"], (kh, kw), (sh, sw), (ph, pw), output_padding,
-                               bias=False).astype(np.float64)
-    convt.weight.data[...] = conv.weight.data
-    x = host_normal((c["n"], c["cin"], h, w), seed)
-    conv_x = conv(x)
-    y = host_normal(conv_x.shape, seed + 1)
-    convt_y = convt(y)
-    assert convt_y.shape == x.shape
-    lhs, rhs = inner(conv_x, y), inner(x, convt_y)
-    assert lhs == pytest.approx(rhs, rel=1e-10, abs=1e-10)
-    # and the conv's input gradient *is* the transposed conv
-    np.testing.assert_allclose(conv.backward(y), convt_y, rtol=1e-12, atol=1e-12)
+    with nn.using_path(path):
+        h, w = c["hw"]
+        (kh, kw), (sh, sw), (ph, pw) = c["kernel"], c["stride"], c["padding"]
+        conv = nn.Conv2d(c["cin"], c["cout"], (kh, kw), (sh, sw), (ph, pw), bias=False, rng=seed).astype(np.float64)
+        # output_padding recovers the rows and columns that the conv's stride dropped
+        output_padding = ((h + 2 * ph - kh) % sh, (w + 2 * pw - kw) % sw)
+        convt = nn.ConvTranspose2d(c["cout"], c["cin"], (kh, kw), (sh, sw), (ph, pw), output_padding,
+                                   bias=False).astype(np.float64)
+        convt.weight.data[...] = conv.weight.data
+        x = host_normal((c["n"], c["cin"], h, w), seed)
+        conv_x = conv(x)
+        y = host_normal(conv_x.shape, seed + 1)
+        convt_y = convt(y)
+        assert convt_y.shape == x.shape
+        lhs, rhs = inner(conv_x, y), inner(x, convt_y)
+        assert lhs == pytest.approx(rhs, rel=1e-10, abs=1e-10)
+        # and the conv's input gradient *is* the transposed conv
+        np.testing.assert_allclose(conv.backward(y), convt_y, rtol=1e-12, atol=1e-12)
 
 
 @settings(deadline=None, max_examples=80)

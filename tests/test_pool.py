@@ -110,11 +110,11 @@ def test_float32_stays_float32_also_on_nhwc_memory(layer):
 
 @pytest.mark.parametrize("path", ["fast", "reference"])
 def test_concat_channels_is_concatenate(path):
-    nn.use_path(path)
-    parts = [random_input((2, c, 3, 4), c, np.float32) for c in (1, 3, 2)]
-    out = concat_channels(parts)
-    np.testing.assert_array_equal(out, np.concatenate(parts, axis=1))
-    assert nhwc(out).flags.c_contiguous == (path == "fast")      # the fast path writes NHWC memory
+    with nn.using_path(path):
+        parts = [random_input((2, c, 3, 4), c, np.float32) for c in (1, 3, 2)]
+        out = concat_channels(parts)
+        np.testing.assert_array_equal(out, np.concatenate(parts, axis=1))
+        assert nhwc(out).flags.c_contiguous == (path == "fast")      # the fast path writes NHWC memory
 
 
 def test_bad_arguments_say_what_was_expected():

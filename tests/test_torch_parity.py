@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tinygan import nn
 from tinygan.losses import BCELoss, BCEWithLogitsLoss
-from tinygan.nn import functional as F
+from tinygan.nn import reference as F
 from tinygan.nn.module import Parameter
 from tinygan.optim import SGD, Adam
 

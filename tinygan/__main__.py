@@ -2,13 +2,13 @@
 import sys
 
 from . import cli
-from .nn import fast
+from .nn import cpu
 
 
 def main():
-    """The program: ``train`` first restarts itself with OpenBLAS's idle threads asleep (tinygan.nn.fast)."""
+    """The program: ``train`` first restarts itself with OpenBLAS's idle threads asleep (tinygan.nn.cpu)."""
     if sys.argv[1:2] == ["train"]:
-        fast.restart_with_blas_threads_asleep()
+        cpu.restart_with_blas_threads_asleep()
     return cli.main()
 
 

@@ -6,7 +6,7 @@ and no gamma. Two things differ from a literal transcription of the graph, both
 exact up to float rounding: BatchNorm is folded into the conv before it
 (:func:`fold_batchnorm`), and the average-pool branches pool *after* their 1x1 conv
 (:class:`AvgPoolConv2d`). The network is inference-only, and its convolutions run
-on the fast path's inference conv (:func:`tinygan.nn.fast.conv2d_relu`): a 299x299
+on an inference-only conv (:func:`tinygan.fid.conv.conv2d_relu`): a 299x299
 Inception-v3 costs about 5.7 GMAC per image.
 """
 from collections import OrderedDict
@@ -15,8 +15,9 @@ import numpy as np
 
 from .. import backend
 from ..nn import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, Module, Parameter, concat_channels
-from ..nn.fast import conv2d_relu, nchw, nhwc
-from ..nn.functional import pair
+from ..nn.fast import nchw, nhwc
+from ..nn.reference import pair
+from .conv import conv2d_relu
 
 BN_EPS = 1e-3            # the TF graph's BatchNorm epsilon
 INPUT_SIZE = 299

@@ -1,6 +1,10 @@
-"""Elementwise activations. Each backward is the chain rule with the local slope f'(x)."""
+"""Elementwise activations. Each backward is the chain rule with the local slope f'(x).
+
+ReLU and LeakyReLU call the path's set of array functions (tinygan.nn.paths); tanh and the
+sigmoid are one line each and the same on both paths.
+"""
 from .. import backend
-from . import fast
+from . import paths
 from .module import Module
 
 
@@ -19,20 +23,14 @@ class ReLU(_Activation):
     def forward(self, x):
         """x of any shape -> max(x, 0), elementwise."""
         self.check(x)
-        if fast.enabled():
-            return fast.relu_forward(self, x)
-        y = backend.get_array_module(x).maximum(x, 0)
-        self.cache = y
+        ops = paths.current()
+        y, saved = ops.relu_forward(x)
+        self.cache = (ops, saved)                   # the backward takes the path that made the forward
         return y
 
     def backward(self, grad_output, need_input_grad=True):
-        if not need_input_grad:
-            self.cache = None
-            return None
-        if fast.enabled():
-            return fast.relu_backward(self, grad_output)
-        y, self.cache = self.cache, None
-        return grad_output * (y > 0)
+        (ops, saved), self.cache = self.cache, None
+        return ops.relu_backward(grad_output, saved) if need_input_grad else None
 
 
 class LeakyReLU(_Activation):
@@ -48,23 +46,14 @@ class LeakyReLU(_Activation):
     def forward(self, x):
         """x of any shape -> x where x > 0, a x elsewhere."""
         self.check(x)
-        if fast.enabled() and 0 <= self.negative_slope <= 1:
-            return fast.leaky_relu_forward(self, x)
-        xp = backend.get_array_module(x)
-        positive = x > 0
-        self.cache = positive
-        return xp.where(positive, x, x * x.dtype.type(self.negative_slope))
+        ops = paths.current()
+        y, saved = ops.leaky_relu_forward(x, self.negative_slope)
+        self.cache = (ops, saved)
+        return y
 
     def backward(self, grad_output, need_input_grad=True):
-        if not need_input_grad:
-            self.cache = None
-            return None
-        if fast.enabled() and 0 <= self.negative_slope <= 1:
-            return fast.leaky_relu_backward(self, grad_output)
-        positive, self.cache = self.cache, None
-        xp = backend.get_array_module(grad_output)
-        slope = xp.where(positive, grad_output.dtype.type(1), grad_output.dtype.type(self.negative_slope))
-        return grad_output * slope
+        (ops, saved), self.cache = self.cache, None
+        return ops.leaky_relu_backward(grad_output, saved, self.negative_slope) if need_input_grad else None
 
 
 class Tanh(_Activation):

@@ -11,15 +11,13 @@ Backward in train mode (mu and var depend on x, which couples the batch):
     dgamma = sum(g xhat),  dbeta = sum(g)
     dx = gamma / sqrt(var + eps) * (g - mean(g) - xhat mean(g xhat))
 In eval mode the statistics are constants: dx = gamma / sqrt(running_var + eps) * g.
+
+The arithmetic is batchnorm_forward and batchnorm_backward of the path's set of array functions
+(tinygan.nn.reference, the textbook; tinygan.nn.fast, the same numbers faster).
 """
 from .. import backend
-from . import fast
+from . import paths
 from .module import Module, Parameter
-
-
-def per_channel(v):
-    """A (C,) vector as (1, C, 1, 1), to broadcast over (N, C, H, W)."""
-    return v.reshape(1, -1, 1, 1)
 
 
 class BatchNorm2d(Module):
@@ -54,35 +52,21 @@ class BatchNorm2d(Module):
         if self.training and m < 2:
             raise ValueError(f"{self!r}: train mode needs more than one value per channel, got input "
                              f"{tuple(x.shape)}")
-        if fast.enabled():
-            return fast.batchnorm_forward(self, x)
+        gamma, beta = (None, None) if self.weight is None else (self.weight.data, self.bias.data)
+        statistics = None if self.training else (self.running_mean, self.running_var)    # None: the batch's own
+        ops = paths.current()
+        y, (mean, var), saved = ops.batchnorm_forward(x, gamma, beta, self.eps, statistics)
         if self.training:
-            mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))       # (C,), the batch's statistics
             self.update_running_statistics(mean, var, m)
-        else:
-            mean, var = self.running_mean, self.running_var
-        inv_std = 1 / (var + self.eps) ** 0.5
-        xhat = (x - per_channel(mean)) * per_channel(inv_std)
-        self.cache = (xhat, inv_std)
-        if self.weight is None:
-            return xhat
-        return per_channel(self.weight.data) * xhat + per_channel(self.bias.data)
+        self.cache = (ops, saved)                   # the backward takes the path that made the forward
+        return y
 
     def backward(self, grad_output, need_input_grad=True):
         """Add dL/dgamma, dL/dbeta to the gradients; return dL/dx (None if not needed)."""
-        if fast.enabled():
-            return fast.batchnorm_backward(self, grad_output, need_input_grad)
-        xhat, inv_std = self.cache
-        self.cache = None
-        g = grad_output
-        if self.weight is not None:
-            self.weight.accumulate((g * xhat).sum(axis=(0, 2, 3)))
-            self.bias.accumulate(g.sum(axis=(0, 2, 3)))
-        if not need_input_grad:
-            return None
-        scale = per_channel(inv_std if self.weight is None else self.weight.data * inv_std)
-        if not self.training:
-            return scale * g
-        mean_g = g.mean(axis=(0, 2, 3), keepdims=True)
-        mean_g_xhat = (g * xhat).mean(axis=(0, 2, 3), keepdims=True)
-        return scale * (g - mean_g - xhat * mean_g_xhat)
+        (ops, saved), self.cache = self.cache, None
+        gamma = None if self.weight is None else self.weight.data
+        dx, dgamma, dbeta = ops.batchnorm_backward(grad_output, saved, gamma, need_input_grad)
+        if gamma is not None:
+            self.weight.accumulate(dgamma)
+            self.bias.accumulate(dbeta)
+        return dx

@@ -1,42 +1,16 @@
 """Conv2d and ConvTranspose2d, with the same parameters and numerics as torch.nn.
 
-Three functions carry all the arithmetic (cols = im2col(x), see tinygan.nn.functional):
-
-    conv2d(x, W)            y[n, o, ho, wo] = sum_{c, i, j} W[o, c, i, j] cols[n, c, i, j, ho, wo]
-    conv2d_adjoint(g, W)    the transpose of conv2d in x: dL/dx = col2im(W^T g)
-    conv2d_weight_grad(g, cols)   dL/dW[o, c, i, j] = sum_{n, ho, wo} g[n, o, ho, wo] cols[n, c, i, j, ho, wo]
-
-Conv2d uses them as forward, backward-to-x and backward-to-W. ConvTranspose2d *is*
-the adjoint of Conv2d: its forward is conv2d_adjoint, and its backward is a plain
-conv2d of the upstream gradient. The layers take the fast path (tinygan.nn.fast)
-unless the reference path is selected; both compute the same numbers.
+The arithmetic is in the path's set of array functions (tinygan.nn.paths): the textbook in
+tinygan.nn.reference (im2col, col2im, conv2d, conv2d_adjoint, conv2d_weight_grad, with the
+equations), the same functions organised for speed in tinygan.nn.fast. The layers hold the
+weights, check their input and keep the gradient bookkeeping.
 """
 import math
 
 from .. import backend
-from . import fast
-from .functional import col2im, conv_transpose2d_output_size, im2col, pair
+from . import paths
 from .module import Module, Parameter
-
-
-def conv2d(x, weight, stride, padding):
-    """(N, C, H, W) conv (O, C, kh, kw) -> y (N, O, Ho, Wo), and the columns of x for the weight gradient."""
-    xp = backend.get_array_module(x)
-    cols = im2col(x, weight.shape[2:], stride, padding)                  # (N, C, kh, kw, Ho, Wo)
-    y = xp.tensordot(cols, weight, axes=((1, 2, 3), (1, 2, 3)))           # (N, Ho, Wo, O)
-    return y.transpose(0, 3, 1, 2), cols
-
-
-def conv2d_adjoint(g, weight, image_hw, stride, padding):
-    """The adjoint of conv2d in x: (N, O, Ho, Wo) -> (N, C, H, W), so <conv2d(x), g> = <x, conv2d_adjoint(g)>."""
-    xp = backend.get_array_module(g)
-    dcols = xp.tensordot(g, weight, axes=(1, 0))                          # (N, Ho, Wo, C, kh, kw)
-    return col2im(dcols.transpose(0, 3, 4, 5, 1, 2), image_hw, stride, padding)
-
-
-def conv2d_weight_grad(g, cols):
-    """dL/dW (O, C, kh, kw) from g = dL/dy (N, O, Ho, Wo) and the columns (N, C, kh, kw, Ho, Wo)."""
-    return backend.get_array_module(g).tensordot(g, cols, axes=((0, 2, 3), (0, 4, 5)))
+from .reference import conv_transpose2d_output_size, pair
 
 
 def _torch_default_init(shape, fan_in, rng, dtype):
@@ -64,10 +38,14 @@ class _Conv(Module):
         fan_in = fan_in * self.kernel_size[0] * self.kernel_size[1]
         self.weight = Parameter(_torch_default_init(weight_shape + self.kernel_size, fan_in, rng, dtype))
         self.bias = Parameter(_torch_default_init((self.out_channels,), fan_in, rng, dtype)) if bias else None
+        self.scratch = {}          # work arrays the fast path keeps from call to call (tinygan.nn.cpu.scratch_buffer)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}, bias={self.bias is not None}")
+
+    def bias_data(self):
+        return None if self.bias is None else self.bias.data
 
     def accumulate(self, dw, db):
         """Add dL/dW and dL/db to the parameters' gradients (dw is None when W is frozen)."""
@@ -99,25 +77,18 @@ class Conv2d(_Conv):
         h, w = x.shape[2:]
         if h + 2 * self.padding[0] < self.kernel_size[0] or w + 2 * self.padding[1] < self.kernel_size[1]:
             raise ValueError(f"{self!r}: input {h}x{w} (padded by {self.padding}) is smaller than the kernel")
-        if fast.enabled():
-            return fast.conv2d_layer_forward(self, x)
-        y, cols = conv2d(x, self.weight.data, self.stride, self.padding)
-        if self.bias is not None:
-            y = y + self.bias.data.reshape(1, -1, 1, 1)
-        self.cache = (cols, (h, w))
+        ops = paths.current()
+        y, saved = ops.conv2d_forward(x, self.weight.data, self.bias_data(), self.stride, self.padding, self.scratch)
+        self.cache = (ops, saved)                   # the backward takes the path that made the forward
         return y
 
     def backward(self, grad_output, need_input_grad=True):
         """Add dL/dW, dL/db to the gradients; return dL/dx (None if not needed)."""
-        if fast.enabled():
-            return fast.conv2d_layer_backward(self, grad_output, need_input_grad)
-        cols, x_hw = self.cache
-        self.cache = None
-        if self.weight.requires_grad:
-            self.accumulate(conv2d_weight_grad(grad_output, cols), grad_output.sum(axis=(0, 2, 3)))
-        if not need_input_grad:
-            return None
-        return conv2d_adjoint(grad_output, self.weight.data, x_hw, self.stride, self.padding)
+        (ops, saved), self.cache = self.cache, None
+        dx, dw, db = ops.conv2d_backward(grad_output, saved, self.weight.data, self.stride, self.padding,
+                                         need_input_grad, self.weight.requires_grad, self.scratch)
+        self.accumulate(dw, db)
+        return dx
 
 
 class ConvTranspose2d(_Conv):
@@ -158,20 +129,16 @@ class ConvTranspose2d(_Conv):
         out_hw = self.output_hw(*x.shape[2:])
         if min(out_hw) < 1:
             raise ValueError(f"{self!r}: input {x.shape[2]}x{x.shape[3]} gives an empty output {out_hw}")
-        if fast.enabled():
-            return fast.conv_transpose2d_layer_forward(self, x, out_hw)
-        y = conv2d_adjoint(x, self.weight.data, out_hw, self.stride, self.padding)
-        if self.bias is not None:
-            y = y + self.bias.data.reshape(1, -1, 1, 1)
-        self.cache = x
+        ops = paths.current()
+        y, saved = ops.conv_transpose2d_forward(x, self.weight.data, self.bias_data(), self.stride, self.padding,
+                                                out_hw, self.scratch)
+        self.cache = (ops, saved)
         return y
 
     def backward(self, grad_output, need_input_grad=True):
         """Add dL/dW, dL/db to the gradients; return dL/dx (None if not needed)."""
-        if fast.enabled():
-            return fast.conv_transpose2d_layer_backward(self, grad_output, need_input_grad)
-        x, self.cache = self.cache, None
-        dx, cols = conv2d(grad_output, self.weight.data, self.stride, self.padding)
-        if self.weight.requires_grad:
-            self.accumulate(conv2d_weight_grad(x, cols), grad_output.sum(axis=(0, 2, 3)))
-        return dx if need_input_grad else None
+        (ops, saved), self.cache = self.cache, None
+        dx, dw, db = ops.conv_transpose2d_backward(grad_output, saved, self.weight.data, self.stride, self.padding,
+                                                   need_input_grad, self.weight.requires_grad, self.scratch)
+        self.accumulate(dw, db)
+        return dx

@@ -12,9 +12,9 @@ Output size (floor mode, as PyTorch's default ``ceil_mode=False``):
     Ho = floor((H + 2p - k) / s) + 1
 """
 from .. import backend
-from . import fast
-from .functional import conv_output_size, pair
+from . import paths
 from .module import Module
+from .reference import conv_output_size, pair
 
 
 def _pool_geometry(who, x_hw, kernel, stride, padding):
@@ -24,14 +24,6 @@ def _pool_geometry(who, x_hw, kernel, stride, padding):
         raise ValueError(f"{who}: input {x_hw[0]}x{x_hw[1]} padded by {padding} is smaller than "
                          f"the kernel {kernel}; expected H + 2p >= k and W + 2p >= k")
     return out
-
-
-def _padded(x, padding, fill):
-    """x padded by ``fill`` on every side (x itself when padding is 0)."""
-    ph, pw = padding
-    if ph == 0 and pw == 0:
-        return x
-    return backend.get_array_module(x).pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
 
 
 def _unpad(dxpad, x_hw, padding):
@@ -60,8 +52,8 @@ class _Pool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
     def padded(self, x, fill):
-        """x padded by ``fill``; the fast path keeps x's NHWC memory (tinygan.nn.fast.pad)."""
-        return fast.pad(x, self.padding, fill) if fast.enabled() else _padded(x, self.padding, fill)
+        """x padded by ``fill`` (the path's ``pad``: the fast one keeps x's NHWC memory)."""
+        return paths.current().pad(x, self.padding, fill)
 
     def windows(self, xpad, out_hw):
         """One view per kernel offset (i, j), row by row: view[n, c, ho, wo] = xpad[n, c, s*ho + i, s*wo + j]."""
@@ -222,9 +214,7 @@ def concat_channels(arrays):
         if a.ndim != 4 or a.shape[0] != n or a.shape[2:] != (h, w) or a.dtype != arrays[0].dtype:
             raise ValueError(f"concat_channels: every array must be (N={n}, C, H={h}, W={w}) of dtype "
                              f"{arrays[0].dtype}; got {[(tuple(b.shape), str(b.dtype)) for b in arrays]}")
-    if fast.enabled():
-        return fast.concat_channels(arrays)
-    return backend.get_array_module(arrays[0]).concatenate(arrays, axis=1)
+    return paths.current().concat_channels(arrays)
 
 
 class Concat(Module):
