@@ -23,13 +23,15 @@ class ReLU(_Activation):
     def forward(self, x):
         """x of any shape -> max(x, 0), elementwise."""
         self.check(x)
-        ops = paths.current()
+        path = paths.path()                         # "fast" or "reference"
+        ops = paths.functions(path)                 # tinygan.nn.fast or tinygan.nn.reference
         y, saved = ops.relu_forward(x)
-        self.cache = (ops, saved)                   # the backward takes the path that made the forward
+        self.cache = (path, saved)                  # the backward takes the path that made the forward
         return y
 
     def backward(self, grad_output, need_input_grad=True):
-        (ops, saved), self.cache = self.cache, None
+        (path, saved), self.cache = self.cache, None
+        ops = paths.functions(path)                 # the set of functions that made the forward
         return ops.relu_backward(grad_output, saved) if need_input_grad else None
 
 
@@ -46,13 +48,15 @@ class LeakyReLU(_Activation):
     def forward(self, x):
         """x of any shape -> x where x > 0, a x elsewhere."""
         self.check(x)
-        ops = paths.current()
+        path = paths.path()                         # "fast" or "reference"
+        ops = paths.functions(path)                 # tinygan.nn.fast or tinygan.nn.reference
         y, saved = ops.leaky_relu_forward(x, self.negative_slope)
-        self.cache = (ops, saved)
+        self.cache = (path, saved)
         return y
 
     def backward(self, grad_output, need_input_grad=True):
-        (ops, saved), self.cache = self.cache, None
+        (path, saved), self.cache = self.cache, None
+        ops = paths.functions(path)                 # the set of functions that made the forward
         return ops.leaky_relu_backward(grad_output, saved, self.negative_slope) if need_input_grad else None
 
 

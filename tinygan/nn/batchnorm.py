@@ -54,16 +54,18 @@ class BatchNorm2d(Module):
                              f"{tuple(x.shape)}")
         gamma, beta = (None, None) if self.weight is None else (self.weight.data, self.bias.data)
         statistics = None if self.training else (self.running_mean, self.running_var)    # None: the batch's own
-        ops = paths.current()
+        path = paths.path()                         # "fast" or "reference"
+        ops = paths.functions(path)                 # tinygan.nn.fast or tinygan.nn.reference
         y, (mean, var), saved = ops.batchnorm_forward(x, gamma, beta, self.eps, statistics)
         if self.training:
             self.update_running_statistics(mean, var, m)
-        self.cache = (ops, saved)                   # the backward takes the path that made the forward
+        self.cache = (path, saved)                  # the backward takes the path that made the forward
         return y
 
     def backward(self, grad_output, need_input_grad=True):
         """Add dL/dgamma, dL/dbeta to the gradients; return dL/dx (None if not needed)."""
-        (ops, saved), self.cache = self.cache, None
+        (path, saved), self.cache = self.cache, None
+        ops = paths.functions(path)                 # the set of functions that made the forward
         gamma = None if self.weight is None else self.weight.data
         dx, dgamma, dbeta = ops.batchnorm_backward(grad_output, saved, gamma, need_input_grad)
         if gamma is not None:

@@ -77,14 +77,16 @@ class Conv2d(_Conv):
         h, w = x.shape[2:]
         if h + 2 * self.padding[0] < self.kernel_size[0] or w + 2 * self.padding[1] < self.kernel_size[1]:
             raise ValueError(f"{self!r}: input {h}x{w} (padded by {self.padding}) is smaller than the kernel")
-        ops = paths.current()
+        path = paths.path()                         # "fast" or "reference"
+        ops = paths.functions(path)                 # tinygan.nn.fast or tinygan.nn.reference
         y, saved = ops.conv2d_forward(x, self.weight.data, self.bias_data(), self.stride, self.padding, self.scratch)
-        self.cache = (ops, saved)                   # the backward takes the path that made the forward
+        self.cache = (path, saved)                  # the backward takes the path that made the forward
         return y
 
     def backward(self, grad_output, need_input_grad=True):
         """Add dL/dW, dL/db to the gradients; return dL/dx (None if not needed)."""
-        (ops, saved), self.cache = self.cache, None
+        (path, saved), self.cache = self.cache, None
+        ops = paths.functions(path)                 # the set of functions that made the forward
         dx, dw, db = ops.conv2d_backward(grad_output, saved, self.weight.data, self.stride, self.padding,
                                          need_input_grad, self.weight.requires_grad, self.scratch)
         self.accumulate(dw, db)
@@ -129,15 +131,17 @@ class ConvTranspose2d(_Conv):
         out_hw = self.output_hw(*x.shape[2:])
         if min(out_hw) < 1:
             raise ValueError(f"{self!r}: input {x.shape[2]}x{x.shape[3]} gives an empty output {out_hw}")
-        ops = paths.current()
+        path = paths.path()                         # "fast" or "reference"
+        ops = paths.functions(path)                 # tinygan.nn.fast or tinygan.nn.reference
         y, saved = ops.conv_transpose2d_forward(x, self.weight.data, self.bias_data(), self.stride, self.padding,
                                                 out_hw, self.scratch)
-        self.cache = (ops, saved)
+        self.cache = (path, saved)
         return y
 
     def backward(self, grad_output, need_input_grad=True):
         """Add dL/dW, dL/db to the gradients; return dL/dx (None if not needed)."""
-        (ops, saved), self.cache = self.cache, None
+        (path, saved), self.cache = self.cache, None
+        ops = paths.functions(path)                 # the set of functions that made the forward
         dx, dw, db = ops.conv_transpose2d_backward(grad_output, saved, self.weight.data, self.stride, self.padding,
                                                    need_input_grad, self.weight.requires_grad, self.scratch)
         self.accumulate(dw, db)

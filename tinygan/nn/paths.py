@@ -7,8 +7,9 @@
         fake = G(z)
     TINYGAN_PATH=reference python -m tinygan train ...    # a whole program
 
-A layer asks for the set when its forward runs and keeps it in its cache with what it saved,
-so its backward always uses the set that made the forward, wherever the path changed in between.
+A layer asks for the path when its forward runs and keeps its name in its cache with what the
+forward saved, so its backward always uses the set that made the forward, wherever the path changed
+in between (a name, not the module: a model with a cache can still be copied with copy.deepcopy).
 The choice is per thread (a context variable): a block in one thread leaves the others alone.
 """
 import contextlib
@@ -40,9 +41,10 @@ def path():
     return _checked(os.environ.get("TINYGAN_PATH", "").strip().lower() or "fast", "TINYGAN_PATH")
 
 
-def current():
-    """The module of array functions of the path the layers take now (tinygan.nn.fast or tinygan.nn.reference)."""
-    return _SETS[path()]
+def functions(name=None):
+    """The module of array functions of path ``name``: tinygan.nn.fast or tinygan.nn.reference (default: the
+    path the layers take now)."""
+    return _SETS[path() if name is None else _checked(name, "functions")]
 
 
 @contextlib.contextmanager

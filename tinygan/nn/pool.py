@@ -53,7 +53,7 @@ class _Pool2d(Module):
 
     def padded(self, x, fill):
         """x padded by ``fill`` (the path's ``pad``: the fast one keeps x's NHWC memory)."""
-        return paths.current().pad(x, self.padding, fill)
+        return paths.functions().pad(x, self.padding, fill)
 
     def windows(self, xpad, out_hw):
         """One view per kernel offset (i, j), row by row: view[n, c, ho, wo] = xpad[n, c, s*ho + i, s*wo + j]."""
@@ -214,7 +214,7 @@ def concat_channels(arrays):
         if a.ndim != 4 or a.shape[0] != n or a.shape[2:] != (h, w) or a.dtype != arrays[0].dtype:
             raise ValueError(f"concat_channels: every array must be (N={n}, C, H={h}, W={w}) of dtype "
                              f"{arrays[0].dtype}; got {[(tuple(b.shape), str(b.dtype)) for b in arrays]}")
-    return paths.current().concat_channels(arrays)
+    return paths.functions().concat_channels(arrays)
 
 
 class Concat(Module):
