@@ -66,3 +66,12 @@ def oval_faces(n, size=64, seed=0):
         picture = np.where(face[..., None], rng.integers(150, 240, 3), rng.integers(0, 100, 3))
         faces[i] = np.where(eyes[..., None] > 0, 30, picture)
     return faces
+
+
+class TinyFeatures:
+    """A stand-in for the FID Inception network: a fixed random projection of a coarse image (2048-d)."""
+
+    def __call__(self, x):                                   # (N, 3, 299, 299)
+        coarse = np.asarray(x)[:, :, ::30, ::30].reshape(len(x), -1)
+        projection = np.random.default_rng(0).normal(size=(coarse.shape[1], 2048)).astype(np.float32)
+        return np.tanh(coarse @ projection / 10)

@@ -10,7 +10,7 @@ from tinygan import checkpoint, dcgan, train, viz
 from tinygan.cli import main
 from tinygan.train import DivergenceError, Trainer, make_config, resume
 
-from helpers import FACES, assert_trees_equal, face_images, log_without_timing, tiny, trainer
+from helpers import FACES, TinyFeatures, assert_trees_equal, face_images, log_without_timing, tiny, trainer
 
 
 # --- one step ----------------------------------------------------------------------------
@@ -380,13 +380,6 @@ def test_ctrl_c_mid_step_finishes_the_step_saves_and_resumes_exactly(tmp_path, m
 
 
 # --- FID during training: keep the best ------------------------------------------------------
-class TinyFeatures:
-    """A stand-in for the FID Inception network: a fixed random projection of a coarse image (2048-d)."""
-
-    def __call__(self, x):                                   # (N, 3, 299, 299)
-        coarse = np.asarray(x)[:, :, ::30, ::30].reshape(len(x), -1)
-        projection = np.random.default_rng(0).normal(size=(coarse.shape[1], 2048)).astype(np.float32)
-        return np.tanh(coarse @ projection / 10)
 
 
 def test_fid_every_logs_plots_and_keeps_the_best_checkpoint_apart_from_pruning(tmp_path, monkeypatch):

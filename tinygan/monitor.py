@@ -1,8 +1,9 @@
 """What a training run shows while it trains: the progress line, sample grids, plots, FID, the GIF.
 
-``Trainer.run`` calls these small functions at fixed points; none of them
-changes the training itself, so a run with other monitoring (lesson 13's) trains
-exactly the same networks.
+``Trainer.run`` calls these small functions at fixed points, handing them the values
+they show (a step, a row of the loss log, images, a generator); none of them changes
+the training itself, so a run with other monitoring (lesson 13's) trains exactly the
+same networks.
 """
 import math
 from pathlib import Path
@@ -22,14 +23,14 @@ def format_duration(seconds):
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
-def progress_line(trainer, row, eta_seconds):
+def progress_line(step, total_steps, steps_per_epoch, row, eta_seconds):
     """``epoch 3/10 step 180/780 | D 0.712 G 2.841 | D(x) 0.68 D(G(z)) 0.25 acc 0.81 | 31.0 img/s | ETA 41m20s``.
 
-    acc: D's accuracy, the share of real and generated images it tells apart (0.5: it guesses).
+    row: the losses, D's mean outputs and accuracy, and img/s. acc: D's accuracy, the share of real
+    and generated images it tells apart (0.5: it guesses).
     """
-    per_epoch = len(trainer.loader)
-    epochs = math.ceil(trainer.total_steps / per_epoch)
-    return (f"epoch {(trainer.step - 1) // per_epoch + 1}/{epochs} step {trainer.step}/{trainer.total_steps} | "
+    epochs = math.ceil(total_steps / steps_per_epoch)
+    return (f"epoch {(step - 1) // steps_per_epoch + 1}/{epochs} step {step}/{total_steps} | "
             f"D {row['d_loss']:.3f} G {row['g_loss']:.3f} | D(x) {row['d_real']:.2f} D(G(z)) {row['d_fake']:.2f} "
             f"acc {row['d_acc']:.2f} | {row['img_per_s']:.1f} img/s | ETA {format_duration(eta_seconds)}")
 
@@ -38,13 +39,11 @@ def sample_grid_path(run_dir, step):
     return Path(run_dir) / "samples" / f"step_{step:06d}.png"
 
 
-def save_samples(trainer):
-    """The sampling generator's faces for the fixed noise as samples/step_N.png, and the loss plot."""
-    images = trainer.sampling_generator()(trainer.fixed_noise)
-    trainer.G.train()
-    path = viz.save_grid(images, sample_grid_path(trainer.out, trainer.step))
-    if trainer.log.path.exists():
-        viz.plot_losses(trainer.log.path, trainer.out / "loss_plot.png", title="DCGAN losses")
+def save_samples(images, run_dir, step, loss_log_path):
+    """Faces (N, 3, H, W) in [-1, 1] as the grid samples/step_N.png, and the loss log's plot as loss_plot.png."""
+    path = viz.save_grid(images, sample_grid_path(run_dir, step))
+    if Path(loss_log_path).exists():
+        viz.plot_losses(loss_log_path, Path(run_dir) / "loss_plot.png", title="DCGAN losses")
     return path
 
 
@@ -60,68 +59,65 @@ def make_training_gif(run_dir, every=1, duration_ms=300, out=None):
 
 
 class FIDTracker:
-    """FID of the sampling generator every ``fid_every`` steps, logged to fid_log.csv and plotted.
+    """FID of a run's generators every ``fid_every`` steps, logged to fid_log.csv and plotted as fid_plot.png.
 
-    The reference is the first ``fid_real_n`` training images; their Inception
-    statistics are computed once per run and kept in the run folder
-    (``fid_reference.npz``). The fakes are the faces of seeds 0 .. fid_n - 1, the
-    same z every time, so that two scores differ by the generator only.
+    run_dir: the run folder; real_images: the training images (N, H, W, 3) uint8, of which the first
+    ``n_real`` are the reference; weights: the Inception weights (None: the default download);
+    n_fake: faces per score; say: where messages go; verbose: whether Inception reports its progress.
+    The reference's Inception statistics are computed once per run and kept in the run folder
+    (``fid_reference.npz``). The fakes are the faces of seeds 0 .. n_fake - 1, the same z every time,
+    so that two scores differ by the generator only.
     """
 
-    def __init__(self, trainer):
-        self.trainer = trainer
-        self.log = checkpoint.LossLog(trainer.out / "fid_log.csv", FID_FIELDS)
+    def __init__(self, run_dir, real_images, weights, n_fake, n_real, say=print, verbose=True):
+        self.run_dir, self.real_images, self.weights = Path(run_dir), real_images, weights
+        self.n_fake, self.n_real = n_fake, min(n_real, len(real_images))
+        self.say, self.verbose = say, verbose
+        self.log = checkpoint.LossLog(self.run_dir / "fid_log.csv", FID_FIELDS)
         self._reference = None
 
     def reference(self):
-        """(mu, sigma, n) of the first fid_real_n training images."""
+        """(mu, sigma, n) of the first n_real training images."""
         from . import fid
         if self._reference is None:
-            t = self.trainer
-            images = getattr(t.dataset, "images", t.dataset)
-            n = min(t.config["fid_real_n"], len(images))
-            path = t.out / "fid_reference.npz"
+            n, path = self.n_real, self.run_dir / "fid_reference.npz"
             stored = checkpoint.load(path) if path.is_file() else None
             if stored is not None and int(stored["n"]) == n:
                 self._reference = stored["mu"], stored["sigma"], n
             else:
-                t.say(f"FID: Inception features of the first {n} training images (once per run)")
-                model = fid.fid_inception_v3(t.config["fid_weights"], verbose=t.verbose)
-                features = fid.images_to_features(np.asarray(images[:n]), model=model, verbose=t.verbose)
+                self.say(f"FID: Inception features of the first {n} training images (once per run)")
+                model = fid.fid_inception_v3(self.weights, verbose=self.verbose)
+                features = fid.images_to_features(np.asarray(self.real_images[:n]), model=model,
+                                                  verbose=self.verbose)
                 mu, sigma = fid.features_to_statistics(features)
                 checkpoint.save(path, {"n": n, "mu": mu, "sigma": sigma})
                 self._reference = mu, sigma, n
         return self._reference
 
-    def score(self):
-        """FID of the trainer's sampling generator now (and of the raw G with ``fid_raw``); logs and plots it.
-        Returns (fid, row) of the sampling generator."""
-        t = self.trainer
-        score, row = self._score(t.sampling_generator(), "ema" if t.ema is not None else "raw")
-        if t.config.get("fid_raw") and t.ema is not None:
-            self._score(t.G.eval(), "raw")              # _score puts G back in train mode
+    def score(self, step, epoch, generators):
+        """FID of each of ``generators`` ({"ema" or "raw": a generator in eval mode}) at this step, logged and
+        plotted. Returns (fid, row) of the first."""
+        scores = [self._score(generator, name, step, epoch) for name, generator in generators.items()]
         rows = self.log.read()
         curve = {name: ([r["step"] for r in rows if r["generator"] == name],
                         [r["fid"] for r in rows if r["generator"] == name]) for name in ("ema", "raw")}
-        if t.ema is None:
-            viz.plot_fid(*curve["raw"], t.out / "fid_plot.png")
+        if not curve["ema"][0]:
+            viz.plot_fid(*curve["raw"], self.run_dir / "fid_plot.png")
         else:
-            viz.plot_fid(*curve["ema"], t.out / "fid_plot.png", label="averaged G (EMA)",
+            viz.plot_fid(*curve["ema"], self.run_dir / "fid_plot.png", label="averaged G (EMA)",
                          others={"raw G": curve["raw"]} if curve["raw"][0] else None)
-        return score, row
+        return scores[0]
 
-    def _score(self, generator, name):
+    def _score(self, generator, name, step, epoch):
         """FID of one generator on the fixed seeds, logged as a row of fid_log.csv."""
         from . import fid
         from .sampling import generate_images
-        t = self.trainer
         mu, sigma, n_real = self.reference()
-        fakes = generate_images(generator, range(t.config["fid_n"]))
-        t.G.train()
-        model = fid.fid_inception_v3(t.config["fid_weights"], verbose=t.verbose)
+        fakes = generate_images(generator, range(self.n_fake))
+        model = fid.fid_inception_v3(self.weights, verbose=self.verbose)
         features = fid.images_to_features(fakes, model=model)
         score = fid.statistics_to_fid(mu, sigma, *fid.features_to_statistics(features))
-        row = {"step": t.step, "epoch": t.step / len(t.loader), "fid": score, "n_fake": t.config["fid_n"],
-               "n_real": n_real, "generator": name}
+        row = {"step": step, "epoch": epoch, "fid": score, "n_fake": self.n_fake, "n_real": n_real,
+               "generator": name}
         self.log.append(row)
         return score, row

@@ -140,7 +140,8 @@ class Trainer:
         self.step = 0
         self.window, self.window_seconds = [], 0.0   # the steps since the last log row, and their time
         self.log = checkpoint.LossLog(self.out / "loss_log.csv", LOG_FIELDS, optional=ACCURACY_FIELDS)
-        self.fid = monitor.FIDTracker(self)
+        self.fid = monitor.FIDTracker(self.out, getattr(dataset, "images", dataset), c["fid_weights"], c["fid_n"],
+                                      c["fid_real_n"], say=self.say, verbose=self.verbose)
         self.best = None                         # {"step", "fid"} of checkpoints/best.npz
         self.last_healthy = None                 # the newest checkpoint saved with no sign of trouble
         self.warning = None                      # the first sign of trouble since the last checkpoint
@@ -264,13 +265,15 @@ class Trainer:
                 eta = min((self.total_steps - self.step) / steps_per_s, max(deadline - now, 0))
                 if self.step % c["log_every"] == 0 or self.step == self.total_steps:
                     row = self._log_window(now - t_window)
-                    self.say(monitor.progress_line(self, row, eta))
+                    self.say(monitor.progress_line(self.step, self.total_steps, per_epoch, row, eta))
                     t_window = now
                 elif self.step == start_step + 1:             # a first progress line at once
                     first = dict(self.read_stats(self.window[-1:]), img_per_s=c["batch_size"] / (now - t_start))
-                    self.say(monitor.progress_line(self, first, eta))
+                    self.say(monitor.progress_line(self.step, self.total_steps, per_epoch, first, eta))
                 if self.step % c["sample_every"] == 0 or self.step == self.total_steps:
-                    monitor.save_samples(self)
+                    faces = self.sampling_generator()(self.fixed_noise)
+                    self.G.train()
+                    monitor.save_samples(faces, self.out, self.step, self.log.path)
                     if on_sample is not None:
                         on_sample(self)
                 if c["fid_every"] and (self.step % c["fid_every"] == 0 or self.step == self.total_steps):
@@ -339,7 +342,11 @@ class Trainer:
 
     def score_fid(self):
         """FID now (tinygan.monitor.FIDTracker); writes checkpoints/best.npz when it is the best so far."""
-        score, row = self.fid.score()
+        generators = {"ema" if self.ema is not None else "raw": self.sampling_generator()}
+        if self.config.get("fid_raw") and self.ema is not None:
+            generators["raw"] = self.G.eval()
+        score, row = self.fid.score(self.step, self.step / len(self.loader), generators)
+        self.G.train()
         is_best = self.best is None or score < self.best["fid"]
         if is_best:
             self.best = {"step": self.step, "fid": score}
