@@ -243,8 +243,9 @@ def test_a_model_with_a_forward_in_its_cache_can_be_deep_copied():
     np.testing.assert_array_equal(twin.backward(g), model.backward(g))
 
 
-def test_a_path_chosen_in_one_thread_leaves_the_others_alone():
+def test_a_path_chosen_in_one_thread_leaves_the_others_alone(monkeypatch):
     import threading
+    monkeypatch.delenv("TINYGAN_PATH", raising=False)
     seen = []
     with nn.using_path("reference"):
         worker = threading.Thread(target=lambda: seen.append(nn.path()))
