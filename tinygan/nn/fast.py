@@ -171,29 +171,29 @@ def batchnorm_forward(x, gamma, beta, eps, statistics=None):
     mode) it is one affine map per channel (2 passes over memory instead of 4).
     """
     xp = get_array_module(x)
-    if statistics is not None:
-        mean, var = statistics
-        inv_std = 1.0 / (var + eps) ** 0.5
-        scale = inv_std if gamma is None else inv_std * gamma
-        shift = -mean * scale
-        if gamma is not None:
-            shift += beta
-        return _affine(x, scale, shift), (mean, var), (x, mean, inv_std, False)   # backward recomputes x - mean
-    m = x.size // x.shape[1]
-    x4, centred = nhwc(x), xp.empty_like(nhwc(x))       # NHWC: the channel is the fastest axis
-    total, = _channel_sums(*over_batch(x, lambda part: (x4[part].sum(axis=(0, 1, 2)),)))
-    mean = total / m
+    batch_statistics = statistics is None
+    if batch_statistics:
+        m = x.size // x.shape[1]
+        x4, centred = nhwc(x), xp.empty_like(nhwc(x))   # NHWC: the channel is the fastest axis
+        total, = _channel_sums(*over_batch(x, lambda part: (x4[part].sum(axis=(0, 1, 2)),)))
+        mean = total / m
 
-    def centre(part):
-        xp.subtract(x4[part], mean, out=centred[part])
-        flat = centred[part].reshape(-1, centred.shape[3])
-        return (xp.einsum("mc,mc->c", flat, flat),)
-    squares, = _channel_sums(*over_batch(x, centre))
-    var = squares / m
+        def centre(part):
+            xp.subtract(x4[part], mean, out=centred[part])
+            flat = centred[part].reshape(-1, centred.shape[3])
+            return (xp.einsum("mc,mc->c", flat, flat),)
+        squares, = _channel_sums(*over_batch(x, centre))
+        var = squares / m
+    else:
+        mean, var = statistics
     inv_std = 1.0 / (var + eps) ** 0.5
     scale = inv_std if gamma is None else inv_std * gamma
-    return _affine(nchw(centred), scale, beta if gamma is not None else None), (mean, var), \
-        (nchw(centred), None, inv_std, True)
+    if batch_statistics:
+        return _affine(nchw(centred), scale, beta), (mean, var), (nchw(centred), None, inv_std, True)
+    shift = -mean * scale
+    if beta is not None:
+        shift += beta
+    return _affine(x, scale, shift), (mean, var), (x, mean, inv_std, False)     # backward recomputes x - mean
 
 
 def _affine(x, scale, shift):

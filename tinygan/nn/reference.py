@@ -146,7 +146,8 @@ def conv_transpose2d_backward(grad_output, saved, weight, stride, padding, need_
 def batchnorm_forward(x, gamma, beta, eps, statistics=None):
     """y = gamma xhat + beta (just xhat when gamma is None), xhat = (x - mean) / sqrt(var + eps) per channel.
 
-    statistics: the (mean, var) to use (eval mode: the running ones); None: the batch's own (train mode).
+    gamma, beta: (C,) each, or both None; statistics: the (mean, var) to use (eval mode: the running ones);
+    None: the batch's own (train mode).
     Returns y, the (mean, var) used, and saved.
     """
     batch_statistics = statistics is None
