@@ -257,18 +257,29 @@ def test_a_path_chosen_in_one_thread_leaves_the_others_alone(monkeypatch):
 
 def test_using_threads_sets_the_copy_threads_for_a_block_and_gives_the_same_numbers():
     x = fast.nhwc(normal((16, 3, 20, 20), 3).astype(np.float32))
-    before = cpu.THREADS
+    before = cpu.threads()
     with cpu.using_threads(1):
         assert cpu.THREADS == 1 and cpu.batch_parts(16) == [slice(0, 16)]
         one = fast.im2col(x, (4, 4), (2, 2), (1, 1)).copy()
     with cpu.using_threads(3):
         assert len(cpu.batch_parts(16)) == 3
         three = fast.im2col(x, (4, 4), (2, 2), (1, 1))
-    assert cpu.THREADS == before
+    assert cpu.threads() == before
     np.testing.assert_array_equal(one, three)
     with pytest.raises(ValueError, match="at least 1 thread"):
         with cpu.using_threads(0):
             pass
+
+
+def test_a_bad_thread_count_in_the_environment_is_one_error_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+    command = [sys.executable, "-m", "tinygan", "generate", "--seeds", "1", "--out", str(tmp_path / "f.png")]
+    done = subprocess.run(command, env=dict(os.environ, TINYGAN_THREADS="two"), capture_output=True, text=True)
+    assert done.returncode != 0 and "Traceback" not in done.stderr and not (tmp_path / "f.png").exists()
+    assert done.stderr.strip().splitlines() == [
+        "tinygan generate: error: TINYGAN_THREADS='two' is not a number of threads; expected a whole number such as 2"]
 
 
 def test_a_program_restarts_once_with_openblas_idle_threads_asleep(tmp_path):

@@ -19,8 +19,22 @@ import numpy as np
 
 from ..backend import get_array_module
 
-# Threads for the copy loops of im2col / col2im on the CPU (BLAS has its own threads).
-THREADS = int(os.environ.get("TINYGAN_THREADS", os.cpu_count() or 1))
+# Threads for the copy loops of im2col / col2im on the CPU (BLAS has its own threads): read from
+# TINYGAN_THREADS on first use (not at import, so that a bad value is an error the program can report).
+THREADS = None
+
+
+def threads():
+    """How many threads the copy loops use: using_threads' number, else $TINYGAN_THREADS, else one per core."""
+    global THREADS
+    if THREADS is None:
+        text = os.environ.get("TINYGAN_THREADS", "").strip()
+        try:
+            THREADS = int(text) if text else (os.cpu_count() or 1)
+        except ValueError:
+            raise ValueError(f"TINYGAN_THREADS={text!r} is not a number of threads; expected a whole number "
+                             "such as 2") from None
+    return THREADS
 _executor, _executor_threads = None, 0
 
 
@@ -39,10 +53,10 @@ def using_threads(n):
 
 def _pool():
     global _executor, _executor_threads
-    if _executor_threads < THREADS:           # created on first use, not at import; again for more threads
+    if _executor_threads < threads():         # created on first use, not at import; again for more threads
         if _executor is not None:
             _executor.shutdown(wait=False)
-        _executor, _executor_threads = ThreadPoolExecutor(THREADS, thread_name_prefix="tinygan-im2col"), THREADS
+        _executor, _executor_threads = ThreadPoolExecutor(threads(), thread_name_prefix="tinygan-im2col"), threads()
     return _executor
 
 
@@ -69,7 +83,7 @@ def restart_with_blas_threads_asleep():
 
 def batch_parts(n):
     """The batch split into one slice per thread (a single slice when it is too small to share)."""
-    chunks = THREADS
+    chunks = threads()
     if chunks <= 1 or n < 2 * chunks:
         return [slice(0, n)]
     bounds = [n * k // chunks for k in range(chunks + 1)]
