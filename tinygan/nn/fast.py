@@ -96,7 +96,9 @@ def conv2d_backward(grad_output, saved, weight, stride, padding, need_input_grad
         dbias = g.sum(axis=0)
     if need_input_grad:
         owned = scratch is not None and scratch.get("columns", (None, None))[1] is cols    # not x (a 1x1 conv)
-        dcols = cols if owned else xp.empty_like(cols)
+        # Not empty_like: for a 1x1 conv cols is a view of x in x's memory order, and as_matrix of such a view
+        # would be a copy, so the product would land in a temporary and dcols stay unwritten.
+        dcols = cols if owned else xp.empty(cols.shape, dtype=cols.dtype)
         gemm(g, weight_matrix(weight), out=as_matrix(dcols))
         dx = nchw(col2im(dcols, x_hw, stride, padding, scratch))
     return dx, dweight, dbias
