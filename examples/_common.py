@@ -75,8 +75,9 @@ def fail(message):
     sys.exit(2)
 
 
-def save_generator_file(G, out, provenance, D):
-    """Write a generator file (G and D, float16) and its provenance beside it as .json; both atomic.
+def save_generator_file(G, out, provenance, D, judge=None):
+    """Write a generator file (G and D, float16; the judge, (D, FaceModel), if given) and its provenance beside
+    it as .json; both atomic.
 
     Returns the two paths. A path that cannot be written is one error line.
     """
@@ -84,7 +85,7 @@ def save_generator_file(G, out, provenance, D):
 
     from tinygan import files, sampling
     try:
-        out = sampling.save_generator(G, out, provenance=provenance, D=D)
+        out = sampling.save_generator(G, out, provenance=provenance, D=D, judge=judge)
         return out, files.write_text(Path(out).with_suffix(".json"), json.dumps(provenance, indent=2) + "\n")
     except OSError as err:
         fail(f"cannot write {out}: {err.strerror or err}")

@@ -5,9 +5,10 @@
 
 Read the warning this script prints first. D only ever learned to separate
 the training faces from the fakes of *one* generator, at one moment of
-training; its scores drift as training goes on, and near the end of a good run
-it is close to 0.5 on everything. It says nothing reliable about photos from
-other sources, other generators or other editing tools.
+training; its scores drift as training goes on. It says nothing reliable about
+photos from other sources, other generators or other editing tools. A generator
+file packaged with --data holds a judge fitted for judging (tinygan/judge.py),
+and this script uses it; a training checkpoint has only the GAN's own D.
 
 Given image files, it scores them (each is centre-cropped and resized like the
 training data). Given none, it scores --n real faces from --data and --n
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from any di
 import numpy as np  # noqa: E402
 
 import _common  # noqa: E402
-from tinygan import data, sampling  # noqa: E402
+from tinygan import data, judge, sampling  # noqa: E402
 from tinygan.sampling import JUDGE_WARNING  # noqa: E402
 
 
@@ -71,10 +72,10 @@ def main(argv=None):
     probs = sampling.judge(D, np.stack([face for _, _, face in rows]))   # P(real) per image
 
     for (kind, name, _), p in zip(rows, probs):
-        print(f"{p:6.3f}  D says {'real' if p >= 0.5 else 'fake'}  ({kind}) {name}")
+        print(f"{p:6.3f}  D says {judge.verdict(p)}  ({kind}) {name}")
     if not args.images:
         is_real = np.array([kind == "real" for kind, _, _ in rows])
-        right = np.mean((probs >= 0.5) == is_real)
+        right = np.mean(judge.called_real(probs) == is_real)
         print(f"mean D(x) on real faces {probs[is_real].mean():.3f}, on fakes {probs[~is_real].mean():.3f}; "
               f"D is right on {right:.0%} of them (chance: 50%)")
     out = Path(args.out)

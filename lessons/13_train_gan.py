@@ -30,13 +30,25 @@ samples, and shows that a checkpoint resumes bit for bit.
 # 0.8, or a third of them called fake. So every log row also counts what D gets *right*: the share of
 # the real batch with D(x) > 0.5 (`d_acc_real`), of the generated batch with D(G(z)) < 0.5
 # (`d_acc_fake`), and both together (`d_acc`, the `acc` of the progress line; 0.5 is a D that guesses).
-# In a real run (`python -m tinygan train` on the 10k CelebA faces, batch 64, 600 steps, 2026-12-05;
-# `docs/loss_plot_accuracy.png`) D was right about 0.92 of the real and 0.89 of the generated faces in
+# In a real run (`python -m tinygan train` on the 10k CelebA faces, batch 64, 600 steps, 2026-12-06;
+# `docs/loss_plot_accuracy.png`) D was right about 0.92 of the real and 0.90 of the generated faces in
 # its first 10 steps: an untrained G's grey blobs are easy. From step 100 on, while G learned faces,
-# both shares settled in a band of 0.78-0.94 (means over steps 300-600: 0.87 real, 0.90 fake, 0.88
+# both shares settled in a band of 0.77-0.98 (means over steps 310-600: 0.87 real, 0.89 fake, 0.88
 # both), and G's loss came down from 15-20 to about 6. That band is a healthy run: D is clearly
 # better than guessing, so G still gets a useful gradient, and G keeps D from reaching 1.0. Note that
-# the mean D(x) there was 0.83 while 13% of the real faces were called fake: the mean alone hides that.
+# the mean D(x) there was 0.82 while 13% of the real faces were called fake: the mean alone hides that.
+#
+# **The same D as a judge.** `d_acc` is measured in train mode, on the batches D trains on: all real or
+# all fake, each normalised by its *own* BatchNorm mean and variance. Asked about one photo, D runs in
+# eval mode and normalises with its running averages of those statistics, which are a blend of real-batch
+# and fake-batch statistics and belong to neither. So the run also keeps the last 500 faces of the data out
+# of training (`--judge-held-out`) and, at every checkpoint, scores them and 500 fresh fakes of the averaged
+# G in eval mode, one image at a time (`judge_log.csv`, the dots in the plot). In the run above, over steps
+# 350-600 while `d_acc` sat at 0.88: the fakes were called fake every time (1.00), but the held-out real
+# faces only 0.43-0.91 of the time (mean 0.75), jumping by 0.35 between two checkpoints 50 steps apart
+# (0.78 at step 550, 0.43 at step 600). Same weights, other statistics, another verdict. That is why the
+# shipped judge is this D fine-tuned on *mixed* batches of real and generated faces, whose statistics suit
+# both (lesson 14, `tinygan/judge.py`): 99.8% of held-out real faces and 100% of fresh fakes called right.
 # The failure modes read plainly in it: when D *wins*, both accuracies sit at 1.0 for hundreds of steps
 # while G's loss keeps growing (its gradient has dried up). In *mode collapse* G paints one face; D
 # learns to reject that face, its fake accuracy jumps towards 1, G hops to another face and the fake
@@ -226,6 +238,14 @@ print(f"  D's accuracy over the last {len(last)} log rows: real called real {acc
       f"fake called fake {accuracy['d_acc_fake']:.2f}, both {accuracy['d_acc']:.2f} (0.5: D guesses)")
 lesson.check("D's accuracy (both) is a share", accuracy["d_acc"], 0 <= accuracy["d_acc"] <= 1,
              "should be in [0, 1]")
+judged = trainer.judge.log.read() if trainer.judge is not None else []
+if judged:                                       # the same D in eval mode, one image at a time (judge_log.csv)
+    row = judged[-1]
+    print(f"  the same D as a judge at step {row['step']} (eval mode, one image at a time): "
+          f"{row['real_called_real']:.2f} of {row['n_real']} held-out real faces called real, "
+          f"{row['fake_called_fake']:.2f} of as many fresh fakes called fake")
+    lesson.check("D's accuracy as a judge (both) is a share", row["accuracy"], 0 <= row["accuracy"] <= 1,
+                 "should be in [0, 1]")
 lesson.check("steps trained", trainer.step, trainer.step > 0, "should be > 0")
 lesson.check("loss-log rows", len(rows), len(rows) == trainer.step // config["log_every"],
              f"should be steps / log_every = {trainer.step // config['log_every']}")

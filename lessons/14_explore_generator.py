@@ -24,14 +24,28 @@
 # Judging. D(x) = sigmoid(logit) is D's probability that x is a real photo. D learned only to tell
 # real faces from the fakes of *one* generator during training, and its scores drift as training
 # goes on. It is NOT a deepfake detector; never use it to decide whether a photo is genuine.
+# The D a GAN ends with is also a poor judge of one photo at a time: in training BatchNorm normalised
+# real and fake batches apart, by their own statistics, and in eval mode both get the running average,
+# which suits neither (the shipped run's D called 81% of its own training faces fake). So a generator
+# file holds two discriminators: the D the GAN trained against, and a *judge*, that D fine-tuned for 100
+# steps against the frozen G on mixed batches of real and generated faces (tinygan/judge.py), which calls
+# more than 99% of held-out real faces real and of fresh fakes fake. load_discriminator(path) gives the
+# judge; load_discriminator(path, which="gan") the GAN's own D.
+#
+# Where D looks (section 5). D's backward pass gives the gradient with respect to its input, not only
+# to its weights: one backward of dlogit = 1 returns dlogit/dx, the change of the verdict per change of
+# each pixel (Simonyan et al. 2013, "saliency maps"). You write it, check it against finite
+# differences, and draw it over a face.
 #
 # The generator comes from --checkpoint (a training checkpoint, a run folder, or a generator file),
 # else the pretrained tinygan/pretrained/generator.npz, else the run of lesson 13 in
 # lesson_output/13_train_gan/run. With --quick and none of those, a tiny model is trained for a few steps.
 #
-# Look at: tinygan/sampling.py (generate_images, slerp, interpolate, vector_arithmetic, judge).
+# Look at: tinygan/sampling.py (generate_images, slerp, interpolate, vector_arithmetic, judge) and
+# tinygan/judge.py (fit_judge, input_gradient, saliency).
 # Proved below: a face does not depend on its batch, slerp keeps |z| while the straight line does
-# not, the arithmetic moves the chosen attribute (full mode), and D's outputs are probabilities.
+# not, the arithmetic moves the chosen attribute (full mode), D's outputs are probabilities, and
+# your dlogit/dx agrees with finite differences and with the library.
 
 # %%
 import shutil
@@ -43,7 +57,8 @@ sys.path.insert(0, str(HERE.parent))          # a checkout's tinygan, without pi
 import numpy as np  # noqa: E402
 
 from tinygan.course.lesson import Lesson  # noqa: E402
-from tinygan import backend  # noqa: E402
+from tinygan import backend, judge as judging  # noqa: E402
+from tinygan.gradcheck import relative_error  # noqa: E402
 from tinygan.data import FaceDataset  # noqa: E402
 from tinygan.sampling import (PRETRAINED, generate_images, interpolate, judge, load_discriminator,  # noqa: E402
                               load_generator, noise_for_seeds, slerp, vector_arithmetic)
@@ -157,6 +172,7 @@ except ValueError:
     print(f"NOTE: {source} holds no discriminator; training a tiny GAN for {d_steps} steps to get one. "
           "It never saw this G's fakes, so its verdicts only show the mechanics.")
     D = load_discriminator(train_tiny_model(lesson, d_steps))
+print(f"  judging with {'the judge fitted for judging' if D.role == 'judge' else 'the D the GAN trained against'}")
 real = lesson.faces(n)
 p_real, p_fake = judge(D, real), judge(D, faces)
 in_range = bool(((0 <= p_real) & (p_real <= 1)).all() and ((0 <= p_fake) & (p_fake <= 1)).all())
@@ -186,4 +202,59 @@ for k in range(8):
         axes[row, k].set_title(f"{kind}: D = {probs[k]:.2f}", fontsize=7)
         axes[row, k].axis("off")
 lesson.save_figure(fig, "judge.png")
+
+# %% [markdown]
+# ## 5. Where D looks: backprop to the input
+#
+# The logit l = D(x) is a function of every pixel. Its gradient dl/dx comes from the same backward pass
+# that trains D: start it with dl/dl = 1 for each image and keep going down to the input. D's weights
+# take no part (freeze them, so no dL/dW is computed or added). In eval mode each image's logit depends
+# on that image alone, so one backward of a whole batch gives every image its own map.
+
+
+# %%
+def input_gradient(D, images):
+    """dlogit/dimages for float images (N, 3, S, S) in [-1, 1], D in eval mode: (N, 3, S, S)."""
+    ### BEGIN SOLUTION input_gradient (2 points)
+    ### Run D forward; switch its weight gradients off with requires_grad_, run its backward from a gradient
+    ### of ones shaped like the logits, switch them on again, and return what the backward returns.
+    logits = D(images)
+    D.requires_grad_(False)
+    grad = D.backward(backend.xp.ones_like(logits))
+    D.requires_grad_(True)
+    return grad
+    ### END SOLUTION
+
+
+# %%
+print("\n5. Where D looks: backprop to the input")
+D64 = load_discriminator(source) if source is not None else D
+D64 = D64.eval().astype(np.float64)                    # float64: finite differences need the digits
+x = backend.to_device(np.random.default_rng(5).uniform(-1, 1, (2, 3, 64, 64)))
+ours = backend.to_numpy(input_gradient(D64, x.copy()))
+h = 1e-6
+pixels = [(0, 0, 20, 24), (1, 2, 40, 31), (0, 1, 5, 60)]
+numeric = []
+for i, c, row, col in pixels:
+    plus, minus = x.copy(), x.copy()
+    plus[i, c, row, col] += h
+    minus[i, c, row, col] -= h
+    numeric.append((float(D64(plus)[i].item()) - float(D64(minus)[i].item())) / (2 * h))
+err = relative_error(np.array([ours[p] for p in pixels]), np.array(numeric))
+lesson.check("dlogit/dx against central differences on 3 pixels", err, err < 1e-6, "should be < 1e-6")
+library = backend.to_numpy(judging.input_gradient(D64, x.copy()))
+err = relative_error(ours, library)
+lesson.check("your dlogit/dx against tinygan.judge.input_gradient", err, err < 1e-12, "should be ~0")
+D.eval()
+fig, axes = lesson.figure(2, 3, size=(1.9, 2.0))
+for row, (face, kind) in enumerate(((real[0], "real"), (faces[0], "generated"))):
+    strength = judging.saliency(D, face)
+    axes[row, 0].imshow(face)
+    axes[row, 1].imshow(strength, cmap="inferno")
+    axes[row, 2].imshow(face)
+    axes[row, 2].imshow(strength, cmap="inferno", alpha=0.55)
+    for col, title in enumerate((f"{kind} face", "|dlogit/dx|, 5x5 mean", "over the face")):
+        axes[row, col].set_title(title, fontsize=8)
+        axes[row, col].axis("off")
+lesson.save_figure(fig, "where_d_looks.png")
 lesson.finish()

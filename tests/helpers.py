@@ -26,7 +26,7 @@ FACES = face_images()        # 12 images, batch 4: 3 batches an epoch, so 4 step
 
 def tiny(out, **overrides):
     options = dict(out=str(out), ngf=4, ndf=4, nz=8, batch_size=4, n_samples=4, max_steps=4, log_every=1,
-                   sample_every=2, checkpoint_every=2, keep_last=10)
+                   sample_every=2, checkpoint_every=2, keep_last=10, judge_held_out=0)
     options.update(overrides)
     preset = options.pop("preset", "dcgan")
     return make_config(preset, **options)

@@ -33,6 +33,8 @@ MISTAKES = [
      "need_input_grad=False)", "the saturating loss"),
     ("07_bce_logits", "bce_with_logits", "return (xp.maximum(x, 0) - t * x + xp.log1p(xp.exp(-xp.abs(x)))).mean()",
      "return (-t * xp.log(sigmoid(x)) - (1 - t) * xp.log(1 - sigmoid(x))).mean()", "inf"),
+    ("14_explore_generator", "input_gradient", "grad = D.backward(backend.xp.ones_like(logits))",
+     "grad = D.backward(backend.xp.ones_like(logits) / len(logits))", "the mean of the logits"),
 ]
 
 

@@ -128,6 +128,57 @@ def test_judge_a_photo_and_a_generated_face(server, tmp_path):
                 assert seen.size == (64, 64)
 
 
+def form(image, boundary="tinygan-form", **fields):
+    """A multipart body with the image and text fields, and its headers."""
+    parts = [(f'Content-Disposition: form-data; name="image"; filename="photo.png"\r\n'
+              f'Content-Type: image/png\r\n\r\n').encode() + image]
+    parts += [f'Content-Disposition: form-data; name="{name}"\r\n\r\n{value}'.encode()
+              for name, value in fields.items()]
+    body = b"".join(f"--{boundary}\r\n".encode() + part + b"\r\n" for part in parts) + f"--{boundary}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def test_judge_frames_the_photo_by_a_box_or_the_eyes_and_shows_where_d_looks(server):
+    photo = np.random.default_rng(3).integers(0, 256, (150, 120, 3), dtype=np.uint8)
+    status, _, answer = request(server + "/api/judge", *form(png(photo), box="10,20,96", explain="1"))
+    result = json.loads(answer)
+    assert status == 200 and "the box left 10, top 20, side 96" in result["crop"] and result["role"] == "gan"
+    expected = np.asarray(Image.fromarray(photo).resize((64, 64), Image.LANCZOS, box=(10, 20, 106, 116)))
+    with Image.open(io.BytesIO(decode_data_url(result["face"]))) as seen:
+        np.testing.assert_array_equal(np.asarray(seen), expected)          # exactly what the box holds
+    with Image.open(io.BytesIO(decode_data_url(result["explain"]))) as explained:
+        assert explained.size == (3 * 256 + 8, 256)
+    status, _, answer = request(server + "/api/judge", *form(png(photo), eyes="45,70,75,72"))
+    assert status == 200 and "aligned by the eyes" in json.loads(answer)["crop"]
+    assert "explain" not in json.loads(answer)
+    assert_one_line_error(*request(server + "/api/judge", *form(png(photo), box="1,2"))[::2], 400,
+                          "box (left,top,side) must be 3 numbers")
+    assert_one_line_error(*request(server + "/api/judge", *form(png(photo), box="100,20,96"))[::2], 422,
+                          "reaches outside the 120x150 photo")
+
+
+def test_a_judge_file_answers_no_verdict_for_what_is_no_face_photo(tmp_path, run_dir):
+    from helpers import oval_faces
+    from tinygan import judge
+    G, D = sampling.load_generator(run_dir), sampling.load_discriminator(run_dir)
+    judge_D, faces, _ = judge.make_judge(G, sampling.load_discriminator(run_dir), oval_faces(96, seed=2),
+                                         held_out=32, steps=3, batch_size=16, say=None)
+    path = sampling.save_generator(G, tmp_path / "g.npz", D=D, judge=(judge_D, faces))
+    server = make_server(path, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert json.loads(request(url + "/api/info")[2])["judge"] == "judge"
+        status, _, body = request(url + "/api/judge", png(np.full((64, 64, 3), 128, np.uint8)),
+                                  {"Content-Type": "image/png"})
+        result = json.loads(body)
+        assert status == 200 and result["verdict"] == "no verdict" and not result["is_face"]
+        assert "knows only face photos" in result["not_a_face"] and result["role"] == "judge"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_the_run_panel_reads_the_run_folder(server):
     status, _, body = request(server + "/api/run")
     run = json.loads(body)

@@ -142,6 +142,28 @@ def test_the_page_paints_walks_and_judges_in_a_real_browser(run_dir, tmp_path):
         assert "NOT a deepfake detector" in warning
         timings["judgement"] = float(browser.script(
             "return document.getElementById('judge-result').dataset.milliseconds;"))
+        # Frame it: drag the box, then click the two eyes; D judges what the box holds, and shows where it looks
+        assert browser.script("return " + shown.format("frame"))
+        crop = "document.getElementById('judge-crop').textContent"
+        browser.script("""const c = document.getElementById('frame-canvas'), r = c.getBoundingClientRect();
+            const b = frame.box, k = frame.scale;
+            const x = r.left + (b.x + b.side / 2) * k, y = r.top + (b.y + b.side / 2) * k;
+            c.dispatchEvent(new MouseEvent('mousedown', {clientX: x, clientY: y, bubbles: true}));
+            window.dispatchEvent(new MouseEvent('mousemove', {clientX: x - 6, clientY: y - 4, bubbles: true}));
+            window.dispatchEvent(new MouseEvent('mouseup', {clientX: x - 6, clientY: y - 4, bubbles: true}));""")
+        browser.wait(f"{crop}.includes('the box left')")
+        box = browser.script("return [frame.box.x, frame.box.y, frame.box.side].map((v) => +v.toFixed(2));")
+        said = browser.script(f"return {crop};")
+        assert said.startswith(f"what D saw: the box left {box[0]:g}, top {box[1]:g}, side {box[2]:g} px"), said
+        browser.click("#frame-eyes")
+        browser.script("""const c = document.getElementById('frame-canvas'), r = c.getBoundingClientRect();
+            const k = frame.scale, w = frame.photo.width * k, h = frame.photo.height * k;
+            for (const [x, y] of [[0.62, 0.45], [0.38, 0.42]])
+              c.dispatchEvent(new MouseEvent('mousedown', {clientX: r.left + x * w, clientY: r.top + y * h, bubbles: true}));""")
+        browser.wait(f"{crop}.includes('aligned by the eyes')")
+        assert browser.script("return frame.eyes[0][0] < frame.eyes[1][0];"), "the left eye is the one on the left"
+        browser.click("#judge-explain")
+        browser.wait("document.getElementById('judge-explain-img').naturalWidth === 3 * 256 + 8")
         if shots:
             browser.screenshot(f"{shots}-judge.png")
         # Run: the run's progress and its newest grid

@@ -1,6 +1,7 @@
 """Every script in examples/ runs: --help shows its options and defaults, --quick finishes in seconds and
 writes what it says it writes. Each runs as a subprocess from a temporary directory, as a user would."""
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -171,21 +172,41 @@ def test_pca_faces_quick_writes_pictures_and_a_samples_folder(face_folder, run_d
     assert len(list((tmp_path / "svd/pca_samples").iterdir())) == 16
 
 
-def test_package_generator_makes_a_small_generator_file_that_generates(run_dir, tmp_path):
+def test_package_generator_makes_a_small_generator_file_that_generates(run_dir, face_folder, tmp_path):
     text = one_line(ok(run_example("package_generator", "--help", cwd=tmp_path)))
     assert "float16" in text and "(default: " in text
     out = tmp_path / "generator.npz"
-    ok(run_example("package_generator", run_dir / "checkpoints" / "ckpt_000003.npz", "--out", out,
-                   "--wall-time", "1 s", cwd=tmp_path))
+    text = ok(run_example("package_generator", run_dir / "checkpoints" / "ckpt_000003.npz", "--out", out,
+                          "--wall-time", "1 s", "--data", face_folder, "--judge-steps", "3", "--judge-held-out", "8",
+                          "--judge-batch-size", "4", cwd=tmp_path))
+    assert "of 8 real faces called real" in text
     tree = checkpoint.load(out)
     assert tree["format"] == "tinygan-generator" and tree["provenance"]["steps"] == 3
     assert "non-commercial" in tree["provenance"]["terms"]
     assert all(v.dtype == np.float16 for v in tree["G"].values())
-    assert (tmp_path / "generator.json").exists()
+    about = json.loads((tmp_path / "generator.json").read_text())["judge"]
+    assert about["steps"] == 3 and about["held_out_images"] == 8 and about["train_images"] == 16
+    assert set(about["score"]) >= {"real_called_real", "fake_called_fake"} and "mixed batches" in about["how"]
+    for name, value in checkpoint.load(run_dir / "checkpoints" / "ckpt_000003.npz")["D"].items():   # D as it was
+        np.testing.assert_array_equal(tree["D"][name], value.astype(np.float16))
+    assert sampling.load_discriminator(out).role == "judge" and sampling.load_face_model(out) is not None
     faces = tmp_path / "faces.png"
     assert main(["generate", "-c", str(out), "--n", "4", "--out", str(faces)]) == 0 and faces.exists()
-    for bad in (tmp_path / "missing.npz", out):          # no file; a generator file, not a checkpoint
-        result = run_example("package_generator", bad, "--out", tmp_path / "again.npz", cwd=tmp_path)
+
+    again = tmp_path / "again.npz"                         # a generator file is re-packaged: G and D as they were
+    ok(run_example("package_generator", out, "--out", again, "--data", face_folder, "--judge-steps", "2",
+                   "--judge-held-out", "8", "--judge-batch-size", "4", cwd=tmp_path))
+    repackaged = checkpoint.load(again)
+    for key in ("G", "D"):
+        for name, value in tree[key].items():
+            np.testing.assert_array_equal(repackaged[key][name], value, err_msg=f"{key}/{name}")
+    assert repackaged["provenance"]["judge"]["steps"] == 2
+
+    no_data = tmp_path / "no_judge.npz"
+    text = ok(run_example("package_generator", run_dir, "--out", no_data, "--data", "", cwd=tmp_path))
+    assert "no --data" in text and "judge" not in checkpoint.load(no_data)
+    for bad in (tmp_path / "missing.npz", run_dir / "fid_reference.npz", tmp_path):
+        result = run_example("package_generator", bad, "--out", tmp_path / "bad.npz", "--data", "", cwd=tmp_path)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert result.stderr.strip().splitlines()[-1].startswith("package_generator.py: error:")
 
@@ -206,10 +227,11 @@ def test_fit_discriminator_gives_a_generator_file_a_d_and_keeps_g_as_it_was(run_
     assert before["G"].keys() == after["G"].keys()
     for name, value in before["G"].items():
         np.testing.assert_array_equal(after["G"][name], value, err_msg=name)
-    fitted = after["provenance"]["discriminator"]
+    fitted = after["provenance"]["judge"]
     assert fitted["steps"] == 6 and fitted["train_images"] == 16 and fitted["held_out_images"] == 8
-    assert "not the D of G's own run" in fitted["how"]
-    assert set(fitted["held_out_score"]) == {"real_called_real", "fake_called_fake", "mean_p_real", "mean_p_fake"}
+    assert "not the D of G's own run" in fitted["how"] and "mixed batches" in fitted["how"]
+    assert set(fitted["score"]) >= {"real_called_real", "fake_called_fake", "mean_p_real", "mean_p_fake"}
+    assert "D" not in after and sampling.load_discriminator(out).role == "judge"
     assert (tmp_path / "with_d.json").exists()
     assert main(["judge", "-c", str(out), str(face)]) == 0
 
@@ -219,7 +241,7 @@ def test_fit_discriminator_refuses_too_little_data_in_one_line(run_dir, face_fol
                          "--held-out", "100", "--out", tmp_path / "g.npz", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("fit_discriminator.py: error:")
-    assert "fewer than --held-out 100" in result.stderr and not (tmp_path / "g.npz").exists()
+    assert "too few to hold out 100" in result.stderr and not (tmp_path / "g.npz").exists()
     result = run_example("fit_discriminator", run_dir / "checkpoints" / "ckpt_000003.npz", "--data", face_folder,
                          "--out", tmp_path, cwd=tmp_path)                  # a folder: refused before training
     assert result.returncode == 2 and "is a folder" in result.stderr and "step" not in result.stdout

@@ -420,3 +420,38 @@ def test_fid_raw_scores_the_raw_g_beside_the_averaged_one_and_changes_no_trainin
                        checkpoint.load(tmp_path / "both/checkpoints/ckpt_000004.npz"), skip=("config",))
     with pytest.raises(ValueError, match="fid_raw must be true or false"):
         make_config(fid_raw="yes")
+
+
+def test_held_out_faces_measure_d_as_a_judge_and_change_no_training(tmp_path):
+    faces = face_images(40)                                   # a tenth, 4 faces, is held out
+    judged = Trainer(tiny(tmp_path / "judged", judge_held_out=9), dataset=faces, verbose=False)
+    assert len(judged.loader.images) == 36 and np.array_equal(judged.judge.held_out, faces[36:])
+    judged.run()
+    rows = checkpoint.read_loss_log(tmp_path / "judged/judge_log.csv")
+    assert [row["step"] for row in rows] == [2, 4] and all(row["n_real"] == row["n_fake"] == 4 for row in rows)
+    assert all(0 <= row[key] <= 1 for row in rows for key in ("real_called_real", "fake_called_fake", "accuracy"))
+    plain = Trainer(tiny(tmp_path / "plain"), dataset=faces[:36], verbose=False)   # the same 36 faces, no judge
+    plain.run()
+    assert log_without_timing(tmp_path / "judged") == log_without_timing(tmp_path / "plain")
+    assert_trees_equal(checkpoint.load(tmp_path / "plain/checkpoints/ckpt_000004.npz"),
+                       checkpoint.load(tmp_path / "judged/checkpoints/ckpt_000004.npz"), skip=("config",))
+    assert not (tmp_path / "plain/judge_log.csv").exists()
+
+    (tmp_path / "judged/checkpoints/ckpt_000004.npz").unlink()          # resumed from step 2: the same rows
+    again = resume(tmp_path / "judged", dataset=faces, verbose=False)
+    assert again.step == 2 and again.judge is not None
+    again.run()
+    assert [row["step"] for row in checkpoint.read_loss_log(tmp_path / "judged/judge_log.csv")] == [2, 4]
+    assert checkpoint.read_loss_log(tmp_path / "judged/judge_log.csv") == rows
+    with Image.open(tmp_path / "judged/loss_plot.png") as plot:
+        assert plot.size[1] > 700                                       # the accuracy panel, with the judge's dots
+
+
+def test_a_run_from_before_the_held_out_faces_resumes_training_on_every_face(tmp_path):
+    trainer(tmp_path / "old", max_steps=2).run()
+    path = tmp_path / "old/checkpoints/ckpt_000002.npz"
+    state = checkpoint.load(path)
+    del state["config"]["judge_held_out"]
+    checkpoint.save(path, state)
+    again = resume(tmp_path / "old", dataset=FACES, verbose=False, max_steps=4)
+    assert again.config["judge_held_out"] == 0 and again.judge is None and len(again.loader.images) == len(FACES)

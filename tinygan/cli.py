@@ -20,9 +20,27 @@ import sys
 from pathlib import Path
 
 from . import sampling
+from .images import parse_numbers
 from .options import (HelpFormatter, add_backend, free_output, parse_seeds, port_number, positive_int,
                       use_backend, whole_number)
 from .sampling import JUDGE_WARNING, MAX_FACES  # noqa: F401 - the CLI's names for them
+
+def box_option(text):
+    """--box LEFT,TOP,SIDE -> (left, top, side)."""
+    try:
+        return parse_numbers(text, 3, "--box LEFT,TOP,SIDE")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def eyes_option(text):
+    """--eyes XL,YL,XR,YR -> ((xl, yl), (xr, yr))."""
+    try:
+        xl, yl, xr, yr = parse_numbers(text, 4, "--eyes XL,YL,XR,YR")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return (xl, yl), (xr, yr)
+
 
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
 
@@ -124,10 +142,13 @@ def cmd_arithmetic(args):
 def cmd_judge(args):
     import numpy as np
 
-    from . import data
+    from . import data, judge
     if not args.images and not (args.real or args.fake):
         raise ValueError("nothing to judge: give image files, or --real / --fake folders (or .zip/.tar)")
-    D = sampling.load_discriminator(args.checkpoint)
+    if (args.box or args.eyes or args.explain) and len(args.images) != 1:
+        raise ValueError("--box, --eyes and --explain frame or explain one photo: give exactly one image file")
+    D = sampling.load_discriminator(args.checkpoint, which=args.which)
+    face_model = sampling.load_face_model(args.checkpoint) if D.role == "judge" else None
     for path in args.images:
         if not Path(path).is_file():
             raise ValueError(f"{path} is not an image file" + (" (it is a folder: pass it as --real or --fake "
@@ -136,24 +157,32 @@ def cmd_judge(args):
     for option, source in (("--real", args.real), ("--fake", args.fake)):
         if source is not None and not Path(source).expanduser().exists():
             raise ValueError(f"{option} {source} does not exist; expected a folder of images, a .zip or a .tar")
+    explain = args.explain and image_format(free_output(args.explain, "--explain"))
     size = D.config["image_size"]
     print(JUDGE_WARNING)
+    if D.role == "gan":
+        print("note: this is the D the GAN trained against, not a judge fitted for judging, and in eval mode it "
+              "calls most real photos fake (see tinygan/judge.py; examples/package_generator.py --data fits one)")
     if args.images:
-        images, crops = [], []
-        for path in args.images:
-            image, crop = data.load_for_judging(path, size, args.crop)
-            images.append(image)
-            crops.append(crop)
-        probs = sampling.judge(D, np.stack(images))
-        for name, p, crop in zip(args.images, probs, crops):
-            print(f"{p:6.3f}  {'real' if p >= 0.5 else 'fake'}  {name}  ({crop})")
+        framed = [data.load_for_judging(path, size, args.crop, args.box, args.eyes) for path in args.images]
+        faces = np.stack([face for face, _ in framed])
+        for name, answer, (_, how) in zip(args.images, judge.judge_faces(D, faces, face_model), framed):
+            print(f"{answer['probability']:6.3f}  {answer['verdict']:10s}  {name}  ({how})")
+            if not answer["is_face"]:
+                print(f"        {judge.NOT_A_FACE}")
+        if explain:
+            from . import viz
+            picture = judge.saliency_picture(faces[0], judge.saliency(D, faces[0]))
+            viz.save_image(picture, args.explain, fmt=explain)
+            print(f"wrote {args.explain}: the face as D sees it, |dlogit/dpixel| (where a change would move D's "
+                  "verdict most), and the two laid over each other")
     shares = []
     for source, real in ((args.real, True), (args.fake, False)):
         if source is None:
             continue
         images, names, skipped = data.load_source_for_judging(source, size, args.crop, args.limit)
         probs = sampling.judge(D, images)
-        right = probs > 0.5 if real else probs < 0.5           # as in training: D(x) > 0.5, D(G(z)) < 0.5
+        right = judge.called_real(probs) if real else ~judge.called_real(probs)
         shares.append(right.mean())
         kind, verdict = ("real", "real") if real else ("generated", "fake")
         print(f"{kind} faces ({source}): D calls {int(right.sum())} of {len(right)} {verdict} "
@@ -162,7 +191,7 @@ def cmd_judge(args):
             print(data.skipped_summary(skipped, len(names) + len(skipped), source))
     if len(shares) == 2:
         print(f"D's accuracy, real and generated together: {100 * np.mean(shares):.1f}% (the mean of the two "
-              "shares, as the training log's d_acc; a D that guesses scores 50%)")
+              "shares; a D that guesses scores 50%)")
     return 0
 
 
@@ -183,7 +212,7 @@ def cmd_export(args):
     print(f"wrote {g_path}: load with "
           "netG.load_state_dict({k: torch.from_numpy(v) for k, v in np.load(...).items()})")
     try:
-        D = sampling.load_discriminator(args.checkpoint)
+        D = sampling.load_discriminator(args.checkpoint, which="gan")      # the D the GAN trained against
     except ValueError:
         print(f"{args.checkpoint or 'the pretrained file'} holds no discriminator: wrote the generator only")
         return 0
@@ -382,6 +411,16 @@ def build_parser():
     p.add_argument("--limit", type=positive_int, help="judge only the first N images (by name) of --real and --fake")
     p.add_argument("--crop", type=float, help="centred crop as a fraction of the width (default: CelebA's 128/178 "
                                               "for photos, none for images of the model's size)")
+    p.add_argument("--box", type=box_option, metavar="LEFT,TOP,SIDE",
+                   help="frame the face by hand: the square (in the photo's pixels) that D judges, resized")
+    p.add_argument("--eyes", type=eyes_option, metavar="XL,YL,XR,YR",
+                   help="frame the face as CelebA's alignment did: the two eyes (as seen) in the photo's pixels; "
+                        "the photo is turned until they are level and cropped so they sit where the training "
+                        "faces have theirs")
+    p.add_argument("--explain", metavar="OUT.png", help="write where D looks: the gradient of its logit with "
+                                                        "respect to the pixels, over the face")
+    p.add_argument("--which", choices=("judge", "gan"), default="judge",
+                   help="the D fitted for judging where the file has one, or the D the GAN trained against")
     p.set_defaults(func=cmd_judge)
 
     p = sub.add_parser("gif", help="GIF of a run's sample grids", formatter_class=HelpFormatter)

@@ -61,6 +61,9 @@ OPTIONS = (
     Option("ema_decay", 0.999, float, "decay of the average of G's weights (tinygan.ema); 0 turns it off"),
     Option("augment", "", str, "DiffAugment for small data: D sees real and fake faces only through the same "
            "random augmentation, e.g. 'color,translation,cutout' (tinygan.augment; default: none)", "POLICY"),
+    Option("judge_held_out", 500, int, "real faces (the last of --data, at most a tenth of it) kept out of "
+           "training: at every checkpoint D's eval-mode accuracy on them and on as many fresh fakes goes to "
+           "judge_log.csv, beside the train-mode d_acc (0: keep none, as the shipped generator's run did)"),
     Option("fid_every", 0, int, "steps between FID scores during training (0: never); keeps checkpoints/best.npz"),
     Option("fid_n", 1000, int, "generated faces per FID score"),
     Option("fid_real_n", 5000, int, "real faces (the first of --data) for FID's reference statistics"),
@@ -105,7 +108,7 @@ def validate_config(config):
     """Check every value before anything expensive happens; returns the config."""
     positive = ("nz", "ngf", "ndf", "batch_size", "epochs", "log_every", "sample_every", "checkpoint_every",
                 "keep_last", "n_samples", "fid_n", "fid_real_n")
-    for key in positive + ("max_steps", "limit", "fid_every", "seed"):
+    for key in positive + ("max_steps", "limit", "fid_every", "seed", "judge_held_out"):
         value = config[key]
         if key in ("max_steps", "limit") and value is None:
             continue

@@ -11,6 +11,10 @@ import numpy as np
 from PIL import Image, ImageOps
 
 CELEBA_CROP = 128 / 178   # the usual CelebA face crop: 128 px of the 178 px wide aligned images
+# Where the training faces have their eyes and mouth, as fractions of the judged square (x right, y down):
+# the darkest spots of the mean of the 10,000 aligned faces (celeba_align_89x109_10k.tar) after the centre crop
+# CELEBA_CROP. tests/test_framing.py measures them again from the data when it is there.
+GUIDE = {"left_eye": (0.330, 0.515), "right_eye": (0.668, 0.515), "mouth": (0.503, 0.844)}
 
 
 def _check_count(value, what, low=0):
@@ -100,9 +104,10 @@ def preprocess_image(img, image_size=64, crop=CELEBA_CROP):
     return np.asarray(resized, dtype=np.uint8)                    # (S, S, 3)
 
 
-def _decode(raw, image_size, crop):
+def _decode(raw, image_size, crop, frame=None):
     """Bytes of one image file -> uint8 (S, S, 3), or a ValueError that says why not.
 
+    ``frame(img, image_size)``, if given, replaces the centre crop (see :func:`box_frame`, :func:`eyes_frame`).
     PIL's ``ImageFile.LOAD_TRUNCATED_IMAGES`` is left False and ``load()`` runs
     inside the try, so a truncated JPEG fails here. Otherwise it would come out
     half grey.
@@ -114,13 +119,72 @@ def _decode(raw, image_size, crop):
             img.load()
             if img.getexif().get(ORIENTATION, 1) != 1:       # phone photos store "rotate me" in EXIF
                 img = ImageOps.exif_transpose(img)         # (a copy: so only when there is something to turn)
-            return preprocess_image(img, image_size, crop)
+            return preprocess_image(img, image_size, crop) if frame is None else frame(_to_rgb(img), image_size)
     except Image.UnidentifiedImageError:
         raise ValueError("not an image (PIL cannot identify the format)") from None
     except ValueError:
         raise
     except Exception as err:   # decoders raise OSError, SyntaxError, DecompressionBombError, ...
         raise ValueError(f"corrupt or truncated ({type(err).__name__}: {err})") from err
+
+
+# --- framing a face by hand: a square box, or the two eyes ------------------------------------------
+def parse_numbers(text, count, what):
+    """'12,30.5,200' -> (12.0, 30.5, 200.0); a ValueError that says what was expected."""
+    try:
+        values = tuple(float(v) for v in str(text).split(","))
+    except ValueError:
+        values = ()
+    if len(values) != count or not all(np.isfinite(values)):
+        raise ValueError(f"{what} must be {count} numbers separated by commas, got {text!r}")
+    return values
+
+
+def box_frame(box):
+    """A frame (see _decode) that takes the square ``box`` = (left, top, side) in the photo's pixels."""
+    left, top, side = box
+    if side <= 0:
+        raise ValueError(f"the box's side must be > 0, got {side:g}")
+
+    def frame(img, image_size):
+        width, height = img.size
+        if left < 0 or top < 0 or left + side > width or top + side > height:
+            raise ValueError(f"the box (left {left:g}, top {top:g}, side {side:g}) reaches outside the "
+                             f"{width}x{height} photo")
+        if side < image_size / 4:
+            raise ValueError(f"the box's side {side:g} px would be stretched more than 4x to {image_size} px")
+        return np.asarray(img.resize((image_size, image_size), Image.LANCZOS, box=(left, top, left + side,
+                                                                                   top + side)), dtype=np.uint8)
+    return frame
+
+
+def eyes_box(eyes):
+    """The eyes ((x, y) left, (x, y) right, as seen) -> (angle in degrees that levels them, the box in the
+    levelled photo that puts them where GUIDE has them), as CelebA's alignment did."""
+    (xl, yl), (xr, yr) = eyes
+    distance = float(np.hypot(xr - xl, yr - yl))
+    if distance < 1:
+        raise ValueError(f"the two eyes must be at least 1 px apart, got {eyes}")
+    if xr <= xl:
+        raise ValueError(f"the left eye (as seen) must be left of the right one, got x {xl:g} and {xr:g}")
+    (gl, gy), (gr, _) = GUIDE["left_eye"], GUIDE["right_eye"]
+    side = distance / (gr - gl)
+    centre_x, centre_y = (xl + xr) / 2, (yl + yr) / 2
+    return float(np.degrees(np.arctan2(yr - yl, xr - xl))), (centre_x - side * (gl + gr) / 2, centre_y - side * gy,
+                                                              side)
+
+
+def eyes_frame(eyes):
+    """A frame (see _decode) that turns the photo about the eyes' midpoint until they are level, then takes the
+    square that puts them where the training faces have theirs."""
+    angle, box = eyes_box(eyes)
+    centre = ((eyes[0][0] + eyes[1][0]) / 2, (eyes[0][1] + eyes[1][1]) / 2)
+    boxed = box_frame(box)
+
+    def frame(img, image_size):
+        level = img.rotate(angle, resample=Image.BICUBIC, center=centre) if abs(angle) > 0.01 else img
+        return boxed(level, image_size)
+    return frame
 
 
 def load_image(path, image_size=64, crop=CELEBA_CROP):
@@ -132,13 +196,22 @@ def load_image(path, image_size=64, crop=CELEBA_CROP):
         raise ValueError(f"cannot use image {path}: {err}") from err
 
 
-def prepare_for_judging(raw, image_size, crop=None):
-    """The bytes of an image file -> what D sees: (uint8 (S, S, 3), which crop was used, in words).
+def prepare_for_judging(raw, image_size, crop=None, box=None, eyes=None):
+    """The bytes of an image file -> what D sees: (uint8 (S, S, 3), how it was framed, in words).
 
-    A photo gets the training crop (``crop``, default CelebA's) and resize. An image
-    that already has the model's size, such as a face written by ``generate``, is
+    ``box`` (left, top, side) or ``eyes`` ((x, y), (x, y)), in the photo's pixels as it is shown (after its
+    EXIF turn), frame the face by hand. Else a photo gets the training crop (``crop``, default CelebA's) and
+    resize, and an image that already has the model's size, such as a face written by ``generate``, is
     taken as it is: cropping it again would zoom into the middle of the face.
     """
+    if box is not None and eyes is not None:
+        raise ValueError("give a box or the eyes, not both")
+    if box is not None:
+        return _decode(raw, image_size, None, box_frame(box)), (f"the box left {box[0]:g}, top {box[1]:g}, side "
+                                                                f"{box[2]:g} px, resized to {image_size}")
+    if eyes is not None:
+        return _decode(raw, image_size, None, eyes_frame(eyes)), (f"aligned by the eyes at {eyes[0]} and "
+                                                                  f"{eyes[1]}, resized to {image_size}")
     try:
         with Image.open(io.BytesIO(raw)) as img:
             size = img.size
@@ -150,10 +223,10 @@ def prepare_for_judging(raw, image_size, crop=None):
     return _decode(raw, image_size, crop), f"centre crop {crop:.3g} of the width, resized to {image_size}"
 
 
-def load_for_judging(path, image_size, crop=None):
+def load_for_judging(path, image_size, crop=None, box=None, eyes=None):
     """:func:`prepare_for_judging` of an image file; the ValueError names the file."""
     path = Path(path).expanduser()
     try:
-        return prepare_for_judging(path.read_bytes(), image_size, crop)
+        return prepare_for_judging(path.read_bytes(), image_size, crop, box, eyes)
     except ValueError as err:
         raise ValueError(f"cannot use image {path}: {err}") from None

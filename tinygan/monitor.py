@@ -13,6 +13,9 @@ import numpy as np
 from . import checkpoint, viz
 
 FID_FIELDS = ("step", "epoch", "fid", "n_fake", "n_real", "generator")
+# D as a judge (tinygan.judge.accuracy): eval mode, one image at a time, on held-out real faces and fresh fakes
+JUDGE_FIELDS = ("step", "epoch", "real_called_real", "fake_called_fake", "accuracy", "mean_p_real", "mean_p_fake",
+                "n_real", "n_fake")
 
 
 def format_duration(seconds):
@@ -40,11 +43,31 @@ def sample_grid_path(run_dir, step):
 
 
 def save_samples(images, run_dir, step, loss_log_path):
-    """Faces (N, 3, H, W) in [-1, 1] as the grid samples/step_N.png, and the loss log's plot as loss_plot.png."""
+    """Faces (N, 3, H, W) in [-1, 1] as the grid samples/step_N.png, and the loss log's plot (with D's accuracy
+    as a judge, from judge_log.csv where there is one) as loss_plot.png."""
     path = viz.save_grid(images, sample_grid_path(run_dir, step))
     if Path(loss_log_path).exists():
-        viz.plot_losses(loss_log_path, Path(run_dir) / "loss_plot.png", title="DCGAN losses")
+        judge_log = Path(run_dir) / "judge_log.csv"
+        viz.plot_losses(loss_log_path, Path(run_dir) / "loss_plot.png", title="DCGAN losses",
+                        judge_rows=checkpoint.read_loss_log(judge_log) if judge_log.is_file() else None)
     return path
+
+
+class JudgeTracker:
+    """How good a judge D is, every checkpoint: its eval-mode accuracy on real faces kept out of training
+    (``held_out``, uint8 (N, S, S, 3)) and on as many fresh fakes of the painting generator, logged to
+    judge_log.csv and drawn into the loss plot beside the train-mode d_acc."""
+
+    def __init__(self, run_dir, held_out):
+        self.held_out = held_out
+        self.log = checkpoint.LossLog(Path(run_dir) / "judge_log.csv", JUDGE_FIELDS)
+
+    def score(self, step, epoch, D, G):
+        """Log one row for D (any mode; put back as it was) and the generator G (eval mode)."""
+        from .judge import accuracy, fresh_fakes
+        row = dict(accuracy(D, self.held_out, fresh_fakes(G, len(self.held_out))), step=step, epoch=epoch)
+        self.log.append(row)
+        return row
 
 
 def make_training_gif(run_dir, every=1, duration_ms=300, out=None):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from . import checkpoint, files
 
-RUN_FILES = ("config.json", "loss_log.csv", "fid_log.csv", "loss_plot.png", "fid_plot.png", "training.gif",
-             "fid_reference.npz")
+RUN_FILES = ("config.json", "loss_log.csv", "fid_log.csv", "judge_log.csv", "loss_plot.png", "fid_plot.png",
+             "training.gif", "fid_reference.npz")
 
 
 def holds_a_run(folder):
@@ -63,7 +63,7 @@ def remove_run_files(out, say):
 
 def copy_logs(source, out):
     """Resumed into a new folder: it starts with the source run's logs and best checkpoint (copies)."""
-    for name in ("loss_log.csv", "fid_log.csv", "fid_reference.npz", "checkpoints/best.npz"):
+    for name in ("loss_log.csv", "fid_log.csv", "judge_log.csv", "fid_reference.npz", "checkpoints/best.npz"):
         if (source / name).is_file():
             with files.atomic_write(out / name) as handle, open(source / name, "rb") as original:
                 shutil.copyfileobj(original, handle)

@@ -17,9 +17,9 @@ from .nn import sigmoid
 PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "generator.npz"
 GENERATOR_FORMAT = "tinygan-generator"
 MAX_FACES = 100_000     # faces one command may paint: 1.2 GB of 64x64 RGB, about 6 minutes on a 2-core CPU
-JUDGE_WARNING = ("A GAN's discriminator is a weak detector: it only learned to tell real faces from the fakes of "
-                 "one generator during training, and its score drifts as training goes on. It is NOT a deepfake "
-                 "detector; never use it to decide whether a real photo is genuine.")
+JUDGE_WARNING = ("The judge is a GAN's discriminator: it learned to tell face photos framed like its training "
+                 "faces from the fakes of one generator, and nothing else (not other generators, not edited "
+                 "photos). It is NOT a deepfake detector; never use it to decide whether a real photo is genuine.")
 
 
 def parse_seeds(text):
@@ -119,18 +119,35 @@ def load_generator(path=None, raw=False):
     return _load_float32(model_config_of(tree, path).generator(rng=0), tree[key])
 
 
-def load_discriminator(path=None):
-    """The discriminator (eval mode) from a checkpoint, run directory, generator file with D, or PyTorch .npz.
+def load_discriminator(path=None, which="judge"):
+    """A discriminator (eval mode) from a checkpoint, run directory, generator file with D, or PyTorch .npz.
 
-    With no path, the discriminator shipped beside the pretrained generator.
+    which: "judge" (default) gives the D fitted for judging where the file has one (see tinygan.judge and
+    ``examples/package_generator.py --data``), else the GAN's D; "gan" gives the D the GAN trained against.
+    With no path, the one shipped beside the pretrained generator. ``D.role`` says which it is.
     """
+    if which not in ("judge", "gan"):
+        raise ValueError(f"which must be 'judge' or 'gan', got {which!r}")
     tree, path = load_tree(_pretrained() if path is None else path)
     if _is_torch_layout(tree):
-        return discriminator_from_state_dict(tree)
-    if "D" not in tree:
+        D = discriminator_from_state_dict(tree)
+        D.role = "gan"
+        return D
+    fitted = which == "judge" and isinstance(tree.get("judge"), dict) and "D" in tree["judge"]
+    if not fitted and "D" not in tree:
         raise ValueError(f"{path} holds no discriminator: judging needs a training checkpoint "
                          "(ckpt_*.npz) or a generator file saved with its D")
-    return _load_float32(model_config_of(tree, path).discriminator(rng=0), tree["D"])
+    D = _load_float32(model_config_of(tree, path).discriminator(rng=0), tree["judge"]["D"] if fitted else tree["D"])
+    D.role = "judge" if fitted else "gan"
+    return D
+
+
+def load_face_model(path=None):
+    """The file's tinygan.judge.FaceModel (how face-like an image is), or None where it has none."""
+    from .judge import FaceModel
+    tree, path = load_tree(_pretrained() if path is None else path)
+    faces = tree.get("judge", {}).get("faces") if isinstance(tree.get("judge"), dict) else None
+    return FaceModel.from_dict(faces) if faces else None
 
 
 def _pretrained():
@@ -253,13 +270,9 @@ def arithmetic_picture(groups, result):
 
 
 def judge(D, images_uint8, batch_size=64):
-    """D's probability that each image (uint8 (N, H, W, 3), preprocessed like the training data) is real."""
-    from .data import to_float
-    probs = []
-    for i in range(0, len(images_uint8), batch_size):
-        logits = D(to_float(np.asarray(images_uint8[i:i + batch_size])))
-        probs.append(backend.to_numpy(sigmoid(logits)).reshape(-1))
-    return np.concatenate(probs)
+    """D's probability that each image (uint8 (N, H, W, 3), framed like the training data) is real."""
+    from .judge import probabilities
+    return probabilities(D, images_uint8, batch_size)
 
 
 # --- PyTorch-layout export / import --------------------------------------------
@@ -273,17 +286,22 @@ def export_torch(module, path):
     return path
 
 
-def save_generator(G, path, provenance=None, dtype=np.float16, D=None):
+def save_generator(G, path, provenance=None, dtype=np.float16, D=None, judge=None):
     """A generator file (float16 by default: half the size, invisible in the images), with D if given.
 
-    It stores the ModelConfig under "model", so ``load_generator`` rebuilds G from it.
+    It stores the ModelConfig under "model", so ``load_generator`` rebuilds G from it. ``judge``: the D
+    fitted for judging and its tinygan.judge.FaceModel, as (D, face_model), stored under "judge".
     """
+    some_D = D if D is not None else judge[0] if judge is not None else None
     model = ModelConfig(nz=G.config["nz"], ngf=G.config["ngf"], nc=G.config["nc"], image_size=G.config["image_size"],
-                        z_dist=G.config["z_dist"], **({"ndf": D.config["ndf"]} if D is not None else {}))
+                        z_dist=G.config["z_dist"], **({"ndf": some_D.config["ndf"]} if some_D is not None else {}))
     tree = {"format": GENERATOR_FORMAT, "model": model.to_dict(),
             "G": {k: v.astype(dtype) for k, v in G.state_dict().items()}}
     if D is not None:
         tree["D"] = {k: v.astype(dtype) for k, v in D.state_dict().items()}
+    if judge is not None:
+        judge_D, faces = judge
+        tree["judge"] = {"D": {k: v.astype(dtype) for k, v in judge_D.state_dict().items()}, "faces": faces.to_dict()}
     if provenance:
         tree["provenance"] = provenance
     checkpoint.save(path, tree)

@@ -120,7 +120,10 @@ class Trainer:
             raise ValueError(f"the dataset has {len(dataset)} images, fewer than one batch of {c['batch_size']}; "
                              "lower --batch-size")
         self.dataset = dataset
-        self.loader = BatchLoader(dataset, c["batch_size"], seed=c["seed"], flip=c["flip"])
+        images = getattr(dataset, "images", dataset)
+        held_out = min(c["judge_held_out"], len(images) // 10)       # the last faces, never trained on
+        self.loader = BatchLoader(images[:len(images) - held_out], c["batch_size"], seed=c["seed"], flip=c["flip"])
+        self.judge = monitor.JudgeTracker(self.out, images[len(images) - held_out:]) if held_out else None
         self.model = model_config(c)
         init_rng = backend.default_rng([c["seed"], 0])
         self.G = self.model.generator(init_rng)
@@ -234,6 +237,8 @@ class Trainer:
         run_folder.take_over(self.out, self.resumed_from, overwrite, self.say)
         self.log.truncate_after(self.step)           # rows a crashed run wrote after its checkpoint
         self.fid.log.truncate_after(self.step)
+        if self.judge is not None:
+            self.judge.log.truncate_after(self.step)
         files.write_text(self.out / "config.json", json.dumps(c, indent=2))
         if self.step == 0 and checkpoint.latest(self.out / "checkpoints") is None:
             self.save()                               # step 0: a run killed at any moment can be resumed
@@ -241,7 +246,8 @@ class Trainer:
     def _loop(self, minutes, on_sample):
         c, per_epoch = self.config, len(self.loader)
         budget = f", or {minutes:g} minutes" if minutes else ""
-        self.say(f"training a {c['image_size']}x{c['image_size']} DCGAN on {len(self.dataset)} images "
+        held_out = f" ({len(self.judge.held_out)} more held out to measure D as a judge)" if self.judge else ""
+        self.say(f"training a {c['image_size']}x{c['image_size']} DCGAN on {len(self.loader.images)} images{held_out} "
                  f"({per_epoch} batches of {c['batch_size']} per epoch) for {self.total_steps - self.step} steps "
                  f"(to step {self.total_steps}{budget}), backend {backend.name()}; writing to {self.out}")
         t_start = t_window = time.perf_counter() - self.window_seconds
@@ -279,6 +285,10 @@ class Trainer:
                 if c["fid_every"] and (self.step % c["fid_every"] == 0 or self.step == self.total_steps):
                     self.score_fid()
                 if self.step % c["checkpoint_every"] == 0 or self.step == self.total_steps:
+                    judging = time.perf_counter()
+                    self.score_judge()
+                    spent = time.perf_counter() - judging          # the judge's seconds are not training's
+                    t_start, t_window = t_start + spent, t_window + spent
                     self.window_seconds = time.perf_counter() - t_window
                     self.save()
         if self.step >= self.total_steps:
@@ -355,6 +365,17 @@ class Trainer:
                  f"{row['n_real']} real)" + (" - the best so far: saved checkpoints/best.npz" if is_best else
                                             f"; the best is {self.best['fid']:.1f} at step {self.best['step']}"))
         return score
+
+    def score_judge(self):
+        """D's eval-mode accuracy on the held-out faces and fresh fakes (tinygan.monitor.JudgeTracker)."""
+        if self.judge is None:
+            return None
+        row = self.judge.score(self.step, self.step / len(self.loader), self.D, self.sampling_generator())
+        self.G.train()
+        self.say(f"D as a judge at step {self.step} (eval mode, one image at a time): {row['real_called_real']:.0%} "
+                 f"of {row['n_real']} held-out real faces called real, {row['fake_called_fake']:.0%} of as many fresh "
+                 "fakes called fake")
+        return row
 
     # --- checkpoints ------------------------------------------------------------
     def state(self):
@@ -451,6 +472,7 @@ def resume(path, dataset=None, verbose=True, out=None, **overrides):
         raise ValueError(f"{ckpt} is not a tinygan training checkpoint (format {state.get('format')!r})")
     source = run_folder_of(ckpt)
     config = {key: value for key, value in dict(state["config"]).items() if key in DEFAULTS}
+    config.setdefault("judge_held_out", 0)        # a run from before the option trained on every face
     config.update({key: value for key, value in overrides.items() if value is not None})
     config["out"] = str(out if out is not None else source)
     try:

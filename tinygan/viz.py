@@ -204,12 +204,14 @@ def _save_figure(fig, path):
     return path
 
 
-def plot_losses(rows_or_csv_path, path, title=None):
+def plot_losses(rows_or_csv_path, path, title=None, judge_rows=None):
     """Plot D loss and G loss against step; a second panel shows mean D(x) and D(G(z)), a third D's accuracy.
 
     ``rows_or_csv_path``: a list of dicts or the path of a CSV loss log, with
     the columns of ``LOSS_FIELDS`` (``d_real``, ``d_fake`` and the accuracies optional:
-    a panel is drawn when its columns are there).
+    a panel is drawn when its columns are there). ``judge_rows``: rows of a run's judge_log.csv
+    (tinygan.monitor.JUDGE_FIELDS), D's eval-mode accuracy on held-out faces, drawn as points in the
+    accuracy panel beside the train-mode curves.
     """
     if isinstance(rows_or_csv_path, (str, Path)):
         rows = read_loss_log(rows_or_csv_path)
@@ -244,12 +246,19 @@ def plot_losses(rows_or_csv_path, path, title=None):
         _plot_smoothed(ax, steps, _column(rows, "d_acc_real"), "real called real", "tab:green")
         _plot_smoothed(ax, steps, _column(rows, "d_acc_fake"), "fake called fake", "tab:red")
         _plot_smoothed(ax, steps, _column(rows, "d_acc"), "both", "black")
+        if judge_rows:                             # the same D in eval mode, one image at a time: as a judge
+            judge_steps = _column(judge_rows, "step")
+            ax.plot(judge_steps, _column(judge_rows, "real_called_real"), "o--", color="tab:green", markersize=4,
+                    linewidth=0.8, label="held-out real called real, eval mode")
+            ax.plot(judge_steps, _column(judge_rows, "fake_called_fake"), "s--", color="tab:red", markersize=4,
+                    linewidth=0.8, label="fresh fake called fake, eval mode")
         ax.axhline(0.5, color="gray", linestyle=":", linewidth=1)  # a D that guesses
         ax.set_ylim(0.0, 1.02)
         ax.set_ylabel("D's accuracy")
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper right", fontsize="small")
+        ax.legend(loc="lower left" if has_accuracy and ax is axes[-1] else "upper right", fontsize="small",
+                  ncol=2 if judge_rows and ax is axes[-1] else 1)
     axes[-1].set_xlabel("training step")
     axes[0].set_title(title or "GAN training losses")
     return _save_figure(fig, path)

@@ -432,10 +432,31 @@ def check_g_step(ns, rng):
     return r
 
 
+def check_input_gradient(ns, rng):
+    from ..judge import input_gradient as reference
+    from ..nn import sigmoid
+    input_gradient = needs(ns, "input_gradient", "input_gradient")
+    D, D_ref = tiny_gan(7)[1].eval(), tiny_gan(7)[1].eval()
+    images = rng.uniform(-1, 1, size=(3, 3, 64, 64))
+    got = input_gradient(D, images.copy())
+    want = to_numpy(reference(D_ref, images.copy()))
+    p = to_numpy(sigmoid(D_ref(images.copy()))).reshape(-1, 1, 1, 1)
+    r = Result()
+    r.array("dlogit/dimages", got, want, rtol=1e-9, mistakes=[
+        ("the gradient of the probability sigmoid(logit), not of the logit, gives: start the backward with ones",
+         lambda: want * p * (1 - p)),
+        ("the gradient of the mean of the logits gives: start the backward with ones, not 1/N",
+         lambda: want / len(images))])
+    frozen = sum(not parameter.requires_grad for parameter in D.parameters())
+    r.add("D's weights learn again afterwards (requires_grad back to True)", frozen == 0,
+          f"{frozen} parameters still frozen", "0")
+    return r
+
+
 CHECKS = {"linear_backward": check_linear_backward, "im2col": check_im2col, "conv_backward": check_conv_backward,
           "conv_transpose_forward": check_conv_transpose_forward, "batchnorm_backward": check_batchnorm_backward,
           "bce_with_logits": check_bce_with_logits, "adam_step": check_adam_step, "d_step": check_d_step,
-          "g_step": check_g_step}
+          "g_step": check_g_step, "input_gradient": check_input_gradient}
 
 
 def run_part(part, source, filename="student_lesson.py"):

@@ -46,6 +46,7 @@ LIBRARY = {
     "adam_step": ("tinygan.optim.Adam",),
     "d_step": ("tinygan.train",),
     "g_step": ("tinygan.train",),
+    "input_gradient": ("tinygan.judge",),
 }
 
 

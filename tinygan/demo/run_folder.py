@@ -44,7 +44,7 @@ class Models:
         self.run = self.source if self.source is not None and self.source.is_dir() else None
         self.lock = threading.Lock()
         self.loaded_from, self.problem, self.failed = None, None, {}
-        self.G = self.D = None
+        self.G = self.D = self.faces = None
         self.refresh()
 
     def candidates(self):
@@ -84,11 +84,12 @@ class Models:
                 D = sampling.load_discriminator(path)
             except ValueError:                       # a generator file without D: Judge is off
                 D = None
+            faces = sampling.load_face_model(path) if D is not None and D.role == "judge" else None
         except (ValueError, OSError) as err:         # truncated, corrupt, or gone since it was listed
             self.failed[path] = (stamp, err)
             print(f"tinygan demo: cannot load {path}: {err}", file=sys.stderr)
             return False
-        self.G, self.D, self.loaded_from = G, D, path
+        self.G, self.D, self.faces, self.loaded_from = G, D, faces, path
         return True
 
     def display_name(self, path):
@@ -155,12 +156,14 @@ def newest_sample(run):
 
 
 def run_progress(run):
-    """The run's log, FID log and timing, read from its folder: a JSON-able dict."""
+    """The run's log, FID log, judge log and timing, read from its folder: a JSON-able dict."""
     rows, skipped = read_log_tail(run / "loss_log.csv")
     fid_rows, fid_skipped = read_log_tail(run / "fid_log.csv")
+    judge_rows, judge_skipped = read_log_tail(run / "judge_log.csv")
     config = read_config(run)
-    progress = {"rows": rows[-2000:], "fid": fid_rows, "step": rows[-1]["step"] if rows else 0,
-                "skipped_rows": skipped + fid_skipped, "updated_seconds_ago": None}
+    progress = {"rows": rows[-2000:], "fid": fid_rows, "judge": judge_rows[-2000:],
+                "step": rows[-1]["step"] if rows else 0,
+                "skipped_rows": skipped + fid_skipped + judge_skipped, "updated_seconds_ago": None}
     if rows:
         stamp = file_stamp(run / "loss_log.csv")
         progress["updated_seconds_ago"] = time.time() - stamp[1] / 1e9 if stamp else None

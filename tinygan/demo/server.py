@@ -8,8 +8,10 @@
     GET  /api/faces?seeds=0-15      one face per seed: JSON {"seeds": [...], "images": [PNG data URLs]}
     GET  /api/walk?a=3&b=14&t=0.5   the face at t of the slerp path from seed a to seed b: PNG
     GET  /api/arithmetic?a=1,2&b=3&c=4,5   mean(A) - mean(B) + mean(C), with every group's faces: PNG
-    POST /api/judge                 an uploaded image (multipart form field "image", or the raw bytes):
-                                    JSON {"probability", "verdict", "crop", "face": what D saw, "warning"}
+    POST /api/judge                 an uploaded image (multipart form field "image", or the raw bytes), and
+                                    optional form fields "box" (left,top,side) or "eyes" (xl,yl,xr,yr) that
+                                    frame it, "explain" (1: where D looks): JSON {"probability", "verdict",
+                                    "is_face", "crop", "face": what D saw, "explain", "role", "warning"}
     GET  /api/run                   the run's progress: step, img/s, ETA, loss-log rows, FID rows
     GET  /api/run/samples.png       the run's newest fixed-noise grid
     HEAD any of the GETs; OPTIONS   says which methods there are
@@ -40,6 +42,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from .. import sampling
+from ..images import CELEBA_CROP, GUIDE
 from .connections import PooledHTTPServer, PrefixedReader
 from .guard import Guard, is_loopback, new_token
 from .run_folder import Models, newest_sample, run_progress
@@ -223,7 +226,8 @@ class Handler(BaseHTTPRequestHandler):
             models.refresh()
             body = {"model": dict(models.G.config), "discriminator": models.D is not None,
                     "run": models.run is not None, "checkpoint": models.display_name(models.loaded_from),
-                    "problem": models.problem, "warning": sampling.JUDGE_WARNING}
+                    "problem": models.problem, "warning": sampling.JUDGE_WARNING,
+                    "judge": None if models.D is None else models.D.role, "guide": GUIDE, "crop": CELEBA_CROP}
         return as_json(body)
 
     def faces(self, query):
@@ -329,22 +333,31 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
     def judge(self, body):
-        from ..data import prepare_for_judging
-        data = uploaded_image(self.headers.get("Content-Type", ""), body)
+        from .. import judge
+        from ..images import parse_numbers, prepare_for_judging
+        data, fields = uploaded_image(self.headers.get("Content-Type", ""), body)
+        try:
+            box = parse_numbers(fields["box"], 3, "box (left,top,side)") if fields.get("box") else None
+            eyes = parse_numbers(fields["eyes"], 4, "eyes (xl,yl,xr,yr)") if fields.get("eyes") else None
+        except ValueError as err:
+            raise BadRequest(str(err)) from None
+        eyes = eyes and (eyes[:2], eyes[2:])
         check_image(data)
         with self.models.lock:
             self.models.refresh()
-            if self.models.D is None:
+            D, faces = self.models.D, self.models.faces
+            if D is None:
                 raise BadRequest(f"{self.models.display_name(self.models.loaded_from)} holds no discriminator "
                                  "to judge with", HTTPStatus.CONFLICT)
-            size = self.models.D.config["image_size"]
             try:
-                face, crop = prepare_for_judging(data, size)
+                face, crop = prepare_for_judging(data, D.config["image_size"], box=box, eyes=eyes)
             except ValueError as err:
                 raise BadRequest(f"cannot use this image: {err}", HTTPStatus.UNPROCESSABLE_ENTITY) from None
-            probability = float(sampling.judge(self.models.D, face[None])[0])
-        return as_json({"probability": probability, "verdict": "real" if probability >= 0.5 else "fake",
-                        "crop": crop, "face": data_url(face), "warning": sampling.JUDGE_WARNING})
+            answer = judge.judge_faces(D, face[None], faces)[0]
+            if fields.get("explain") == "1":
+                answer["explain"] = data_url(judge.saliency_picture(face, judge.saliency(D, face)))
+        return as_json(dict(answer, crop=crop, face=data_url(face), role=D.role, warning=sampling.JUDGE_WARNING,
+                            not_a_face=None if answer["is_face"] else judge.NOT_A_FACE))
 
 
 def make_server(source=None, host="127.0.0.1", port=8000, raw=False, token=None):

@@ -18,7 +18,9 @@ from http import HTTPStatus
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024        # 10 MB
 MAX_UPLOAD_PIXELS = 16_000_000             # a 16-megapixel photo (4000x4000)
 MAX_DECODED_BYTES = 64 * 1024 * 1024       # pixels x channels x bytes per sample, before any conversion
-MAX_PARTS = 16                             # parts of a multipart form looked at; a judge form has one
+MAX_PARTS = 16                             # parts of a multipart form looked at; a judge form has up to four
+TEXT_FIELDS = ("box", "eyes", "explain")   # the judge form's fields besides the image
+MAX_FIELD_BYTES = 200                      # a longer text field is not read
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
 
 
@@ -39,16 +41,21 @@ def header_parameter(value, name, header="content-type"):
 
 
 def uploaded_image(content_type, body):
-    """The image bytes of a judge request: a multipart form's 'image' field, or the body itself."""
+    """The image bytes of a judge request and its text fields: (a multipart form's 'image' field and its
+    other fields as {name: text}), or (the body itself, {})."""
     if content_type.lower().startswith("multipart/form-data"):
-        return form_field(content_type, body, "image")
+        parts = form_parts(content_type, body, "image")
+        fields = {name: content.decode("utf-8", errors="replace") for name, content in parts.items()
+                  if name in TEXT_FIELDS and len(content) <= MAX_FIELD_BYTES}
+        return parts["image"], fields
     if not body:
         raise BadRequest("no image: send one in a form field named 'image', or as the request body")
-    return body
+    return body, {}
 
 
-def form_field(content_type, body, field):
-    """The content of the form field ``field`` in a multipart/form-data body (RFC 7578), looking at MAX_PARTS parts.
+def form_parts(content_type, body, required):
+    """The named parts of a multipart/form-data body (RFC 7578), looking at MAX_PARTS parts: {name: content}.
+    The part named ``required`` must be there and not empty.
 
     The body is ``--boundary CRLF part CRLF --boundary CRLF part ... CRLF --boundary--``, and each part is
     headers, a blank line, then the content.
@@ -59,6 +66,7 @@ def form_field(content_type, body, field):
     pieces = body.split(b"--" + boundary.encode("latin-1"), MAX_PARTS + 1)    # [preamble, part, part, ...]
     if len(pieces) < 3:
         raise BadRequest("malformed multipart form (no boundary or no parts)")
+    parts = {}
     for piece in pieces[1:MAX_PARTS + 1]:
         if piece.startswith(b"--"):                                       # the closing delimiter: no more parts
             break
@@ -67,15 +75,17 @@ def form_field(content_type, body, field):
             raise BadRequest("malformed multipart form (a part without a blank line after its headers)")
         disposition = next((line.split(b":", 1)[1] for line in head.split(b"\r\n")
                             if line.lower().startswith(b"content-disposition:")), b"")
-        if header_parameter(disposition.decode("latin-1"), "name", "content-disposition") == field:
-            content = content[:-2] if content.endswith(b"\r\n") else content   # that CRLF belongs to the delimiter
-            if not content:
-                raise BadRequest(f"the form's '{field}' field is empty")
-            return content
+        name = header_parameter(disposition.decode("latin-1"), "name", "content-disposition")
+        if name is not None and name not in parts:
+            parts[name] = content[:-2] if content.endswith(b"\r\n") else content   # that CRLF ends the part
+    if required in parts:
+        if not parts[required]:
+            raise BadRequest(f"the form's '{required}' field is empty")
+        return parts
     if len(pieces) > MAX_PARTS + 1 and not pieces[MAX_PARTS + 1].startswith(b"--"):
-        raise BadRequest(f"the form has more than {MAX_PARTS} parts and none of the first is named '{field}'",
+        raise BadRequest(f"the form has more than {MAX_PARTS} parts and none of the first is named '{required}'",
                          HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-    raise BadRequest(f"the form has no file in a field named '{field}'")
+    raise BadRequest(f"the form has no file in a field named '{required}'")
 
 
 def decoded_size(img):
