@@ -139,6 +139,8 @@ def test_eyes_put_the_eyes_where_the_training_faces_have_theirs(tilt):
         found = np.array([cols.mean() + half.start + 0.5, rows.mean() + 0.5]) / 64
         np.testing.assert_allclose(found, GUIDE[name], atol=1.5 / 64)
     assert eyes_box((tuple(left), tuple(right)))[0] == pytest.approx(tilt)
+    swapped, _ = prepare_for_judging(png(photo), 64, eyes=(tuple(right), tuple(left)))    # either eye first
+    np.testing.assert_array_equal(swapped, face)
 
 
 @pytest.mark.skipif(not SHARED_TAR.exists(), reason="needs ../shared/data")
@@ -186,6 +188,11 @@ def test_the_command_line_judges_frames_explains_and_gives_no_verdict_for_a_blan
     assert "aligned by the eyes" in out and "not a judge fitted for judging" in out
     assert main(["judge", "-c", str(judge_file), str(photo), str(blank), "--explain", str(where)]) == 2
     assert "exactly one image file" in capsys.readouterr().err
+    assert main(["judge", "-c", str(judge_file), str(photo), "--explain", str(tmp_path / "where.gif")]) == 2
+    assert "--explain" in capsys.readouterr().err
+    assert main(["judge", "-c", str(judge_file), str(photo), "--box", "0,0,500"]) == 2
+    captured = capsys.readouterr()
+    assert "reaches outside" in captured.err and captured.out == ""        # refused before anything is said
     with pytest.raises(SystemExit):
         main(["judge", str(photo), "--eyes", "1,2,3"])
     assert "--eyes XL,YL,XR,YR must be 4 numbers" in capsys.readouterr().err

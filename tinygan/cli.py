@@ -57,11 +57,11 @@ def add_checkpoint(p, what="generator"):
     add_backend(p)
 
 
-def image_format(path):
+def image_format(path, what="--out"):
     """The Pillow format for an output file's suffix; ValueError for a suffix tinygan does not write."""
     fmt = IMAGE_SUFFIXES.get(Path(path).suffix.lower())
     if fmt is None:
-        raise ValueError(f"--out {path}: cannot tell the image format from its suffix; "
+        raise ValueError(f"{what} {path}: cannot tell the image format from its suffix; "
                          f"expected one of {', '.join(IMAGE_SUFFIXES)}")
     return fmt
 
@@ -157,14 +157,14 @@ def cmd_judge(args):
     for option, source in (("--real", args.real), ("--fake", args.fake)):
         if source is not None and not Path(source).expanduser().exists():
             raise ValueError(f"{option} {source} does not exist; expected a folder of images, a .zip or a .tar")
-    explain = args.explain and image_format(free_output(args.explain, "--explain"))
+    explain = args.explain and image_format(free_output(args.explain, "--explain"), "--explain")
     size = D.config["image_size"]
+    framed = [data.load_for_judging(path, size, args.crop, args.box, args.eyes) for path in args.images]
     print(JUDGE_WARNING)
     if D.role == "gan":
         print("note: this is the D the GAN trained against, not a judge fitted for judging, and in eval mode it "
               "calls most real photos fake (see tinygan/judge.py; examples/package_generator.py --data fits one)")
     if args.images:
-        framed = [data.load_for_judging(path, size, args.crop, args.box, args.eyes) for path in args.images]
         faces = np.stack([face for face, _ in framed])
         for name, answer, (_, how) in zip(args.images, judge.judge_faces(D, faces, face_model), framed):
             print(f"{answer['probability']:6.3f}  {answer['verdict']:10s}  {name}  ({how})")
@@ -414,7 +414,7 @@ def build_parser():
     p.add_argument("--box", type=box_option, metavar="LEFT,TOP,SIDE",
                    help="frame the face by hand: the square (in the photo's pixels) that D judges, resized")
     p.add_argument("--eyes", type=eyes_option, metavar="XL,YL,XR,YR",
-                   help="frame the face as CelebA's alignment did: the two eyes (as seen) in the photo's pixels; "
+                   help="frame the face as CelebA's alignment did: the two eyes (either first) in the photo's pixels; "
                         "the photo is turned until they are level and cropped so they sit where the training "
                         "faces have theirs")
     p.add_argument("--explain", metavar="OUT.png", help="write where D looks: the gradient of its logit with "

@@ -159,14 +159,12 @@ def box_frame(box):
 
 
 def eyes_box(eyes):
-    """The eyes ((x, y) left, (x, y) right, as seen) -> (angle in degrees that levels them, the box in the
+    """The eyes ((x, y), (x, y), in either order) -> (angle in degrees that levels them, the box in the
     levelled photo that puts them where GUIDE has them), as CelebA's alignment did."""
-    (xl, yl), (xr, yr) = eyes
+    (xl, yl), (xr, yr) = sorted(eyes)                   # the eye on the left as seen first, whichever came first
     distance = float(np.hypot(xr - xl, yr - yl))
     if distance < 1:
         raise ValueError(f"the two eyes must be at least 1 px apart, got {eyes}")
-    if xr <= xl:
-        raise ValueError(f"the left eye (as seen) must be left of the right one, got x {xl:g} and {xr:g}")
     (gl, gy), (gr, _) = GUIDE["left_eye"], GUIDE["right_eye"]
     side = distance / (gr - gl)
     centre_x, centre_y = (xl + xr) / 2, (yl + yr) / 2
