@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from tinygan import judge, sampling  # noqa: E402
 from tinygan.data import FaceDataset  # noqa: E402
 from tinygan.image_sources import _readers, scan_source  # noqa: E402
-from tinygan.images import CELEBA_CROP, GUIDE, box_frame, prepare_for_judging  # noqa: E402
+from tinygan.images import CELEBA_CROP, dark_centroid, eyes_box, prepare_for_judging  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -53,24 +53,14 @@ def pasted_into_photos(fakes, photos_89x109):
     return np.stack(out)
 
 
-def darkest(mean, x0, x1, y0, y1):
-    """The centroid of the darker half of a window of a mean face, in pixels (x, y)."""
-    window = mean[y0:y1, x0:x1]
-    weight = np.clip(window.max() - window - (window.max() - window.min()) / 2, 0, None)
-    rows, cols = np.mgrid[y0:y1, x0:x1] + 0.5
-    return (weight * cols).sum() / weight.sum(), (weight * rows).sum() / weight.sum()
-
-
 def framed_by_mean_eyes(source, whole_width, n):
     """The crops framed as the aligned faces are: the eyes of their mean face (whole-width squares) put on
     GUIDE's eyes by one box, as fractions of the width, used for every crop. The crops are cut tighter than the
     aligned photos, so where the box reaches outside a crop it is moved inside, as the demo page moves it.
     Returns (faces, box fractions)."""
     mean = np.asarray(whole_width[:n], np.float64).mean(axis=(0, 3))            # (64, 64)
-    (xl, yl), (xr, yr) = darkest(mean, 17, 31, 20, 33), darkest(mean, 33, 47, 20, 33)
-    side = (xr - xl) / (GUIDE["right_eye"][0] - GUIDE["left_eye"][0]) / 64
-    left = (xl + xr) / 2 / 64 - side * (GUIDE["left_eye"][0] + GUIDE["right_eye"][0]) / 2
-    top = (yl + yr) / 2 / 64 - side * GUIDE["left_eye"][1]
+    eyes = dark_centroid(mean, 17, 31, 20, 33), dark_centroid(mean, 33, 47, 20, 33)
+    left, top, side = np.array(eyes_box(eyes)[1]) / 64          # the mean face's eyes are level (to 0.1 degrees)
     faces = []
     for raw in read_files(source, scan_source(source)[0][:n]):
         width, height = Image.open(io.BytesIO(raw)).size

@@ -18,6 +18,7 @@ as they are and a new judge is fitted.
     python examples/package_generator.py runs/celeba/checkpoints/ckpt_000780.npz --out generator.npz \\
         --data celeba.tar --wall-time "55 min" --machine "2-core CPU"
 """
+import copy
 import platform
 import sys
 from pathlib import Path
@@ -87,7 +88,7 @@ def main(argv=None):
         if args.data:
             crop = provenance.get("training_config", {}).get("crop", CELEBA_CROP)    # G's own training crop
             dataset = FaceDataset(args.data, image_size=G.config["image_size"], crop=crop)
-            judge_D = sampling.load_discriminator(path, which="gan")
+            judge_D = copy.deepcopy(D)                                   # fine-tuned; D stays as it was
             print(f"fitting a judge: {args.judge_steps} steps on {len(dataset) - args.judge_held_out} faces, "
                   f"the last {args.judge_held_out} held out")
             judge_D, faces, report = judge.make_judge(G, judge_D, dataset.images, args.judge_held_out,

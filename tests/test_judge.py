@@ -11,7 +11,7 @@ from helpers import face_images, oval_faces
 from tinygan import checkpoint, judge, sampling
 from tinygan.dcgan import Discriminator, Generator
 from tinygan.gradcheck import relative_error
-from tinygan.images import CELEBA_CROP, GUIDE, eyes_box, prepare_for_judging
+from tinygan.images import CELEBA_CROP, GUIDE, dark_centroid, eyes_box, prepare_for_judging
 
 SHARED_TAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba_align_89x109_10k.tar"
 
@@ -149,11 +149,8 @@ def test_the_guide_is_where_the_mean_training_face_has_its_eyes_and_mouth():
     mean = np.asarray(FaceDataset(SHARED_TAR, 64, crop=CELEBA_CROP, verbose=False).images,
                       dtype=np.float64).mean(axis=(0, 3))                               # (64, 64)
 
-    def darkest(x0, x1, y0, y1):             # the centroid of the darker half of a window, in [0, 1]
-        window = mean[y0:y1, x0:x1]
-        weight = np.clip(window.max() - window - (window.max() - window.min()) / 2, 0, None)
-        rows, cols = np.mgrid[y0:y1, x0:x1] + 0.5
-        return np.array([(weight * cols).sum(), (weight * rows).sum()]) / weight.sum() / 64
+    def darkest(x0, x1, y0, y1):                                   # in fractions of the face, as GUIDE
+        return np.array(dark_centroid(mean, x0, x1, y0, y1)) / 64
 
     for name, found in (("left_eye", darkest(14, 28, 27, 40)), ("right_eye", darkest(36, 50, 27, 40)),
                         ("mouth", darkest(24, 41, 50, 60))):

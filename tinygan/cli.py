@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from . import sampling
-from .images import parse_numbers
+from .images import parse_eyes, parse_numbers
 from .options import (HelpFormatter, add_backend, free_output, parse_seeds, port_number, positive_int,
                       use_backend, whole_number)
 from .sampling import JUDGE_WARNING, MAX_FACES  # noqa: F401 - the CLI's names for them
@@ -36,10 +36,9 @@ def box_option(text):
 def eyes_option(text):
     """--eyes XL,YL,XR,YR -> ((xl, yl), (xr, yr))."""
     try:
-        xl, yl, xr, yr = parse_numbers(text, 4, "--eyes XL,YL,XR,YR")
+        return parse_eyes(text, "--eyes XL,YL,XR,YR")
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
-    return (xl, yl), (xr, yr)
 
 
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}

@@ -89,8 +89,7 @@ def recalibrate_batchnorm(model, batches):
     finally:
         for bn, momentum in zip(norms, momenta):
             bn.momentum = momentum
-        for m in model.modules():
-            m.cache = None                    # no backward follows: free the activations
+        model.free_activations()              # no backward follows
         model.eval()
     return model
 

@@ -12,8 +12,8 @@ from PIL import Image, ImageOps
 
 CELEBA_CROP = 128 / 178   # the usual CelebA face crop: 128 px of the 178 px wide aligned images
 # Where the training faces have their eyes and mouth, as fractions of the judged square (x right, y down):
-# the darkest spots of the mean of the 10,000 aligned faces (celeba_align_89x109_10k.tar) after the centre crop
-# CELEBA_CROP. tests/test_framing.py measures them again from the data when it is there.
+# the darkest spots (dark_centroid) of the mean of the 10,000 aligned faces (celeba_align_89x109_10k.tar) after the
+# centre crop CELEBA_CROP. tests/test_judge.py measures them again from the data when it is there.
 GUIDE = {"left_eye": (0.330, 0.515), "right_eye": (0.668, 0.515), "mouth": (0.503, 0.844)}
 
 
@@ -129,6 +129,16 @@ def _decode(raw, image_size, crop, frame=None):
 
 
 # --- framing a face by hand: a square box, or the two eyes ------------------------------------------
+def dark_centroid(grey, x0, x1, y0, y1):
+    """Where an eye or the mouth is in a mean face: the centroid of the darker half of the window
+    grey[y0:y1, x0:x1] (float (H, W)), weighted by how much darker than the middle of its range, as (x, y) in
+    pixels (pixel centres at +0.5)."""
+    window = grey[y0:y1, x0:x1]
+    weight = np.clip(window.max() - window - (window.max() - window.min()) / 2, 0, None)
+    rows, cols = np.mgrid[y0:y1, x0:x1] + 0.5
+    return (weight * cols).sum() / weight.sum(), (weight * rows).sum() / weight.sum()
+
+
 def parse_numbers(text, count, what):
     """'12,30.5,200' -> (12.0, 30.5, 200.0); a ValueError that says what was expected."""
     try:
@@ -138,6 +148,12 @@ def parse_numbers(text, count, what):
     if len(values) != count or not all(np.isfinite(values)):
         raise ValueError(f"{what} must be {count} numbers separated by commas, got {text!r}")
     return values
+
+
+def parse_eyes(text, what):
+    """'XL,YL,XR,YR' -> ((xl, yl), (xr, yr)); a ValueError that says what was expected."""
+    xl, yl, xr, yr = parse_numbers(text, 4, what)
+    return (xl, yl), (xr, yr)
 
 
 def box_frame(box):

@@ -23,6 +23,7 @@ the judge can say so instead of giving a verdict.
 import numpy as np
 
 from . import backend
+from .ema import recalibrate_batchnorm
 from .losses import BCEWithLogitsLoss
 from .nn import sigmoid
 from .optim import Adam
@@ -53,7 +54,7 @@ def probabilities(D, images_uint8, batch_size=64):
     for i in range(0, len(images_uint8), batch_size):
         logits = D(to_float(np.asarray(images_uint8[i:i + batch_size])))
         probs.append(backend.to_numpy(sigmoid(logits)).reshape(-1).astype(np.float64))
-    _free(D)
+    D.free_activations()
     return np.concatenate(probs) if probs else np.zeros(0)
 
 
@@ -123,7 +124,7 @@ def fit_judge(D, G, real_images, steps=JUDGE_STEPS, batch_size=JUDGE_BATCH, seed
         epoch += 1
     calibration = [mixed_batch(loader.get_batch(epoch + 1, i % len(loader)),
                                G(G.sample_noise(noise_rng, batch_size)))[0] for i in range(CALIBRATION_BATCHES)]
-    return recalibrate(D, calibration)
+    return recalibrate_batchnorm(D, calibration)
 
 
 def make_judge(G, D, images, held_out=1000, steps=JUDGE_STEPS, batch_size=JUDGE_BATCH, seed=0, say=print):
@@ -157,12 +158,6 @@ def make_judge(G, D, images, held_out=1000, steps=JUDGE_STEPS, batch_size=JUDGE_
     return D, faces, report
 
 
-def recalibrate(model, batches):
-    """Set every BatchNorm's running statistics to the plain mean over ``batches``; leaves the model in eval."""
-    from .ema import recalibrate_batchnorm
-    return recalibrate_batchnorm(model, batches)
-
-
 def input_gradient(D, images):
     """dlogit/dimage for float images (N, 3, S, S) in [-1, 1]: D's backward pass, taken to its input.
 
@@ -177,7 +172,7 @@ def input_gradient(D, images):
     finally:
         for p, flag in zip(D.parameters(), trainable):
             p.requires_grad = flag
-        _free(D)
+        D.free_activations()
     return grad
 
 
@@ -210,11 +205,6 @@ def saliency_picture(face_uint8, strength, scale=4):
     gap = np.full((face.shape[0], 1, 3), 255, np.uint8)
     row = np.concatenate([face, gap, heat, gap, overlay], axis=1)
     return row.repeat(scale, axis=0).repeat(scale, axis=1)
-
-
-def _free(model):
-    for m in model.modules():
-        m.cache = None                    # no backward follows: drop the activations
 
 
 class PPCA:
@@ -304,7 +294,7 @@ class FaceModel:
             for layer in list(D.main)[:-1]:
                 x = layer(x)
             features.append(backend.to_numpy(x).reshape(len(x), -1))
-        _free(D)
+        D.free_activations()
         return np.concatenate(features)
 
     @classmethod

@@ -334,14 +334,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def judge(self, body):
         from .. import judge
-        from ..images import parse_numbers, prepare_for_judging
+        from ..images import parse_eyes, parse_numbers, prepare_for_judging
         data, fields = uploaded_image(self.headers.get("Content-Type", ""), body)
         try:
             box = parse_numbers(fields["box"], 3, "box (left,top,side)") if fields.get("box") else None
-            eyes = parse_numbers(fields["eyes"], 4, "eyes (xl,yl,xr,yr)") if fields.get("eyes") else None
+            eyes = parse_eyes(fields["eyes"], "eyes (xl,yl,xr,yr)") if fields.get("eyes") else None
         except ValueError as err:
             raise BadRequest(str(err)) from None
-        eyes = eyes and (eyes[:2], eyes[2:])
         check_image(data)
         with self.models.lock:
             self.models.refresh()

@@ -285,8 +285,7 @@ class FIDInceptionV3(Module):
                              "resize them with tinygan.fid.preprocess")
         for layer in self._modules.values():
             x = layer(x)
-        for module in self.modules():    # pools keep their inputs for a backward that never comes
-            module.cache = None
+        self.free_activations()          # pools keep their inputs for a backward that never comes
         return x.reshape(x.shape[0], FEATURE_DIM)
 
     def backward(self, grad_output, need_input_grad=True):

@@ -98,6 +98,12 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
+    def free_activations(self):
+        """Drop what every layer kept from its forward for a backward (call it when no backward follows)."""
+        for m in self.modules():
+            m.cache = None
+        return self
+
     def requires_grad_(self, flag=True):
         """Switch gradient accumulation for all parameters (off: backward skips dL/dw work)."""
         for p in self.parameters():
