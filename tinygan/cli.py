@@ -256,7 +256,7 @@ def cmd_demo(args):
 
 def cmd_course_assign(args):
     from .course import grade
-    written = grade.assign(args.out, args.lessons)
+    written = grade.assign(args.out, args.lessons, teacher=args.teacher)
     print(f"wrote {len(written) // 2} lessons for students to {args.out} (each as .py and .ipynb); hand out the "
           f"folder, then grade it with: python -m tinygan course grade FOLDER")
     return 0
@@ -265,7 +265,9 @@ def cmd_course_assign(args):
 def cmd_course_grade(args):
     from .course import grade
     folders = grade.submissions(args.folders)
-    graded = [(folder, grade.grade(folder, timeout=args.timeout)) for folder in folders]
+    teacher = grade.teacher_folder(args.teacher)
+    sandbox = grade.Sandbox(args.timeout, args.memory, private=[teacher])
+    graded = [(folder, grade.grade_or_say(folder, teacher, sandbox)) for folder in folders]
     if args.csv:
         every = [g for _, grades in graded for g in grades]
         print(f"wrote {grade.write_csv(every, args.csv)} ({len(folders)} student{'s' * (len(folders) > 1)})")
@@ -278,7 +280,7 @@ def cmd_course_grade(args):
 
 
 def add_course_command(sub):
-    from .course.grade import TIMEOUT
+    from .course.grade import MEMORY_MB, TIMEOUT
     p = sub.add_parser("course", help="the lessons as homework: student copies, and a grader",
                        description="The lessons as homework. 'assign' writes the students' copies (the marked "
                                    "parts stubbed out), 'grade' runs each part's checks and prints the points.")
@@ -287,12 +289,16 @@ def add_course_command(sub):
                           formatter_class=HelpFormatter)
     q.add_argument("lessons", nargs="*", help="lessons to write, e.g. 02 04_conv_im2col (default: all)")
     q.add_argument("--out", required=True, help="folder for the students' copies (no file in it is overwritten)")
+    q.add_argument("--teacher", help="folder of the teacher's lessons (default: the lessons installed with tinygan)")
     q.set_defaults(func=cmd_course_assign)
     q = course.add_parser("grade", help="grade a student's folder of lessons (or a folder of students' folders)",
                           formatter_class=HelpFormatter)
     q.add_argument("folders", nargs="+", help="a student's folder, or a folder with one folder per student")
     q.add_argument("--csv", help="also write the grade book as CSV: student, lesson, part, points, ...")
     q.add_argument("--timeout", type=positive_int, default=TIMEOUT, help="seconds for the checks of one part")
+    q.add_argument("--memory", type=positive_int, default=MEMORY_MB, help="MB of memory (address space) for the "
+                   "process that runs one part")
+    q.add_argument("--teacher", help="folder of the teacher's lessons (default: the lessons installed with tinygan)")
     q.add_argument("--quick", action="store_true", help="accepted for CI scripts; every check is small already "
                    "(the whole course grades in seconds)")
     q.set_defaults(func=cmd_course_grade)

@@ -136,19 +136,73 @@ def is_stub(text, part):
 
 
 def splice(student, teacher, keep, name="the student's lesson"):
-    """The student's text, with every part but ``keep`` replaced by the teacher's solution.
-
-    So a part is graded on its own: a stub or a bug in im2col does not cost the conv's backward its points.
-    """
-    mine, theirs = find_regions(student, name), find_regions(teacher)
-    if [r.part for r in mine] != [r.part for r in theirs]:
-        raise ValueError(f"{name} has the parts {[r.part for r in mine]}, the lesson {[r.part for r in theirs]}: "
-                         "a BEGIN PART or END PART marker was removed or moved")
+    """The student's text, with every part but ``keep`` replaced by the teacher's solution (a whole lesson of
+    the student's, for running it: the grader uses ``into_teacher``)."""
+    mine, theirs = matching_regions(student, teacher, name)
     lines, teacher_lines = student.split("\n"), teacher.split("\n")
     for own, solution in reversed(list(zip(mine, theirs))):
         if own.part != keep:
             lines[own.begin:own.end + 1] = teacher_lines[solution.begin:solution.end + 1]
     return "\n".join(lines)
+
+
+def matching_regions(student, teacher, name="the student's lesson"):
+    """The regions of the student's text and of the teacher's, one for one; ValueError when markers moved."""
+    mine, theirs = find_regions(student, name), find_regions(teacher)
+    if [r.part for r in mine] != [r.part for r in theirs]:
+        raise ValueError(f"{name} has the parts {[r.part for r in mine]}, the lesson {[r.part for r in theirs]}: "
+                         "a BEGIN PART or END PART marker was removed or moved")
+    return mine, theirs
+
+
+def into_teacher(student, teacher, keep, name="the student's lesson"):
+    """The teacher's lesson with the student's code for part ``keep`` in it, and where each line came from.
+
+    So a part is graded on its own, inside the code the teacher gave: a stub or a bug in another part, or a
+    change the student made to the given code, does not cost it points. Returns (text, origin): origin[i] is
+    the index of line i in the student's text, or None for the teacher's lines."""
+    mine, theirs = matching_regions(student, teacher, name)
+    lines, student_lines = teacher.split("\n"), student.split("\n")
+    origin = [None] * len(lines)
+    for own, solution in reversed(list(zip(mine, theirs))):
+        if own.part == keep:
+            lines[solution.code:solution.end] = student_lines[own.code:own.end]
+            origin[solution.code:solution.end] = range(own.code, own.end)
+    return "\n".join(lines), origin
+
+
+def given_code_changes(student, teacher_copy, name="the student's lesson"):
+    """The code lines of the student's text outside the parts that the students' copy does not have (changed or
+    added), as [(line index, line)], and how many of the copy's code lines are gone. Comments and blank lines,
+    and where cells begin, do not count."""
+    def code_outside(text):
+        lines = text.split("\n")
+        inside = set()
+        for region in find_regions(text, name):
+            inside.update(range(region.begin, region.end + 1))
+        return [(i, line) for i, line in enumerate(lines)
+                if i not in inside and line.strip() and not line.strip().startswith("#")]
+    mine, given = code_outside(student), code_outside(teacher_copy)
+    remaining = {}
+    for _, line in given:
+        remaining[line.rstrip()] = remaining.get(line.rstrip(), 0) + 1
+    changed = []
+    for i, line in mine:
+        if remaining.get(line.rstrip(), 0):
+            remaining[line.rstrip()] -= 1
+        else:
+            changed.append((i, line))
+    return changed, sum(remaining.values())
+
+
+def where(text, index, notebook):
+    """Where line ``index`` of a lesson's text is, as its student sees it: 'line 57', or 'cell 12, line 3' in a
+    notebook (whose text from_notebook joined)."""
+    if not notebook:
+        return f"line {index + 1}"
+    lines = text.split("\n")
+    starts = [i for i in range(index + 1) if lines[i].startswith("# %%")]
+    return f"cell {len(starts)}, line {index - starts[-1]}" if starts else f"line {index + 1}"
 
 
 # --- notebooks ---------------------------------------------------------------------------------------------
@@ -187,8 +241,25 @@ def to_notebook(text):
                          "language_info": {"name": "python"}}}
 
 
+IPYTHON_LINE = re.compile(r"^(?P<indent>\s*)(?:[%!]|[\w.]+\?{1,2}\s*$|[\w.,\s]+=\s*[%!])")
+PYTHON_CELL_MAGICS = ("%%time", "%%timeit", "%%capture", "%%prun")
+SKIPPED = "pass  # IPython, not Python: "
+
+
+def python_of_cell(source):
+    """A code cell's source as Python: an IPython line (%magic, !shell, x = !cmd, name?) becomes a ``pass`` that
+    says what it was, and a cell magic whose body is not Python (%%bash, %%html, ...) becomes such lines all."""
+    lines = source.split("\n")
+    if lines and lines[0].startswith("%%"):
+        keep_body = lines[0].split()[0] in PYTHON_CELL_MAGICS
+        return "\n".join([SKIPPED + lines[0]] + (lines[1:] if keep_body else [SKIPPED + line for line in lines[1:]]))
+    return "\n".join(f"{m.group('indent')}{SKIPPED}{line.strip()}" if (m := IPYTHON_LINE.match(line)) else line
+                     for line in lines)
+
+
 def from_notebook(notebook_text, name="the notebook"):
-    """The code cells of a .ipynb file's text, joined into one script (markdown cells as comments)."""
+    """The code cells of a .ipynb file's text, joined into one script (markdown cells as comments, IPython lines
+    as ``pass``: see python_of_cell)."""
     try:
         notebook = json.loads(notebook_text)
         cells = notebook["cells"]
@@ -196,7 +267,7 @@ def from_notebook(notebook_text, name="the notebook"):
         for cell in cells:
             source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
             if cell["cell_type"] == "code":
-                parts.append("# %%\n" + source)
+                parts.append("# %%\n" + python_of_cell(source))
             else:
                 parts.append("# %% [markdown]\n" + "\n".join("# " + line for line in source.split("\n")))
     except (ValueError, KeyError, TypeError) as err:
