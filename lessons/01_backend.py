@@ -1,4 +1,3 @@
-"""Lesson 01: the array backend, NumPy on the CPU or CuPy on a GPU."""
 # %% [markdown]
 # # Lesson 01: the array backend
 #
@@ -27,6 +26,7 @@
 # round trip to the device is bit-exact; and on a GPU, CuPy's matmul matches NumPy's.
 
 # %%
+"""Lesson 01: the array backend, NumPy on the CPU or CuPy on a GPU."""
 import hashlib
 import sys
 import time

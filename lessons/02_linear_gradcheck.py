@@ -1,4 +1,3 @@
-"""Lesson 02: one layer's forward and backward (Linear), and how to check a backward numerically."""
 # %% [markdown]
 # # Lesson 02: a layer's forward and backward, and the gradient check
 #
@@ -31,6 +30,7 @@
 # the library's check to catch a bug.
 
 # %%
+"""Lesson 02: one layer's forward and backward (Linear), and how to check a backward numerically."""
 import sys
 from pathlib import Path
 

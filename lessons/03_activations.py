@@ -1,4 +1,3 @@
-"""Lesson 03: activations, elementwise non-linearities and their slopes."""
 # %% [markdown]
 # # Lesson 03: activations
 #
@@ -25,6 +24,7 @@
 # `tinygan/nn/activations.py` on both of its paths, and then uses the library's layers.
 
 # %%
+"""Lesson 03: activations, elementwise non-linearities and their slopes."""
 import sys
 from pathlib import Path
 

@@ -1,4 +1,3 @@
-"""Lesson 04: convolution as one matrix product (im2col)."""
 # %% [markdown]
 # # Lesson 04: convolution as one matrix product
 #
@@ -31,6 +30,7 @@
 # (im2col, col2im, conv2d) and `tinygan/nn/conv.py` (Conv2d), and then uses the library's layer.
 
 # %%
+"""Lesson 04: convolution as one matrix product (im2col)."""
 import sys
 import time
 from pathlib import Path
@@ -44,7 +44,7 @@ from tinygan import backend, gradcheck, nn  # noqa: E402
 from tinygan.nn.module import Module, Parameter  # noqa: E402
 from tinygan.nn.naive import naive_conv2d  # noqa: E402
 
-lesson = Lesson("04_conv_im2col", __doc__)
+lesson = Lesson("04_conv_im2col", __doc__, needs_faces=True)
 args = lesson.parse()
 xp = backend.xp
 rng = backend.default_rng(args.seed)

@@ -1,4 +1,3 @@
-"""Lesson 05: transposed convolution, the adjoint of convolution."""
 # %% [markdown]
 # # Lesson 05: transposed convolution is the adjoint of convolution
 #
@@ -37,6 +36,7 @@
 # uses the library's layer.
 
 # %%
+"""Lesson 05: transposed convolution, the adjoint of convolution."""
 import sys
 from pathlib import Path
 

@@ -1,4 +1,3 @@
-"""Lesson 06: BatchNorm in train mode and in eval mode."""
 # %% [markdown]
 # # Lesson 06: BatchNorm, train mode and eval mode
 #
@@ -35,6 +34,7 @@
 # channel), and then uses the library's layer to look at the running statistics.
 
 # %%
+"""Lesson 06: BatchNorm in train mode and in eval mode."""
 import sys
 from pathlib import Path
 

@@ -1,4 +1,3 @@
-"""Lesson 07: binary cross-entropy from probabilities and from logits."""
 # %% [markdown]
 # # Lesson 07: BCE from probabilities and from logits
 #
@@ -34,6 +33,7 @@
 # (BCEWithLogitsLoss, BCELoss), then uses the library's versions at extreme logits.
 
 # %%
+"""Lesson 07: binary cross-entropy from probabilities and from logits."""
 import sys
 from pathlib import Path
 

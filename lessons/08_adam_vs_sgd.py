@@ -1,4 +1,3 @@
-"""Lesson 08: optimisers, Adam against SGD."""
 # %% [markdown]
 # # Lesson 08: Adam against SGD
 #
@@ -25,6 +24,7 @@
 # with `tinygan/optim.py` (SGD.step, Adam.step) step by step, then uses the library's optimisers.
 
 # %%
+"""Lesson 08: optimisers, Adam against SGD."""
 import sys
 from pathlib import Path
 

@@ -1,4 +1,3 @@
-"""Lesson 09: the discriminator, trained as a classifier of real faces against noise."""
 # %% [markdown]
 # # Lesson 09: the discriminator, trained as a classifier of real faces against noise
 #
@@ -33,6 +32,7 @@
 # D hands back has the image's shape.
 
 # %%
+"""Lesson 09: the discriminator, trained as a classifier of real faces against noise."""
 import sys
 from pathlib import Path
 

@@ -1,4 +1,3 @@
-"""Lesson 10: the generator and its shapes, 100 -> 4 -> 8 -> 16 -> 32 -> 64."""
 # %% [markdown]
 # # Lesson 10: the generator and its shapes, 100 -> 4 -> 8 -> 16 -> 32 -> 64
 #
@@ -25,6 +24,7 @@
 # and a gradient check of a tiny generator.
 
 # %%
+"""Lesson 10: the generator and its shapes, 100 -> 4 -> 8 -> 16 -> 32 -> 64."""
 import sys
 from pathlib import Path
 

@@ -1,4 +1,3 @@
-"""Lesson 11: the CelebA data pipeline, from JPEG files to float batches."""
 # %% [markdown]
 # # Lesson 11: the CelebA data pipeline, from JPEG files to float batches
 #
@@ -32,6 +31,7 @@
 # than building it, the float range and the flip, and that batches are reproducible.
 
 # %%
+"""Lesson 11: the CelebA data pipeline, from JPEG files to float batches."""
 import io
 import sys
 import tarfile

@@ -1,4 +1,3 @@
-"""Lesson 12: making it fast. The speed tricks of tinygan's fast path, one at a time, each checked."""
 # %% [markdown]
 # # Lesson 12: making it fast
 #
@@ -44,6 +43,7 @@
 # next to what the matrix products alone would take at the machine's full speed.
 
 # %%
+"""Lesson 12: making it fast. The speed tricks of tinygan's fast path, one at a time, each checked."""
 import os
 import sys
 import time

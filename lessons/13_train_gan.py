@@ -1,8 +1,3 @@
-"""Lesson 13: the full GAN training loop, on real faces.
-
-Trains the DCGAN with the library's loop (tinygan.train.Trainer.run) for a time budget, watches its
-samples, and shows that a checkpoint resumes bit for bit.
-"""
 # %% [markdown]
 # # Lesson 13: the full GAN training loop
 #
@@ -80,6 +75,11 @@ samples, and shows that a checkpoint resumes bit for bit.
 # the lesson trains the complete model instead: batch 128, all --epochs, no budget unless --minutes.
 
 # %%
+"""Lesson 13: the full GAN training loop, on real faces.
+
+Trains the DCGAN with the library's loop (tinygan.train.Trainer.run) for a time budget, watches its
+samples, and shows that a checkpoint resumes bit for bit.
+"""
 import sys
 import time
 from pathlib import Path

@@ -1,4 +1,3 @@
-"""Lesson 14: exploring a trained generator. Samples, interpolation, vector arithmetic, judging."""
 # %% [markdown]
 # # Lesson 14: exploring a trained generator: samples, interpolation, vector arithmetic, judging
 #
@@ -48,6 +47,7 @@
 # your dlogit/dx agrees with finite differences and with the library.
 
 # %%
+"""Lesson 14: exploring a trained generator. Samples, interpolation, vector arithmetic, judging."""
 import shutil
 import sys
 from pathlib import Path
@@ -84,7 +84,7 @@ def top_brightness(faces):
 
 
 # %%
-lesson = Lesson("14_explore_generator", __doc__, default_backend="auto")
+lesson = Lesson("14_explore_generator", __doc__, default_backend="auto", needs_faces=True)
 lesson.parser.add_argument("--checkpoint", help="training checkpoint, run folder or generator .npz")
 args = lesson.parse()
 source = args.checkpoint or (PRETRAINED if PRETRAINED.exists() else None)

@@ -1,4 +1,3 @@
-"""Lesson 15: scoring a GAN with the Frechet Inception Distance (FID), and with KID."""
 # %% [markdown]
 # # Lesson 15: scoring a GAN with FID and KID
 #
@@ -59,6 +58,7 @@
 # (full mode); KID orders the models the same way.
 
 # %%
+"""Lesson 15: scoring a GAN with the Frechet Inception Distance (FID), and with KID."""
 import shutil
 import sys
 import time

@@ -1,4 +1,3 @@
-"""Lesson 16: small data. The same DCGAN trained on 100, 1,000 and 5,000 faces, with and without DiffAugment."""
 # %% [markdown]
 # # Lesson 16: small data, and DiffAugment
 #
@@ -39,6 +38,7 @@
 # dominate its run time; --inception scores anyway).
 
 # %%
+"""Lesson 16: small data. The same DCGAN trained on 100, 1,000 and 5,000 faces, with and without DiffAugment."""
 import sys
 from pathlib import Path
 

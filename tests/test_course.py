@@ -220,3 +220,16 @@ def test_a_students_notebook_runs_from_any_folder(tmp_path):
     stopped = subprocess.run([sys.executable, "-c", runner], input=code, text=True, capture_output=True,
                              cwd=tmp_path / "hw", env=env, timeout=300)
     assert stopped.returncode != 0 and "NotImplementedError: part linear_backward" in stopped.stderr
+
+
+def test_a_bad_flag_in_a_notebook_names_the_variable(monkeypatch, tmp_path):
+    from tinygan.course import lesson as lesson_module
+    from tinygan.course.lesson import LessonStopped
+    monkeypatch.setattr(lesson_module, "in_notebook", lambda: True)
+    monkeypatch.setenv("TINYGAN_LESSON_ARGS", f"--out {tmp_path} --bogus")
+    with pytest.raises(LessonStopped) as info:
+        Lesson("13_train_gan", "A test lesson.").parse()
+    assert "TINYGAN_LESSON_ARGS=" in str(info.value) and "--bogus" in str(info.value) and "--quick" in str(info.value)
+    assert info.value._render_traceback_() == [f"LessonStopped: {info.value}"]      # IPython: one line, no traceback
+    monkeypatch.setenv("TINYGAN_LESSON_ARGS", "--quick")
+    assert Lesson("99_test", "A test lesson.").check("one", 1, True, "should be 1") is None

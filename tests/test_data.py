@@ -440,3 +440,15 @@ def test_celeba_tar_first_256_faces(tmp_path, monkeypatch):
     assert batch.shape == (128, 3, 64, 64) and batch.dtype == np.float32
     assert -0.9 < batch.mean() < 0.5 and batch.std() > 0.2   # real photos, not a blank
     assert not any("tinygan-cache" in name for name in os.listdir(SHARED_DATA))
+
+
+def test_a_folder_with_no_usable_image_names_every_file_it_passed_over(tmp_path, capsys):
+    from tinygan.data import FaceDataset
+    for i in range(3):
+        (tmp_path / f"note{i}.txt").write_text("not a face")
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ValueError) as info:
+        FaceDataset(tmp_path, cache_dir=tmp_path / "cache")
+    message = str(info.value)
+    assert "the one image in" in message and "skipped 4 of 4 files" in message and "broken.jpg" in message
+    assert "decoding 1 image from" in capsys.readouterr().out

@@ -119,6 +119,70 @@ def test_a_fake_result_scores_nothing(tmp_path):
             "im2col"].points == 0, name
 
 
+def test_what_a_hostile_tester_tried_is_refused(tmp_path):
+    """dir_fd and symlinks past the path check, a FIFO or a database outside, killing the grader by pidfd, a zip
+    bomb down the result pipe: each refused, nothing outside changed, the grader still here."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "work.py").write_text("a classmate's work")
+    attacks = {
+        "symlink": f"    import os\n    os.symlink({str(victim)!r}, 'v')\n    open('v/work.py', 'w')\n",
+        "dir_fd": f"    import os\n    fd = os.open({str(victim)!r}, os.O_RDONLY)\n"
+                  "    os.open('work.py', os.O_WRONLY | os.O_TRUNC, dir_fd=fd)\n",
+        "dot_dot": "    import os\n    os.makedirs('a/b')\n    fd = os.open('a/b', os.O_RDONLY)\n"
+                   f"    os.open('../..' + {str(victim / 'work.py')!r}, os.O_WRONLY | os.O_TRUNC, dir_fd=fd)\n",
+        "fifo": f"    import os\n    os.mkfifo({str(victim / 'pipe')!r})\n",
+        "sqlite": f"    import sqlite3\n    sqlite3.connect({str(victim / 'x.db')!r})\n",
+        "pidfd": "    import os, signal\n    signal.pidfd_send_signal(os.pidfd_open(os.getppid()), signal.SIGKILL)\n",
+        "proc": "    import os\n    os.readlink(f'/proc/{os.getppid()}/cwd')\n    open(f'/proc/{os.getppid()}/environ')\n",
+    }
+    for name, body in attacks.items():
+        message = graded(tmp_path / name, {"04_conv_im2col.py": im2col_replaced(body + "    return x\n")})[
+            "im2col"].message
+        assert "PermissionError" in message or "Permission denied" in message or "not permitted" in message, \
+            (name, message)
+    assert sorted(p.name for p in victim.iterdir()) == ["work.py"] and (victim / "work.py").read_text() == \
+        "a classmate's work"
+    bomb = ("    import io, os, sys, zipfile\n    data = io.BytesIO()\n"
+            "    with zipfile.ZipFile(data, 'w', zipfile.ZIP_DEFLATED) as z:\n"
+            "        with z.open('cols 3 1 1.npy', 'w', force_zip64=True) as f:\n"
+            "            for _ in range(100):\n                f.write(bytes(1 << 20))\n"
+            "    out = data.getvalue()\n    os.write(int(sys.argv[1]), len(out).to_bytes(8, 'little') + out)\n"
+            "    os._exit(0)\n")
+    message = graded(tmp_path / "bomb", {"04_conv_im2col.py": im2col_replaced(bomb)})["im2col"].message
+    assert "more than 64 MB of outputs (unpacked)" in message
+
+
+def test_no_other_parts_solution_reaches_the_students_process(tmp_path):
+    """A part's process holds the teacher's solution of another part only when its check runs that part: a
+    student cannot print the g_step solution through an error in d_step."""
+    text = TEACHER["13_train_gan"]
+    start = text.index("    real_logits = D(real)\n    d_loss = loss(real_logits, 1.0)")
+    end = text.index("    ### END SOLUTION", start)
+    leak = ("    import linecache\n    source = ''.join(linecache.cache['13_train_gan.py'][2])\n"
+            "    raise RuntimeError(source[source.index('BEGIN ' + 'SOLUTION g_step'):][:400])\n")
+    message = graded(tmp_path, {"13_train_gan.py": text[:start] + leak + text[end:]})["d_step"].message
+    assert "RuntimeError" in message and "g_logits = D(fake)" not in message and "loss(g_logits, 1.0)" not in message
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Landlock is Linux's")
+def test_the_landlock_fence_holds_below_python(tmp_path):
+    """Where the kernel has Landlock, the fence holds for calls no audit hook sees (here: C's own open)."""
+    from tinygan.course import landlock
+    if landlock.abi() == 0:
+        pytest.skip("this kernel has no Landlock")
+    (tmp_path / "inside").mkdir()
+    (tmp_path / "secret.txt").write_text("the teacher's")
+    code = ("import ctypes, os, sys\nfrom tinygan.course import landlock\n"
+            "landlock.restrict([sys.prefix, sys.base_prefix, '/usr/lib', '/lib'], [sys.argv[1]])\n"
+            "libc = ctypes.CDLL(None)\n"
+            "print(libc.open(sys.argv[2].encode(), 0), libc.open((sys.argv[1] + '/new').encode(), 0o101, 0o600))")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "inside"), str(tmp_path / "secret.txt")],
+                          capture_output=True, text=True, timeout=60)
+    outside, inside = map(int, done.stdout.split())
+    assert outside == -1 and inside >= 0, done.stderr
+
+
 def test_memory_is_limited(tmp_path):
     body = "    import numpy\n    return numpy.ones(10 ** 10)\n"
     message = graded(tmp_path, {"04_conv_im2col.py": im2col_replaced(body)})["im2col"].message
@@ -161,6 +225,13 @@ def test_syntax_errors_magics_and_shell_lines_cost_only_their_part(tmp_path):
     assert got["im2col"].points == 2 and got["conv_backward"].points == 3
     assert got["im2col"].file == "04_conv_im2col.ipynb"
     assert "skipped 1 IPython line inside the parts (e.g. %timeit" in got["im2col"].note
+    book = json.loads(notebook(magic))                 # the part's cell under %%time, and pasted again below
+    cell = next(c for c in book["cells"] if "BEGIN PART im2col" in "".join(c["source"]))
+    cell["source"] = "%%time\n" + "".join(cell["source"])
+    book["cells"].append(dict(cell, id="copy", source="".join(cell["source"]).replace("%%time\n", "")))
+    got = graded(tmp_path / "d", {"04_conv_im2col.ipynb": json.dumps(book)})
+    assert got["im2col"].points == 2 and got["conv_backward"].points == 3, got["im2col"].message
+    assert "part im2col is there 2 times" in got["im2col"].note
 
 
 def test_changed_given_code_is_reported_not_charged(tmp_path):
@@ -216,6 +287,17 @@ NAMED = [  # (lesson, part, the teacher's code, the mistake, words the message m
     ("07_bce_logits", "bce_with_logits", "return (xp.maximum(x, 0) - t * x + xp.log1p(xp.exp(-xp.abs(x)))).mean()",
      "return (-t * xp.log(sigmoid(x)) - (1 - t) * xp.log(1 - sigmoid(x))).mean()",
      "log(sigmoid(x)) and log(1 - sigmoid(x)) give: they are inf or nan"),
+    ("04_conv_im2col", "im2col", "    ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1\n    xpad",
+     "    ho, wo = (h + 2 * p - k) // s, (w + 2 * p - k) // s\n    xpad", "the output size without its + 1"),
+    ("05_conv_transpose", "conv_transpose_forward", "xp.tensordot(x, self.weight.data, axes=(1, 0))",
+     "xp.tensordot(x, self.weight.data[:, :, ::-1, ::-1], axes=(1, 0))", "the kernel turned by 180 degrees"),
+    ("06_batchnorm", "batchnorm_backward", "        return scale * (g - g.mean",
+     "        return per_channel(inv_std) * (g - g.mean", "leaving gamma out"),
+    ("13_train_gan", "d_step", "    fake_logits = D(fake)\n    d_loss = d_loss",
+     "    opt_D.zero_grad()\n    fake_logits = D(fake)\n    d_loss = d_loss", "zero_grad() between the two batches"),
+    ("13_train_gan", "g_step", "    g_loss = loss(g_logits, 1.0)", "    g_loss = loss(g_logits, 0.0)", "the target 0"),
+    ("14_explore_generator", "input_gradient", "grad = D.backward(backend.xp.ones_like(logits))",
+     "p = 1 / (1 + backend.xp.exp(-logits))\n    grad = D.backward(p * (1 - p))", "the gradient of the probability"),
 ]
 
 

@@ -93,3 +93,36 @@ def test_readme_lists_exactly_the_lessons():
     present = {path.name for path in LESSONS}
     assert listed - present == set(), f"README.md lists lessons that do not exist: {sorted(listed - present)}"
     assert present - listed == set(), f"lessons missing from README.md: {sorted(present - listed)}"
+
+
+SILENT_CALLS = {"print", "lesson.check", "lesson.check_gradients", "lesson.save_grid", "lesson.save_figure",
+                "lesson.show", "lesson.finish"}
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda path: path.stem)
+def test_no_notebook_cell_ends_in_a_value_jupyter_would_show(lesson):
+    """A cell whose last line is an expression shows its value as Out[]: a docstring, a True from a check, a path
+    from a save. Every cell ends in a statement, or in a call that returns None (the lesson's own helpers
+    included: they may not return a value)."""
+    import ast
+    found = cells(lesson)
+    tree = ast.parse(lesson.read_text(encoding="utf-8"))
+    silent = SILENT_CALLS | {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and not any(
+        isinstance(inner, ast.Return) and inner.value is not None for inner in ast.walk(node))}
+    for number, (kind, source) in enumerate(found):
+        body = ast.parse(source).body if kind == "code" else []
+        if body and isinstance(body[-1], ast.Expr):
+            value = body[-1].value
+            called = ast.unparse(value.func) if isinstance(value, ast.Call) else None
+            assert called in silent, f"{lesson.name}, cell {number} ends in {ast.unparse(value)[:60]!r}"
+    from tinygan.course.lesson import Lesson
+    for method in ("check", "check_gradients", "save_grid", "save_figure", "show", "finish"):
+        returns = [n for n in ast.walk(ast.parse(inspect_source(getattr(Lesson, method))))
+                   if isinstance(n, ast.Return) and n.value is not None]
+        assert not returns, f"Lesson.{method} returns a value"
+
+
+def inspect_source(function):
+    import inspect
+    import textwrap
+    return textwrap.dedent(inspect.getsource(function))

@@ -367,3 +367,55 @@ def test_the_loss_log_rows_after_a_resume_average_the_same_steps(tmp_path):
         return [{k: v for k, v in r.items() if k != "img_per_s"} for r in rows]
     rows, want = rows_of(tmp_path / "split"), rows_of(tmp_path / "straight")
     assert rows == want and [r["step"] for r in rows] == [4, 6]
+
+
+def test_folder_refusals_come_before_the_data_is_decoded(tmp_path, capsys, monkeypatch):
+    """Another run's folder, a locked folder, a finished run: refused before one image is decoded, and a refusal
+    is the only thing said (no 'resumed from' before the lock's error)."""
+    data = face_folder(tmp_path / "faces")
+    assert main(["train", *train_args(data, tmp_path / "run", steps=2)]) == 0
+    capsys.readouterr()
+    from tinygan import data as data_module
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the data was loaded before the refusal")
+    monkeypatch.setattr(data_module, "FaceDataset", no_decoding)
+    assert main(["train", *train_args(data, tmp_path / "run", steps=4)]) == 2                # another run's folder
+    assert "already holds a training run" in capsys.readouterr().err
+    plot = (tmp_path / "run" / "loss_plot.png").stat().st_mtime_ns
+    assert main(["train", "--resume", str(tmp_path / "run")]) == 0                           # finished
+    out = capsys.readouterr().out
+    assert "nothing is left to train" in out and "--max-steps N (more than 2)" in out and "resumed" not in out
+    assert (tmp_path / "run" / "loss_plot.png").stat().st_mtime_ns == plot                 # nothing rewritten
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); "
+                               "from tinygan.files import RunLock; RunLock(sys.argv[2]).acquire(); "
+                               "print('locked', flush=True); time.sleep(60)", str(HERE.parent), str(tmp_path / "run")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert main(["train", "--resume", str(tmp_path / "run"), "--max-steps", "4"]) == 2
+        captured = capsys.readouterr()
+        assert f"PID {holder.pid}" in captured.err and captured.out == ""
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+
+
+def test_a_time_budget_ends_a_run_like_its_last_step(tmp_path, capsys):
+    """--minutes: the run stops at the budget with a checkpoint, its plot and its GIF, and says how to go on."""
+    data = face_folder(tmp_path / "faces")
+    assert main(["train", *train_args(data, tmp_path / "run", steps=1000), "--minutes", "0.0001"]) == 0
+    out = capsys.readouterr().out
+    assert "time budget of 0.0001 minutes used" in out and f"--resume {tmp_path / 'run'}" in out and "done:" in out
+    assert (tmp_path / "run" / "training.gif").is_file() or not list((tmp_path / "run" / "samples").glob("*.png"))
+    assert checkpoint.list_checkpoints(tmp_path / "run" / "checkpoints")
+
+
+def test_cartoon_faces_train_with_no_data_at_hand(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TINYGAN_CACHE", str(tmp_path / "cache"))
+    assert main(["train", "--cartoon-faces", "40", "--out", str(tmp_path / "run"), *TINY, "--max-steps", "2",
+                 "--judge-held-out", "0"]) == 0
+    assert "drawing 40 cartoon faces" in capsys.readouterr().out
+    assert len(list((tmp_path / "cache").glob("cartoon_faces_40_seed0/*.jpg"))) == 40
+    assert main(["train", "--cartoon-faces", "40", "--data", "x", "--out", str(tmp_path / "b")]) == 2
+    assert "give one of them" in capsys.readouterr().err

@@ -420,3 +420,28 @@ def test_help_on_every_public_class_explains_its_arguments():
         forward = getattr(cls, "forward", None)
         if forward is not None and forward is not tg.nn.Module.forward:
             assert inspect.getdoc(forward), f"{cls.__name__}.forward has no docstring"
+
+
+def test_every_command_describes_itself_and_the_help_reads_as_text(capsys):
+    from tinygan.cli import build_parser
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for name, sub in commands.items():
+        assert sub.description, f"{name} --help has no description"
+    assert "``" not in parser.format_help()
+    assert "(default: 0,1)" in one_line(commands["interpolate"].format_help())
+
+
+def test_generate_separate_writes_a_folder_named_faces_and_the_first_command_still_works(ckpt, tmp_path,
+                                                                                      monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", "-c", str(ckpt), "--separate", "--n", "2"]) == 0
+    assert sorted(p.name for p in (tmp_path / "faces").iterdir()) == ["seed_0000.png", "seed_0001.png"] or \
+        len(list((tmp_path / "faces").glob("*.png"))) == 2
+    assert main(["generate", "-c", str(ckpt), "--n", "2"]) == 0
+    assert (tmp_path / "faces.png").is_file()
+
+
+def test_a_course_error_names_its_subcommand(tmp_path, capsys):
+    assert main(["course", "assign", "--out", str(tmp_path), "99"]) == 2
+    assert capsys.readouterr().err.startswith("tinygan course assign: error: no lesson named 99")

@@ -1,4 +1,4 @@
-"""The tinygan command line: ``python -m tinygan COMMAND ...`` (or ``tinygan COMMAND``).
+"""The tinygan command line: python -m tinygan COMMAND ... (or: tinygan COMMAND).
 
     train        train the face DCGAN on CelebA (see --help)
     generate     faces from a checkpoint (or the pretrained generator), one per seed
@@ -13,7 +13,7 @@
     course       the lessons as homework: student copies (assign) and a grader (grade)
 
 Every command checks its arguments before doing anything expensive, and any
-error is one line, ``tinygan COMMAND: error: ...``, with exit status 2.
+error is one line, "tinygan COMMAND: error: ...", with exit status 2.
 """
 import argparse
 import sys
@@ -21,8 +21,8 @@ from pathlib import Path
 
 from . import sampling
 from .images import parse_eyes, parse_numbers
-from .options import (HelpFormatter, add_backend, free_output, parse_seeds, port_number, positive_int,
-                      use_backend, whole_number)
+from .options import (HelpFormatter, add_backend, free_output, parse_seeds, port_number, positive_float,
+                      positive_int, use_backend, whole_number)
 from .sampling import JUDGE_WARNING, MAX_FACES  # noqa: F401 - the CLI's names for them
 
 def box_option(text):
@@ -68,15 +68,26 @@ def image_format(path, what="--out"):
 # --- commands ------------------------------------------------------------------------
 
 def cmd_train(args):
-    from . import train
+    from . import run_folder, train
     options = {key: getattr(args, key) for key in train.DEFAULTS if hasattr(args, key)}
     if args.resume:
-        trainer = train.resume(args.resume, out=options.pop("out"),
-                               **{k: v for k, v in options.items() if v is not None})
+        try:
+            trainer = train.resume(args.resume, out=options.pop("out"), overwrite=args.overwrite, finished_ok=False,
+                                   **{k: v for k, v in options.items() if v is not None})
+        except train.RunFinished as finished:
+            print(finished)
+            return 0
     else:
-        trainer = train.Trainer(train.make_config(args.preset, **options))
+        if args.cartoon_faces:
+            if options.get("data"):
+                raise ValueError("--data and --cartoon-faces both name the training faces; give one of them")
+            from .synthetic import cartoon_face_folder
+            options["data"] = str(cartoon_face_folder(args.cartoon_faces))
+        config = train.make_config(args.preset, **options)
+        run_folder.refuse(config["out"], None, args.overwrite)        # before a single image is decoded
+        trainer = train.Trainer(config)
     try:
-        trainer.run(overwrite=args.overwrite)
+        trainer.run(minutes=args.minutes, overwrite=args.overwrite)
     except train.TrainingStopped as stop:
         return 128 + stop.signum
     except KeyboardInterrupt:                 # a second Ctrl-C: stopped at once, nothing more saved
@@ -86,6 +97,7 @@ def cmd_train(args):
 
 def cmd_generate(args):
     from . import viz
+    args.out = args.out or ("faces" if args.separate else "faces.png")
     if args.separate:
         if Path(args.out).is_file():
             raise ValueError(f"--out {args.out} is a file; with --separate it must be a folder")
@@ -266,8 +278,10 @@ def cmd_course_grade(args):
     from .course import grade
     folders = grade.submissions(args.folders)
     teacher = grade.teacher_folder(args.teacher)
+    lessons = grade.lesson_files(teacher)                # read once: a student's code cannot change them midway
     sandbox = grade.Sandbox(args.timeout, args.memory, private=[teacher])
-    graded = [(folder, grade.grade_or_say(folder, teacher, sandbox)) for folder in folders]
+    print(sandbox.describe())
+    graded = [(folder, grade.grade_or_say(folder, teacher, sandbox, lessons)) for folder in folders]
     if args.csv:
         every = [g for _, grades in graded for g in grades]
         print(f"wrote {grade.write_csv(every, args.csv)} ({len(folders)} student{'s' * (len(folders) > 1)})")
@@ -321,6 +335,10 @@ def add_train_command(sub):
                    "it writes into that run's folder (or --out)")
     p.add_argument("--overwrite", action="store_true", help="start a new run in --out even if it holds another run "
                    "(deletes that run's checkpoints, samples and logs)")
+    p.add_argument("--minutes", type=positive_float, help="stop after this many minutes (a checkpoint is saved; "
+                   "--resume goes on), whatever --epochs or --max-steps say")
+    p.add_argument("--cartoon-faces", type=positive_int, metavar="N", help="train on N cartoon faces that tinygan "
+                   "draws (tinygan.synthetic) instead of --data: a first run with no download")
     for option in OPTIONS:                # every value None: an option not given keeps the preset's or the run's
         default = option.shown_default()
         help_text = option.help + (f" (default: {default})" if default and "default" not in option.help else "")
@@ -369,20 +387,24 @@ def build_parser():
     add_train_command(sub)
     add_course_command(sub)
 
-    p = sub.add_parser("generate", help="generate faces, one per seed", formatter_class=HelpFormatter)
+    p = sub.add_parser("generate", help="generate faces, one per seed", formatter_class=HelpFormatter,
+                       description="Paint faces with a generator: one face per seed, the same seed always the same "
+                                   "face. A grid image, one image for one seed, or one PNG per face (--separate).")
     add_checkpoint(p)
     p.add_argument("--n", type=positive_int, default=64, help="number of faces")
     p.add_argument("--seed", type=int, default=0, help="first seed (faces use seed, seed+1, ...)")
     p.add_argument("--seeds", type=parse_seeds, help="explicit seeds, e.g. '3,14,15' or '0-9'")
-    p.add_argument("--out", default="faces.png", help="image file (.png, .jpg, ...): a grid, or one face for one "
-                                                      "seed; a folder with --separate")
+    p.add_argument("--out", help="image file (.png, .jpg, ...): a grid, or one face for one seed (default: "
+                                 "faces.png); with --separate a folder (default: faces)")
     p.add_argument("--separate", action="store_true", help="one PNG per face in the folder --out")
     p.add_argument("--nrow", type=positive_int, default=8, help="faces per grid row")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("interpolate", help="faces along a path between seeds", formatter_class=HelpFormatter)
+    p = sub.add_parser("interpolate", help="faces along a path between seeds", formatter_class=HelpFormatter,
+                       description="Walk through z from seed to seed (slerp: along the sphere where the noise lives) "
+                                   "and paint the faces on the way: a strip image or a GIF.")
     add_checkpoint(p)
-    p.add_argument("--seeds", type=parse_seeds, default=[0, 1], help="two or more seeds to pass through")
+    p.add_argument("--seeds", type=parse_seeds, default="0,1", help="two or more seeds to pass through")
     p.add_argument("--steps", type=lambda text: whole_number(text, 2, 1000), default=10,
                    help="faces per leg, 2-1000")
     p.add_argument("--method", choices=("slerp", "linear"), default="slerp", help="path in z space")
@@ -428,7 +450,9 @@ def build_parser():
                    help="the D fitted for judging where the file has one, or the D the GAN trained against")
     p.set_defaults(func=cmd_judge)
 
-    p = sub.add_parser("gif", help="GIF of a run's sample grids", formatter_class=HelpFormatter)
+    p = sub.add_parser("gif", help="GIF of a run's sample grids", formatter_class=HelpFormatter,
+                       description="Animate a run's fixed-noise sample grids (samples/step_*.png), step by step, "
+                                   "with the step written on each frame.")
     p.add_argument("run", help="run folder (with samples/step_*.png)")
     p.add_argument("--out", help="output GIF (default: RUN/training.gif)")
     p.add_argument("--every", type=positive_int, default=1, help="use every k-th grid")
@@ -436,13 +460,17 @@ def build_parser():
     p.set_defaults(func=cmd_gif)
 
     p = sub.add_parser("export", help="write G and D as PyTorch-layout state_dicts (.npz)",
-                       formatter_class=HelpFormatter)
+                       formatter_class=HelpFormatter,
+                       description="Write a checkpoint's G and D as .npz files whose keys and shapes are those of "
+                                   "the PyTorch DCGAN tutorial's state_dicts (torch.load them with numpy).")
     add_checkpoint(p, what="training")
     p.add_argument("--out", default="export", help="output folder")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("import", help="turn a PyTorch-layout generator state_dict (.npz) into a tinygan file",
-                       formatter_class=HelpFormatter)
+                       formatter_class=HelpFormatter,
+                       description="Read a generator trained elsewhere (the PyTorch DCGAN tutorial's layout, saved "
+                                   "as .npz) and write it as a tinygan generator file that generate and the demo use.")
     p.add_argument("state_dict", help=".npz with keys main.0.weight, main.1.weight, ... (PyTorch DCGAN tutorial)")
     p.add_argument("--out", default="generator.npz", help="tinygan generator file")
     p.add_argument("--z-dist", choices=("normal", "uniform"), default="normal", help="noise the model was trained on")
@@ -451,7 +479,9 @@ def build_parser():
     add_fid_command(sub)
 
     p = sub.add_parser("demo", help="a local web page to paint faces, walk, judge a photo and watch a run",
-                       formatter_class=HelpFormatter)
+                       formatter_class=HelpFormatter,
+                       description="A web page served from this machine (Python's own HTTP server): paint faces, "
+                                   "walk between them, do face arithmetic, judge a photo, and watch a run train.")
     p.add_argument("run", nargs="?", help="run folder or checkpoint (default: the pretrained generator and its D)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (only this machine by default; any "
                    "other needs the token printed in the URL)")
@@ -468,7 +498,8 @@ def main(argv=None):
         use_backend(getattr(args, "backend", None))
         return args.func(args)
     except (ValueError, OSError, RuntimeError, MemoryError) as err:
-        print(f"tinygan {args.command}: error: {error_message(err)}", file=sys.stderr)
+        command = " ".join(filter(None, (args.command, getattr(args, "course_command", None))))
+        print(f"tinygan {command}: error: {error_message(err)}", file=sys.stderr)
         return 2
 
 

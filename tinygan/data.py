@@ -146,11 +146,16 @@ def _open_reserved_memmap(path, shape):
     return rows
 
 
+def counted(n, noun):
+    """'1 image', '2,000 images'."""
+    return f"{n:,} {noun}{'s' * (n != 1)}"
+
+
 def skipped_summary(skipped, total, source, most=20):
     """One line that names every skipped file (the first ``most`` of them) and says why."""
     listed = "; ".join(f"{name} ({reason})" for name, reason in skipped[:most])
     more = f"; and {len(skipped) - most} more" if len(skipped) > most else ""
-    return f"skipped {len(skipped)} of {total} files in {source}: {listed}{more}"
+    return f"skipped {len(skipped):,} of {counted(total, 'file')} in {source}: {listed}{more}"
 
 
 def _decode_into(rows, source, names, options, verbose):
@@ -208,9 +213,11 @@ def build_cache(source, names, npy_path, json_path, header, verbose=True, unlist
         rows.flush()
         del rows
         if not kept.any():
-            raise ValueError(f"none of the {len(names)} images in {source} could be used; "
+            raise ValueError(("the one image" if len(names) == 1 else f"none of the {len(names):,} images") +
+                             f" in {source} {'could not' if len(names) == 1 else 'could'} be used; "
                              f"expected RGB-convertible images larger than the crop. "
-                             + skipped_summary(skipped, len(names), source, most=3))
+                             + skipped_summary(sorted(skipped + list(unlisted)), len(names) + len(unlisted), source,
+                                               most=3))
         if skipped:
             with files.atomic_path(tmp_path) as compact:   # the kept rows, renamed over the full build
                 _keep_rows(tmp_path, kept, compact)
@@ -221,7 +228,7 @@ def build_cache(source, names, npy_path, json_path, header, verbose=True, unlist
     files.write_text(json_path, json.dumps(meta, indent=1))
     if skipped:
         _say(verbose, skipped_summary(skipped, len(names) + len(unlisted), source))
-    _say(verbose, f"cached {int(kept.sum()):,} images of {size}x{size} in {seconds:.1f} s "
+    _say(verbose, f"cached {counted(int(kept.sum()), 'image')} of {size}x{size} in {seconds:.1f} s "
                   f"({len(names) / max(seconds, 1e-9):,.0f} images/s) -> {npy_path}")
     return np.load(npy_path, mmap_mode="r"), meta
 
@@ -266,7 +273,7 @@ class FaceDataset:
                 raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {self.source}"
                                  + (f"; {skipped_summary(unlisted, len(unlisted), self.source, most=5)}"
                                     if unlisted else ""))
-            _say(verbose, f"decoding {len(names):,} images from {self.source} into a {size} cache")
+            _say(verbose, f"decoding {counted(len(names), 'image')} from {self.source} into a {size} cache")
             cached = build_cache(self.source, names, self.cache_path, meta_path, expected, verbose, unlisted)
         else:
             _say(verbose, f"{len(cached[1]['names']):,} images of {size} from cache {self.cache_path}")

@@ -154,14 +154,31 @@ class RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise RuntimeError(f"{self.path.parent} is in use by another training run (PID {holder}); "
-                               "wait for it to finish, or choose another --out") from None
+            self.check(self.path.parent)     # says who holds it
+            raise RuntimeError(f"{self.path.parent} is in use by another training run") from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self.fd = fd
         return self
+
+    @staticmethod
+    def check(folder):
+        """Raise acquire()'s RuntimeError if another process holds ``folder``'s lock now; create nothing."""
+        path = Path(folder) / ".lock"
+        try:
+            import fcntl
+            fd = os.open(path, os.O_RDWR)
+        except (ImportError, OSError):   # no flock, or no lock file (or no folder): nobody holds it
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            raise RuntimeError(f"{path.parent} is in use by another training run (PID {holder}); "
+                               "wait for it to finish, or choose another --out") from None
+        finally:
+            os.close(fd)                 # the probe's own lock, if it got one, ends here
 
     def release(self):
         if self.fd is not None:

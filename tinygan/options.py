@@ -40,6 +40,17 @@ def positive_int(text):
     return whole_number(text, 1)
 
 
+def positive_float(text):
+    """float(text), refused by argparse with one line unless it is a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
 def port_number(text):
     return whole_number(text, 0, 65535)
 

@@ -30,15 +30,32 @@ def run_folder_of(checkpoint_path):
     return parent.parent if parent.name == "checkpoints" else parent
 
 
+def refuse(out, resumed_from=None, overwrite=False, lock=True):
+    """The refusals that need no data, made before any is decoded: ``out`` is a file, another process trains in
+    it (its lock, unless ``lock`` is False), or it holds another run (unless ``overwrite``, or the run is resumed
+    where it is)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; expected a folder for the run")
+    if lock:                             # (the run itself checks with its lock held)
+        files.RunLock.check(out)
+    if not overwrite and holds_another_run(out, resumed_from):
+        what = f"continue it with --resume {out}" if resumed_from is None else "resume into another --out"
+        raise ValueError(f"{out} already holds a training run (checkpoints or a loss log): {what}, "
+                         "replace it with --overwrite, or choose another --out")
+
+
+def holds_another_run(out, resumed_from):
+    continues_here = resumed_from is not None and Path(resumed_from).resolve() == Path(out).resolve()
+    return not continues_here and holds_a_run(out)
+
+
 def take_over(out, resumed_from, overwrite, say):
     """Make ``out`` this run's folder: refuse another run's (or, with ``overwrite``, delete its files), copy the
     source run's logs when resuming into a new folder, and remove the unfinished files of a killed run."""
+    refuse(out, resumed_from, overwrite, lock=False)
     continues_here = resumed_from is not None and resumed_from == out.resolve()
-    if not continues_here and holds_a_run(out):
-        if not overwrite:
-            what = f"continue it with --resume {out}" if resumed_from is None else "resume into another --out"
-            raise ValueError(f"{out} already holds a training run (checkpoints or a loss log): {what}, "
-                             "replace it with --overwrite, or choose another --out")
+    if holds_another_run(out, resumed_from):
         remove_run_files(out, say)
     if resumed_from is not None and not continues_here:
         copy_logs(resumed_from, out)

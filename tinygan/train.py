@@ -213,8 +213,7 @@ class Trainer:
     # --- the loop ---------------------------------------------------------------
     @property
     def total_steps(self):
-        c = self.config
-        return c["max_steps"] if c["max_steps"] else c["epochs"] * len(self.loader)
+        return planned_steps(self.config, len(self.loader.images))
 
     def run(self, minutes=None, overwrite=False, on_sample=None):
         """Train until total_steps (or ``minutes`` have passed); returns the last log row.
@@ -223,6 +222,9 @@ class Trainer:
         runs. A new run refuses a folder that holds another run's checkpoints or log,
         unless ``overwrite``. ``on_sample(trainer)`` is called after each sample grid.
         """
+        if self.step >= self.total_steps:          # a finished run: nothing is trained, nothing rewritten
+            self.say(nothing_left(self.out, self.step, self.config["epochs"]))
+            return None
         with files.RunLock(self.out):
             self._prepare_folder(overwrite)
             try:
@@ -260,8 +262,12 @@ class Trainer:
                     self.window_seconds = time.perf_counter() - t_window
                     path = self.save()
                     if signum is None:
-                        self.say(f"time budget of {minutes:g} minutes used at step {self.step}; saved {path}")
-                        break
+                        if self.step % c["sample_every"]:             # the faces it ends with
+                            self.write_samples(on_sample)
+                        self.say(f"time budget of {minutes:g} minutes used at step {self.step}; saved {path}. "
+                                 f"Continue with --resume {self.out}")
+                        self.finish()
+                        return row
                     self.say(f"stopped at step {self.step}; saved {path}. Continue with --resume {self.out}")
                     raise TrainingStopped(signum)
                 epoch, index = divmod(self.step, per_epoch)
@@ -277,11 +283,7 @@ class Trainer:
                     first = dict(self.read_stats(self.window[-1:]), img_per_s=c["batch_size"] / (now - t_start))
                     self.say(monitor.progress_line(self.step, self.total_steps, per_epoch, first, eta))
                 if self.step % c["sample_every"] == 0 or self.step == self.total_steps:
-                    faces = self.sampling_generator()(self.fixed_noise)
-                    self.G.train()
-                    monitor.save_samples(faces, self.out, self.step, self.log.path)
-                    if on_sample is not None:
-                        on_sample(self)
+                    self.write_samples(on_sample)
                 if c["fid_every"] and (self.step % c["fid_every"] == 0 or self.step == self.total_steps):
                     self.score_fid()
                 if self.step % c["checkpoint_every"] == 0 or self.step == self.total_steps:
@@ -294,6 +296,14 @@ class Trainer:
         if self.step >= self.total_steps:
             self.finish()
         return row
+
+    def write_samples(self, on_sample=None):
+        """The fixed-noise grid of this step (samples/), painted by sampling_generator(); then ``on_sample``."""
+        faces = self.sampling_generator()(self.fixed_noise)
+        self.G.train()
+        monitor.save_samples(faces, self.out, self.step, self.log.path)
+        if on_sample is not None:
+            on_sample(self)
 
     def _log_window(self, seconds):
         """One log row: the means over the steps since the last row; then the health check."""
@@ -447,6 +457,11 @@ class Trainer:
         self.last_healthy = state.get("last_healthy")
 
 
+def planned_steps(config, training_images):
+    """The steps a run trains in all: --max-steps, else --epochs full batches over its training images."""
+    return config["max_steps"] or config["epochs"] * (training_images // config["batch_size"])
+
+
 def pad_window_stats(stats):
     """A checkpoint's unfinished log window, (steps, k) stats, as (steps, len(STAT_KEYS)): a checkpoint from
     before the accuracy was logged holds 4 stats a step, and the rest are unknown (NaN)."""
@@ -454,12 +469,23 @@ def pad_window_stats(stats):
     return np.pad(stats, ((0, 0), (0, len(STAT_KEYS) - stats.shape[1])), constant_values=np.nan)
 
 
-def resume(path, dataset=None, verbose=True, out=None, **overrides):
+def nothing_left(where, step, epochs):
+    return (f"{where} is at step {step:,}, the last of this run: nothing is left to train. To train on, resume with "
+            f"more steps: --max-steps N (more than {step:,}) or --epochs N (more than {epochs})")
+
+
+class RunFinished(Exception):
+    """resume(..., finished_ok=False) of a run that has no step left to train: the message says how to go on."""
+
+
+def resume(path, dataset=None, verbose=True, out=None, overwrite=False, finished_ok=True, **overrides):
     """Rebuild a Trainer from a checkpoint (file or run folder) and its stored config.
 
     The run continues in the run folder it was resumed from, or in ``out``: never in a
     folder named inside the checkpoint. In a run folder, a newest checkpoint that does
-    not load (truncated by a full disk, say) is skipped for the one before it.
+    not load (truncated by a full disk, say) is skipped for the one before it. Before any
+    data is decoded it refuses a folder that is locked or holds another run (tinygan.run_folder),
+    and with ``finished_ok=False`` a run with no step left (RunFinished).
     """
     if Path(path).is_dir() and not checkpoint.list_checkpoints(Path(path) / "checkpoints") and (
             Path(path) / "config.json").is_file():
@@ -479,6 +505,10 @@ def resume(path, dataset=None, verbose=True, out=None, **overrides):
         validate_config(dict(DEFAULTS, **config))
     except ValueError as err:
         raise ValueError(f"{ckpt} holds an invalid config: {err}") from None
+    run_folder.refuse(config["out"], source, overwrite)
+    step, steps = int(state["step"]), planned_steps(config, len(state["data_order"]["order"]))
+    if not finished_ok and step >= steps:
+        raise RunFinished(nothing_left(ckpt, step, config["epochs"]))
     trainer = Trainer(config, dataset=dataset, verbose=verbose)
     trainer.load_state(state)
     trainer.resumed_from = source

@@ -18,12 +18,13 @@ def conv_reference(x, weight, bias, s, p):
     return y + (0 if bias is None else bias.reshape(1, -1, 1, 1))
 
 
-def conv_gradients(x_shape, x, weight, G, s, p, flip=False, place_stride=None, overwrite=False):
+def conv_gradients(x_shape, x, weight, G, s, p, flip=False, place_stride=None, overwrite=False, rotate=False):
     """(dL/dx, dL/dW, dL/db) of conv_reference for the upstream gradient G (x may be None: then dL/dW is zero).
 
     Typical mistakes: ``flip`` swaps the kernel's u and v in dL/dx; ``place_stride`` lays the columns of dL/dx
     back with another stride than the forward's (a stride that was not passed on); ``overwrite`` lets each
-    kernel offset's window overwrite the pixels where windows overlap instead of adding to them."""
+    kernel offset's window overwrite the pixels where windows overlap instead of adding to them; ``rotate`` turns
+    each kernel by 180 degrees (the flip of a "true" convolution)."""
     n, c, h, w = x_shape
     k = weight.shape[2]
     ho, wo = G.shape[2:]
@@ -31,7 +32,7 @@ def conv_gradients(x_shape, x, weight, G, s, p, flip=False, place_stride=None, o
     dxpad = np.zeros((n, c, max(h + 2 * p, t * (ho - 1) + k), max(w + 2 * p, t * (wo - 1) + k)))
     dW = np.zeros_like(weight)
     xpad = None if x is None else np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    kernel = weight.transpose(0, 1, 3, 2) if flip else weight
+    kernel = weight.transpose(0, 1, 3, 2) if flip else weight[:, :, ::-1, ::-1] if rotate else weight
     for u in range(k):
         for v in range(k):
             if xpad is not None:
@@ -81,17 +82,19 @@ def im2col_shape(x_shape, k, s, p):
     return n, c, k, k, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
 
 
-def batchnorm_backward_reference(x, g, gamma, eps, terms=("mean", "variance"), reduce="mean"):
-    """dL/dx of BatchNorm2d in train mode; ``terms`` leaves out the mean's or the variance's term and ``reduce``
-    sums where the means belong (typical mistakes)."""
+def batchnorm_backward_reference(x, g, gamma, eps, terms=("mean", "variance"), reduce="mean", axes=(0, 2, 3),
+                                 use_gamma=True, variance_sign=-1):
+    """dL/dx of BatchNorm2d in train mode. The keywords make the typical mistakes: ``terms`` leaves out the
+    mean's or the variance's term, ``reduce`` sums where the means belong, ``axes`` averages g over fewer axes,
+    ``use_gamma`` leaves gamma out, ``variance_sign`` adds the variance's term."""
     mean, var = x.mean(axis=(0, 2, 3), keepdims=True), x.var(axis=(0, 2, 3), keepdims=True)
     inv_std = 1 / np.sqrt(var + eps)
     xhat = (x - mean) * inv_std
-    scale = gamma.reshape(1, -1, 1, 1) * inv_std
+    scale = (gamma.reshape(1, -1, 1, 1) if use_gamma else 1) * inv_std
     average = getattr(np, reduce)
-    mean_term = average(g, axis=(0, 2, 3), keepdims=True) if "mean" in terms else 0
-    variance_term = xhat * average(g * xhat, axis=(0, 2, 3), keepdims=True) if "variance" in terms else 0
-    return scale * (g - mean_term - variance_term)
+    mean_term = average(g, axis=axes, keepdims=True) if "mean" in terms else 0
+    variance_term = xhat * average(g * xhat, axis=axes, keepdims=True) if "variance" in terms else 0
+    return scale * (g - mean_term + variance_sign * variance_term)
 
 
 def bce_with_logits_reference(x, t):
@@ -120,21 +123,23 @@ def adam_reference(w, grads, lr, b1, b2, eps, bias_correction=True, step_offset=
     return w
 
 
-def d_step_reference(D, opt_D, loss, real, fake, fake_target=0.0):
+def d_step_reference(D, opt_D, loss, real, fake, fake_target=0.0, zero_between=False):
     opt_D.zero_grad()
     d_loss = loss(D(real), 1.0)
     D.backward(loss.backward(), need_input_grad=False)
+    if zero_between:                                    # a mistake: the real batch's gradient is wiped
+        opt_D.zero_grad()
     d_loss = d_loss + loss(D(fake), fake_target)
     D.backward(loss.backward(), need_input_grad=False)
     opt_D.step()
     return d_loss
 
 
-def g_step_reference(G, D, opt_G, loss, fake, saturating=False):
+def g_step_reference(G, D, opt_G, loss, fake, saturating=False, target=1.0):
     opt_G.zero_grad()
     D.requires_grad_(False)
     logits = D(fake)
-    g_loss = -loss(logits, 0.0) if saturating else loss(logits, 1.0)
+    g_loss = -loss(logits, 0.0) if saturating else loss(logits, target)
     gradient = loss.backward()
     G.backward(D.backward(-gradient if saturating else gradient), need_input_grad=False)
     D.requires_grad_(True)

@@ -36,7 +36,10 @@ def check_im2col(i, out):
                      lambda: want.transpose(0, 1, 3, 2, 4, 5)),
                     (f"slices with steps of 1 give: the stride s={s} is ignored (slice with step s)",
                      lambda: answers.im2col_reference(x, k, 1, p)[..., :want.shape[4], :want.shape[5]])]
-        shapes = [(f"the stride s={s} ignored (steps of 1)", answers.im2col_shape(x.shape, k, 1, p)),
+        ho = (x.shape[2] + 2 * p - k) // s
+        shapes = [("the output size without its + 1 ((H + 2p - k) // s + 1 windows fit)",
+                   (*want.shape[:4], ho, (x.shape[3] + 2 * p - k) // s)),
+                  (f"the stride s={s} ignored (steps of 1)", answers.im2col_shape(x.shape, k, 1, p)),
                   (f"the padding p={p} ignored", answers.im2col_shape(x.shape, k, s, 0)),
                   ("padding with 2 p on each side", answers.im2col_shape(x.shape, k, s, 2 * p))]
         r.array(f"im2col(x, k={k}, s={s}, p={p})", out[f"cols {k} {s} {p}"], want, mistakes,
@@ -60,7 +63,9 @@ def check_conv_backward(inputs, out):
              "(u, v), so check the order of the axes before col2im",
              lambda: answers.conv_gradients(x.shape, x, weight, G, s, p, flip=True)[0]),
             ("windows that overwrite each other give: where windows overlap their values must add up (+=)",
-             lambda: answers.conv_gradients(x.shape, x, weight, G, s, p, overwrite=True)[0])]
+             lambda: answers.conv_gradients(x.shape, x, weight, G, s, p, overwrite=True)[0]),
+            ("each kernel turned by 180 degrees gives: dL/dx uses W as it is (the forward is a correlation)",
+             lambda: answers.conv_gradients(x.shape, x, weight, G, s, p, rotate=True)[0])]
         if s != 1:
             mistakes.append((f"laying the columns back with stride 1 gives: the stride s={s} is not passed on to "
                              "col2im", lambda: answers.conv_gradients(x.shape, x, weight, G, s, p, place_stride=1)[0]))
@@ -81,7 +86,9 @@ def check_conv_transpose_forward(inputs, out):
         mistakes = [("the kernel transposed (u and v swapped) gives",
                      lambda: answers.conv_transpose_reference(x, weight, s, p, flip=True)),
                     ("windows that overwrite each other give: where windows overlap their values must add up (+=)",
-                     lambda: answers.conv_transpose_reference(x, weight, s, p, overwrite=True))]
+                     lambda: answers.conv_transpose_reference(x, weight, s, p, overwrite=True)),
+                    ("the kernel turned by 180 degrees gives: convT is the conv's adjoint with the same W, unturned",
+                     lambda: answers.conv_transpose_reference(x, weight, s, p, rotate=True))]
         r.array(f"y = convT(x) (k={k} s={s} p={p}, {c_in} -> {c_out} channels)", y, want, picture=per_channel(1),
                 mistakes=mistakes, shifts=True, shapes=[
                     (f"not cutting off the padding p={p} on each side", (2, c_out, uncropped, uncropped)),
@@ -107,7 +114,13 @@ def check_batchnorm_backward(i, out):
         ("leaving out the mean's term (- mean(g)) gives",
          lambda: answers.batchnorm_backward_reference(x, g, gamma, eps, terms=("variance",))),
         ("sums over N, H and W where the means belong give: divide by N H W",
-         lambda: answers.batchnorm_backward_reference(x, g, gamma, eps, reduce="sum"))])
+         lambda: answers.batchnorm_backward_reference(x, g, gamma, eps, reduce="sum")),
+        ("leaving gamma out gives: dL/dx is gamma / sigma times the bracket",
+         lambda: answers.batchnorm_backward_reference(x, g, gamma, eps, use_gamma=False)),
+        ("+ xhat * mean(g * xhat) gives: the variance's term is subtracted",
+         lambda: answers.batchnorm_backward_reference(x, g, gamma, eps, variance_sign=1)),
+        ("means over the batch alone (axis 0) give: a channel's mean and variance are over N, H and W",
+         lambda: answers.batchnorm_backward_reference(x, g, gamma, eps, axes=0))])
     return r
 
 
@@ -163,7 +176,9 @@ def gan_answers(part):
     from ..backend import to_numpy
     i = probes.inputs(part)
     found = {}
-    for name, mistake in (("right", {}), ("mistake", {"fake_target": 1.0} if part == "d_step" else {"saturating": True})):
+    mistakes = {"d_step": {"mistake": {"fake_target": 1.0}, "wiped": {"zero_between": True}},
+                "g_step": {"mistake": {"saturating": True}, "target 0": {"target": 0.0}}}[part]
+    for name, mistake in {"right": {}, **mistakes}.items():
         G, D, opt_G, opt_D, loss = probes.tiny_gan(7)
         fake = G(i["z"].copy())
         if part == "d_step":
@@ -184,7 +199,9 @@ def check_d_step(_, out):
         ("the fakes' target 1 instead of 0 gives", lambda: a["mistake"][0])])
     r.array("D's weights after the step", out["D"], a["right"][2], rtol=1e-9, picture=by_parameter(D), mistakes=[
         ("the fakes' target 1 instead of 0 gives: D learns to call the fakes fake", lambda: a["mistake"][2]),
-        ("no step at all gives: call the optimiser's step once both gradients are in", lambda: a["before"][2])])
+        ("no step at all gives: call the optimiser's step once both gradients are in", lambda: a["before"][2]),
+        ("zero_grad() between the two batches gives: it wipes the real batch's gradient; D's gradients must add "
+         "up over both batches before the step", lambda: a["wiped"][2])])
     return r
 
 
@@ -195,7 +212,9 @@ def check_g_step(_, out):
     r.array("G's weights after the step", out["G"], a["right"][1], rtol=1e-9, picture=by_parameter(G), mistakes=[
         ("the saturating loss log(1 - D(G(z))) gives: it has almost no gradient where D rejects the fakes; use the "
          "non-saturating L_G = BCE(D(G(z)), 1)", lambda: a["mistake"][1]),
-        ("no step at all gives: call the optimiser's step", lambda: a["before"][1])])
+        ("no step at all gives: call the optimiser's step", lambda: a["before"][1]),
+        ("the target 0 gives: G's loss is BCE(D(G(z)), 1), G wants its fakes called real",
+         lambda: a["target 0"][1])])
     r.scalar("L_G = BCE(D(fake), 1)", out["g_loss"], a["right"][0], mistakes=[
         ("the saturating loss log(1 - D(G(z))) gives", lambda: a["mistake"][0])])
     r.array("D's weights (a G step must not change them)", out["D"], a["before"][2], rtol=1e-12,
@@ -204,24 +223,41 @@ def check_g_step(_, out):
 
 
 @functools.lru_cache(maxsize=None)
-def input_gradient_answer():
+def input_gradient_answer(directions=3, h=1e-6):
+    """Directional derivatives of D's logits by central differences (float64), along random directions, and
+    D's probabilities: an answer that owes nothing to the library's backward."""
     from ..backend import to_numpy
-    from ..judge import input_gradient
     from ..nn import sigmoid
     images = probes.inputs("input_gradient")["images"]
     D = probes.tiny_gan(7)[1].eval()
-    want = to_numpy(input_gradient(D, images.copy()))
-    return want, to_numpy(sigmoid(D(images.copy()))).reshape(-1, 1, 1, 1)
+    v = np.random.default_rng(probes.SEED + 1).normal(size=(len(images), directions, *images.shape[1:]))
+    shifted = np.concatenate([(images[:, None] + sign * h * v).reshape(-1, *images.shape[1:]) for sign in (1, -1)])
+    logits = to_numpy(D(shifted)).reshape(2, len(images), directions)
+    return v, (logits[0] - logits[1]) / (2 * h), to_numpy(sigmoid(D(images.copy()))).reshape(-1)
 
 
 def check_input_gradient(i, out):
-    want, p = input_gradient_answer()
-    r = Result()
-    r.array("dlogit/dimages", out["grad"], want, rtol=1e-9, mistakes=[
-        ("the gradient of the probability sigmoid(logit), not of the logit, gives: start the backward with ones",
-         lambda: want * p * (1 - p)),
-        ("the gradient of the mean of the logits gives: start the backward with ones, not 1/N",
-         lambda: want / len(i["images"]))])
+    v, numeric, p = input_gradient_answer()
+    got, r = out["grad"], Result()
+    if isinstance(got, str) or got.shape != i["images"].shape:
+        r.add("dlogit/dimages", False, got if isinstance(got, str) else f"shape {got.shape}",
+              f"shape {i['images'].shape}")
+    else:
+        along = np.einsum("nchw,ndchw->nd", got, v)             # the student's gradient along each direction
+        error = np.abs(along - numeric)
+        close = error <= 1e-5 * (1 + np.abs(numeric))
+        detail = ""
+        if not close.all():
+            ratio = along / np.where(numeric == 0, np.nan, numeric)
+            named = [(what, want) for what, want in (
+                ("the gradient of the probability sigmoid(logit), not of the logit: start the backward with ones",
+                 (p * (1 - p))[:, None]), ("the gradient of the mean of the logits: start the backward with ones, "
+                                           "not 1/N", np.full((1, 1), 1 / len(p)))) if np.allclose(ratio, want, rtol=1e-4)]
+            detail = (f"along {v.shape[1]} random directions per image the gradient gives {along.ravel()[:3].round(6)}"
+                      f"... where central differences of D's logits give {numeric.ravel()[:3].round(6)}..." +
+                      (f"\nthis is {named[0][0]}" if named else ""))
+        r.add("dlogit/dimages, along random directions (central differences)", close.all(),
+              f"largest error {error.max():.3g}", f"<= 1e-05 (1 + |derivative|)", detail)
     frozen = out["frozen"]
     r.add("D's weights learn again afterwards (requires_grad back to True)", not isinstance(frozen, str) and frozen == 0,
           f"{frozen} parameters still frozen", "0")

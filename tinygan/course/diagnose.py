@@ -30,8 +30,8 @@ class Result:
         if isinstance(got, str):                     # the student's code returned something that is no array
             return self.add(name, False, got, f"an array of shape {want.shape}")
         if got.shape != want.shape:
-            lines = [axes_hint(got, want)] + [f"{what} gives that shape" for what, shape in shapes
-                                              if tuple(shape) == got.shape]
+            matching = [what for what, shape in shapes if tuple(shape) == got.shape]
+            lines = [axes_hint(got, want)] + ([f"that shape is what {' or '.join(matching)} gives"] if matching else [])
             return self.add(name, False, f"shape {got.shape}", f"shape {want.shape}", "\n".join(filter(None, lines)))
         with np.errstate(invalid="ignore"):
             error = np.where(np.isfinite(got), np.abs(got - want), np.inf)

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import checks, parts
+from . import checks, parts, probes
 from .sandbox import MEMORY_MB, Sandbox
 
 TIMEOUT = 60                           # seconds for one part's checks
@@ -63,6 +63,8 @@ def lesson_files(folder=None):
     """{lesson name: teacher's text} of the lessons with marked parts, in order."""
     found = {}
     for path in sorted(teacher_folder(folder).glob("[0-9][0-9]_*.py")):
+        if not path.is_file():                   # a folder, a FIFO, a device: no lesson, and never read
+            continue
         text = path.read_text(encoding="utf-8")
         if parts.find_regions(text, path.name):
             found[path.stem] = text
@@ -130,12 +132,13 @@ def grade_part(student, lesson, part, points, text, teacher, filename, sandbox):
     if parts.is_stub(text, part):
         return failed("not done yet (the stub is still there)")
     notebook = filename.suffix == ".ipynb"
-    source, origin = parts.into_teacher(text, teacher, part, filename.name)
+    source, origin = parts.into_teacher(text, teacher, part, filename.name, needs=probes.NEEDS.get(part, ()))
 
     def at(line_number):                                 # a line of the graded text, as the student finds it
         index = origin[line_number - 1] if 0 < line_number <= len(origin) else None
         if index is None:
-            return f"in the given code (the teacher's line {line_number})"
+            given = source.split("\n")[line_number - 1].strip() if 0 < line_number <= len(origin) else ""
+            return f"in the given code: {given}"
         return f"{parts.where(text, index, notebook)}: {text.split(chr(10))[index].strip()}"
     try:
         calls = parts.library_calls(source, part)
@@ -154,14 +157,25 @@ def grade_part(student, lesson, part, points, text, teacher, filename, sandbox):
         lines = error["lines"]
         hint = ("; a name defined outside the part is not there when it is graded (each part runs inside the "
                 "teacher's code): define what the part needs inside it") if error["type"] == "NameError" else ""
-        return failed(f"the part stopped with {error['type']}: {error['message']}" +
-                      (f" ({at(lines[-1])})" if lines else "") + hint)
+        mine = [line for line in lines if 0 < line <= len(origin) and origin[line - 1] is not None]
+        where = at(lines[-1]) + (f", called from the part at {at(mine[-1])}" if mine and mine[-1] != lines[-1]
+                                 else "") if lines else ""
+        return failed(f"the part stopped with {error['type']}: {redacted(error['message'], teacher)}" +
+                      (f" ({where})" if where else "") + hint)
     results = checks.judge(part, outputs)
     wrong = [c for c in results if not c["passed"]]
     if not wrong:
         return Grade(student, lesson, part, points, points, "passed", filename.name)
     return failed("\n".join(f"{c['name']}: {c['value']}, should be {c['should']}" + (
         "\n" + c["detail"] if c["detail"] else "") for c in wrong))
+
+
+def redacted(message, teacher):
+    """A message from the student's process without any line of the teacher's solutions in it."""
+    for line in sorted(parts.solution_lines(teacher), key=len, reverse=True):
+        if len(line) >= 12:
+            message = message.replace(line, "(the teacher's code)")
+    return message
 
 
 def lesson_note(text, teacher_text, filename):
@@ -183,22 +197,33 @@ def lesson_note(text, teacher_text, filename):
     if skipped:
         notes.append(f"skipped {len(skipped)} IPython line{'s' * (len(skipped) != 1)} outside the parts "
                      f"(e.g. {skipped[0][1].split(parts.SKIPPED)[1][:60]})")
-    inside = [line for r in parts.find_regions(text) for line in text.split("\n")[r.code:r.end] if parts.SKIPPED in line]
+    counts = {}
+    for region in parts.find_regions(text):
+        counts[region.part] = counts.get(region.part, 0) + 1
+    for part, (_, _) in parts.parts_of(teacher_text).items():
+        expected = sum(r.part == part for r in parts.find_regions(teacher_text))
+        if counts.get(part, 0) > expected:
+            notes.append(f"part {part} is there {counts[part] // expected} times (a copied cell?): the last copy "
+                         "was graded")
+    inside = [line for r in parts.matching_regions(text, teacher_text)[0] for line in text.split("\n")[r.code:r.end]
+              if parts.SKIPPED in line]
     if inside:
         notes.append(f"skipped {len(inside)} IPython line{'s' * (len(inside) != 1)} inside the parts "
                      f"(e.g. {inside[0].split(parts.SKIPPED)[1][:60]}): a graded part is plain Python")
     return "; ".join(notes)
 
 
-def grade(folder, teacher=None, timeout=TIMEOUT, student=None, workers=2, memory_mb=MEMORY_MB, sandbox=None):
+def grade(folder, teacher=None, timeout=TIMEOUT, student=None, workers=2, memory_mb=MEMORY_MB, sandbox=None,
+          lessons=None):
     """Every part of every lesson in ``folder``: a list of Grade, in lesson order. A class shares one
-    ``sandbox`` (Sandbox(timeout, memory_mb, workers, private=[the teacher's folder]))."""
+    ``sandbox`` (Sandbox(timeout, memory_mb, workers, private=[the teacher's folder])) and the teacher's
+    ``lessons`` (lesson_files(), read once)."""
     folder = Path(folder)
     student = student or folder.name
     teacher_dir = teacher_folder(teacher)
     sandbox = sandbox or Sandbox(timeout, memory_mb, workers, private=[teacher_dir])
     jobs = []
-    for lesson, teacher_text in lesson_files(teacher_dir).items():
+    for lesson, teacher_text in (lessons or lesson_files(teacher_dir)).items():
         filename, note = None, ""
         try:
             text, filename = student_text(folder, lesson)
@@ -219,14 +244,14 @@ def grade(folder, teacher=None, timeout=TIMEOUT, student=None, workers=2, memory
         return list(pool.map(lambda job: job(), jobs))
 
 
-def grade_or_say(folder, teacher, sandbox):
+def grade_or_say(folder, teacher, sandbox, lessons):
     """grade(), and if the grader itself fails on a folder, a row per part that says so (the class goes on)."""
     try:
-        return grade(folder, teacher, sandbox=sandbox)
+        return grade(folder, teacher, sandbox=sandbox, lessons=lessons)
     except Exception as err:                             # a bug of the grader's must not cost the other students
         return [Grade(folder.name, lesson, part, 0, points, f"the grader failed on this folder "
                       f"({type(err).__name__}: {err}); please report it")
-                for lesson, text in lesson_files(teacher).items() for part, (points, _) in parts.parts_of(text).items()]
+                for lesson, text in lessons.items() for part, (points, _) in parts.parts_of(text).items()]
 
 
 def _with_note(grade, note):

@@ -9,8 +9,11 @@ module a lesson may use, and then, before a line of the student's runs:
   replaced, wherever it is referred to from, by one that raises RefusedCall and remembers the call, so that no
   spelling of the name (``importlib``, ``getattr``, a helper, a function whose second output is the answer) gets
   through;
-- installs an audit hook (PEP 578) that refuses new processes, signals, sockets, ctypes, writing or deleting
-  files outside this process's own empty folder, and reading the library's or the grader's source files.
+- fences itself in with Landlock where the kernel has it (landlock.py): it may read Python's own files and
+  write its own empty folder, nothing else, make no TCP connection and signal no process outside the fence;
+- installs an audit hook (PEP 578) that refuses new processes, signals, sockets, ctypes, links, writing or
+  deleting files outside this process's own folder, and reading the library's or the grader's source files
+  (the one guard where there is no Landlock, and the one that says in Python terms what was refused).
 
 Then it runs the part's probe (probes.py) and writes the outputs, arrays in an .npz, to the file descriptor FD,
 which the grader reads. The grader decides the grade from those arrays alone; a result the student's code
@@ -30,9 +33,12 @@ BLOCKED_EVENTS = ("os.system", "os.exec", "os.fork", "os.forkpty", "os.posix_spa
                   "subprocess.Popen", "os.kill", "os.killpg", "signal.pthread_kill", "pty.spawn", "os.chdir",
                   "os.chroot", "resource.setrlimit", "resource.prlimit", "gc.get_objects", "gc.get_referrers",
                   "gc.get_referents", "sys.setprofile", "sys.settrace", "socket.", "ctypes.", "_ctypes",
-                  "winreg.", "webbrowser.open", "urllib.Request", "ftplib.", "smtplib.", "http.client.")
+                  "winreg.", "webbrowser.open", "urllib.Request", "ftplib.", "smtplib.", "http.client.",
+                  "os.symlink", "os.link", "sqlite3.", "mmap.", "os.fchdir")
 UNLOADABLE = ("_posixsubprocess", "ctypes", "_ctypes", "posix", "os", "subprocess", "multiprocessing", "_socket",
-              "socket", "gc", "resource", "pty")
+              "socket", "gc", "resource", "pty", "signal", "_signal", "sqlite3", "_sqlite3", "mmap")
+UNAUDITED = {"os": ("mkfifo", "mknod", "pidfd_open"), "posix": ("mkfifo", "mknod", "pidfd_open"),
+             "signal": ("pidfd_send_signal",), "_signal": ("pidfd_send_signal",)}   # no audit event of their own
 PATH_EVENTS = {"os.remove": 1, "os.rmdir": 1, "os.rename": 2, "os.replace": 2, "os.link": 2, "os.symlink": 2,
                "os.truncate": 1, "os.chmod": 1, "os.chown": 1, "os.utime": 1, "os.mkdir": 1, "shutil.rmtree": 1,
                "shutil.copyfile": 2, "shutil.copytree": 2, "shutil.move": 2, "shutil.make_archive": 1,
@@ -102,27 +108,48 @@ def refuse(names, refused):
                     block_all(value, f"{module.__name__}.{attribute}")
 
 
+def python_folders():
+    """The folders of Python's own files: the interpreter's prefixes and where numpy, matplotlib, PIL live."""
+    folders = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    folders |= {os.path.dirname(os.path.dirname(m.__file__)) for m in
+                (sys.modules.get("numpy"), sys.modules.get("matplotlib"), sys.modules.get("PIL")) if m}
+    return {os.path.realpath(folder) for folder in folders}
+
+
+def fence(workdir, private_paths=()):
+    """Landlock (landlock.py), where the kernel has it: read Python's folders and the system's libraries, write
+    ``workdir``; tinygan's own folder and ``private_paths`` (the teacher's lessons) stay out of reach."""
+    import tinygan
+
+    from . import landlock
+    readable = python_folders() | {"/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/share/zoneinfo", "/dev/null",
+                                   "/dev/urandom"}
+    hidden = [os.path.dirname(tinygan.__file__), *private_paths]
+    return landlock.restrict(sorted(readable), [workdir], hidden)
+
+
 def guard(workdir, private_paths=()):
     """The audit hook: this process may compute, read Python's own files and write in ``workdir``; no more
     (``private_paths``: more folders it may not read, such as the teacher's lessons)."""
     import tinygan
     workdir = os.path.realpath(workdir)
-    python = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    python |= {os.path.realpath(os.path.dirname(os.path.dirname(m.__file__))) for m in
-               (sys.modules.get("numpy"), sys.modules.get("matplotlib"), sys.modules.get("PIL")) if m}
+    python = python_folders()
     private = {os.path.realpath(os.path.dirname(tinygan.__file__))}
     private |= {os.path.realpath(path) for path in private_paths}
 
     def inside(path, roots):
         return any(path == root or path.startswith(root + os.sep) for root in roots)
 
-    def check(path, writing):
+    def check(path, writing, opening=False):
         if isinstance(path, int) or path is None:
             return
-        path = os.path.realpath(os.fsdecode(path))
+        path = os.fsdecode(path)
+        if ".." in path.replace("\\", "/").split("/"):     # with dir_fd a relative path is not the cwd's
+            raise PermissionError(f"a graded part may not use '..' in a path ({path})")
+        path = os.path.realpath(path)
         if inside(path, {workdir}):
             return
-        if writing or inside(path, private) or not inside(path, python):
+        if writing or inside(path, private) or not inside(path, python) or opening and os.path.isdir(path):
             raise PermissionError(f"a graded part may only {'write' if writing else 'read'} files in its own "
                                   f"folder, not {path}")
 
@@ -131,18 +158,24 @@ def guard(workdir, private_paths=()):
             raise PermissionError(f"a graded part may not use {event}")
         if event == "open":
             path, mode, flags = args
-            check(path, writing=bool(mode and any(c in mode for c in "wax+")) or bool(flags and flags & WRITING))
+            check(path, writing=bool(mode and any(c in mode for c in "wax+")) or bool(flags and flags & WRITING),
+                  opening=True)
         elif event in PATH_EVENTS:
             for path in args[:PATH_EVENTS[event]]:
                 check(path, writing=not event.endswith(("listdir", "scandir")))
         elif event == "import" and args[0] in UNLOADABLE:
             raise PermissionError(f"a graded part may not load {args[0]} again")
     sys.addaudithook(hook)
-    posixsubprocess = sys.modules.get("_posixsubprocess")     # subprocess's fork, which raises no audit event
-    if posixsubprocess is not None:
-        def fork_exec(*args, **kwargs):
-            raise PermissionError("a graded part may not start processes")
-        posixsubprocess.fork_exec = fork_exec
+    for module, names in {**UNAUDITED, "_posixsubprocess": ("fork_exec",)}.items():   # calls with no event
+        for name in names:
+            if hasattr(sys.modules.get(module), name):
+                setattr(sys.modules[module], name, refused_call(f"{module}.{name}"))
+
+
+def refused_call(what):
+    def refused(*args, **kwargs):
+        raise PermissionError(f"a graded part may not use {what}")
+    return refused
 
 
 def run(request, result_fd):
@@ -157,6 +190,7 @@ def run(request, result_fd):
     refused = []
     refuse(parts.LIBRARY.get(part, ()), refused)
     inputs = probes.inputs(part)
+    fence(os.getcwd(), request.get("private", ()))
     guard(os.getcwd(), request.get("private", ()))
     try:
         with contextlib.redirect_stdout(io.StringIO()):                 # a lesson's prints are nobody's business
@@ -180,8 +214,10 @@ def main():
     result_fd = int(sys.argv[1])
     request = json.loads(sys.stdin.read())
     preload()
-    if request.get("ping"):
-        os.write(result_fd, (0).to_bytes(8, "little"))
+    if request.get("ping"):                  # can a part's process start here, and does the kernel have Landlock?
+        from .landlock import abi
+        answer = json.dumps({"landlock": abi()}).encode()
+        os.write(result_fd, len(answer).to_bytes(8, "little") + answer)
         return
     run(request, result_fd)
 

@@ -65,9 +65,18 @@ class LessonFailed(AssertionError):
     """A lesson's check failed, inside a notebook (a script exits with status 1 instead)."""
 
 
+class LessonStopped(Exception):
+    """A lesson cannot go on (a bad flag in $TINYGAN_LESSON_ARGS, no face data), inside a notebook: one line that
+    says why, where a script prints it and exits (IPython shows ``_render_traceback_`` instead of a traceback)."""
+
+    def _render_traceback_(self):
+        return [f"LessonStopped: {self}"]
+
+
 class Lesson:
-    def __init__(self, name, doc, default_backend="numpy"):
+    def __init__(self, name, doc, default_backend="numpy", needs_faces=False):
         self.name = name
+        self.needs_faces = needs_faces       # full mode: say at once when there are no faces, not after the checks
         self.failures = []
         self.start = time.perf_counter()
         self.args = self.out = None
@@ -85,17 +94,36 @@ class Lesson:
 
     # --- start and end ---------------------------------------------------------
     def parse(self):
-        argv = shlex.split(os.environ.get("TINYGAN_LESSON_ARGS", "")) if in_notebook() else None
+        argv = None
+        if in_notebook():                  # the flags come from $TINYGAN_LESSON_ARGS; a bad one is named there
+            text = os.environ.get("TINYGAN_LESSON_ARGS", "")
+            try:
+                argv = shlex.split(text)
+            except ValueError as err:
+                self.stop(f"TINYGAN_LESSON_ARGS={text!r} cannot be read: {err}")
+            flags = " ".join(sorted({o for a in self.parser._actions for o in a.option_strings if o != "-h"}))
+            self.parser.error = lambda message: self.stop(f"TINYGAN_LESSON_ARGS={text!r}: {message} (this "
+                                                          f"lesson's flags: {flags})")
+            self.parser.exit = lambda status=0, message=None: self.stop(
+                message or "the help is printed above; take --help out of TINYGAN_LESSON_ARGS to run the lesson")
         args = self.args = self.parser.parse_args(argv)
         try:
             use_backend(args.backend)
         except RuntimeError as err:
-            sys.exit(f"{self.name}: {err}")
+            self.stop(str(err))
+        if self.needs_faces and not args.quick:
+            self.data_source()
         self.out = Path(args.out)
         self.out.mkdir(parents=True, exist_ok=True)
         mode = "quick" if args.quick else "full"
         print(f"== lesson {self.name} ({mode} mode, backend {backend.name()}) ==")
         return args
+
+    def stop(self, message):
+        """The lesson cannot go on: a script prints why and exits with status 1; a notebook raises LessonStopped."""
+        if in_notebook():
+            raise LessonStopped(f"{self.name}: {message}")
+        sys.exit(f"{self.name}: {message}")
 
     def finish(self):
         seconds = time.perf_counter() - self.start
@@ -110,13 +138,14 @@ class Lesson:
 
     # --- checks ----------------------------------------------------------------
     def check(self, what, value, ok, should):
-        """Print ``what: value (should ...)`` with ok/FAIL in front, and remember failures."""
+        """Print ``what: value (should ...)`` with ok/FAIL in front, and remember failures.
+
+        Returns nothing, like every printing method here: a notebook cell that ends in one shows no Out[]."""
         ok = bool(ok)
         shown = f"{value:.3g}" if isinstance(value, (float, np.floating)) else str(value)
         print(f"  {'ok  ' if ok else 'FAIL'}  {what}: {shown} ({should})")
         if not ok:
             self.failures.append(what)
-        return ok
 
     def check_gradients(self, errors, of="module", tol=1e-6):
         """One check per entry of a tinygan.gradcheck result {"input": err, "weight": err, ...}."""
@@ -136,7 +165,6 @@ class Lesson:
         fig.savefig(path, dpi=100)
         print(f"wrote {path}")
         self.show(path)
-        return path
 
     def show(self, png_path):
         if in_notebook():
@@ -151,7 +179,6 @@ class Lesson:
         path = viz.save_grid(images, self.out / filename, nrow=nrow)
         print(f"wrote {path}")
         self.show(path)
-        return path
 
     # --- data ------------------------------------------------------------------
     def data_source(self, synthetic_count=256):
@@ -161,8 +188,8 @@ class Lesson:
         missing = f"--data {self.args.data} does not exist" if self.args.data else "no face data was found"
         if not self.args.quick:
             from tinygan.download import CELEBA_HELP
-            sys.exit(f"{self.name}: {missing}. This lesson needs face photos: pass --data PATH or set "
-                     f"TINYGAN_DATA (or run with --quick to use drawn faces).\n\n{CELEBA_HELP}")
+            self.stop(f"{missing}. This lesson needs face photos: pass --data PATH or set TINYGAN_DATA (or run "
+                      f"with --quick to use drawn faces).\n\n{CELEBA_HELP}")
         folder = self.out / "synthetic_faces"
         print(f"NOTE: {missing}; --quick uses {synthetic_count} synthetic faces drawn with PIL in {folder}. "
               "They only look like faces from far away.")
@@ -177,5 +204,5 @@ class Lesson:
         source = self.data_source(synthetic_count=max(n, 128))
         dataset = FaceDataset(source, limit=limit, verbose=False)
         if len(dataset) < n:
-            sys.exit(f"{self.name}: {source} holds {len(dataset)} usable images, the lesson needs {n}")
+            self.stop(f"{source} holds {len(dataset)} usable images, the lesson needs {n}")
         return np.asarray(dataset.images[:n])

@@ -147,19 +147,32 @@ def splice(student, teacher, keep, name="the student's lesson"):
 
 
 def matching_regions(student, teacher, name="the student's lesson"):
-    """The regions of the student's text and of the teacher's, one for one; ValueError when markers moved."""
+    """The regions of the student's text and of the teacher's, one for one; ValueError when markers moved.
+
+    A part whose cell was copied (a notebook habit: the part pasted again further down) has its last copy
+    graded, as the last definition is the one Python keeps."""
     mine, theirs = find_regions(student, name), find_regions(teacher)
+    wanted = {}
+    for region in theirs:
+        wanted[region.part] = wanted.get(region.part, 0) + 1
+    copies = {part: [r for r in mine if r.part == part] for part in wanted}
+    if all(len(copies[part]) % count == 0 and copies[part] for part, count in wanted.items()):
+        last = sorted((r for part, count in wanted.items() for r in copies[part][-count:]), key=lambda r: r.begin)
+        if [r.part for r in last] == [r.part for r in theirs] and sum(map(len, copies.values())) == len(mine):
+            mine = last
     if [r.part for r in mine] != [r.part for r in theirs]:
         raise ValueError(f"{name} has the parts {[r.part for r in mine]}, the lesson {[r.part for r in theirs]}: "
                          "a BEGIN PART or END PART marker was removed or moved")
     return mine, theirs
 
 
-def into_teacher(student, teacher, keep, name="the student's lesson"):
+def into_teacher(student, teacher, keep, name="the student's lesson", needs=()):
     """The teacher's lesson with the student's code for part ``keep`` in it, and where each line came from.
 
     So a part is graded on its own, inside the code the teacher gave: a stub or a bug in another part, or a
-    change the student made to the given code, does not cost it points. Returns (text, origin): origin[i] is
+    change the student made to the given code, does not cost it points. The other parts are stubs, except
+    those in ``needs`` (the parts that ``keep``'s check runs), which hold the teacher's solution: no more of
+    the teacher's solutions reaches the student's process than it needs. Returns (text, origin): origin[i] is
     the index of line i in the student's text, or None for the teacher's lines."""
     mine, theirs = matching_regions(student, teacher, name)
     lines, student_lines = teacher.split("\n"), student.split("\n")
@@ -167,7 +180,10 @@ def into_teacher(student, teacher, keep, name="the student's lesson"):
     for own, solution in reversed(list(zip(mine, theirs))):
         if own.part == keep:
             lines[solution.code:solution.end] = student_lines[own.code:own.end]
-            origin[solution.code:solution.end] = range(own.code, own.end)
+            origin[solution.code:solution.end] = [*range(own.code, own.end)]
+        elif own.part not in needs:
+            lines[solution.code:solution.end] = [solution.indent + STUB.format(part=solution.part)]
+            origin[solution.code:solution.end] = [None]
     return "\n".join(lines), origin
 
 
@@ -251,8 +267,9 @@ def python_of_cell(source):
     says what it was, and a cell magic whose body is not Python (%%bash, %%html, ...) becomes such lines all."""
     lines = source.split("\n")
     if lines and lines[0].startswith("%%"):
-        keep_body = lines[0].split()[0] in PYTHON_CELL_MAGICS
-        return "\n".join([SKIPPED + lines[0]] + (lines[1:] if keep_body else [SKIPPED + line for line in lines[1:]]))
+        if lines[0].split()[0] not in PYTHON_CELL_MAGICS:
+            return "\n".join(SKIPPED + line for line in lines)
+        return "\n".join([SKIPPED + lines[0], python_of_cell("\n".join(lines[1:]))])
     return "\n".join(f"{m.group('indent')}{SKIPPED}{line.strip()}" if (m := IPYTHON_LINE.match(line)) else line
                      for line in lines)
 

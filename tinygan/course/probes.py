@@ -68,6 +68,7 @@ def weights(module):
 
 # --- the parts: inputs on both sides, the probe on the student's --------------------------------------------
 
+NEEDS = {"conv_backward": ("im2col",)}     # the other parts a part's probe runs: given the teacher's solution
 IM2COL = ((3, 1, 1), (4, 2, 1), (2, 3, 0))                      # (k, s, p)
 CONV = ((3, 4, 3, 1, 1), (2, 5, 4, 2, 1))                       # (c_in, c_out, k, s, p)
 CONV_T = ((4, 3, 5, 4, 2, 1), (2, 5, 4, 3, 1, 1))               # (c_in, c_out, size, k, s, p)
