@@ -231,5 +231,12 @@ def test_a_bad_flag_in_a_notebook_names_the_variable(monkeypatch, tmp_path):
         Lesson("13_train_gan", "A test lesson.").parse()
     assert "TINYGAN_LESSON_ARGS=" in str(info.value) and "--bogus" in str(info.value) and "--quick" in str(info.value)
     assert info.value._render_traceback_() == [f"LessonStopped: {info.value}"]      # IPython: one line, no traceback
-    monkeypatch.setenv("TINYGAN_LESSON_ARGS", "--quick")
-    assert Lesson("99_test", "A test lesson.").check("one", 1, True, "should be 1") is None
+    monkeypatch.setenv("TINYGAN_LESSON_ARGS", f"--out {tmp_path} --quick")
+    assert Lesson("99_test", "A test lesson.").parse().quick
+
+
+def test_ipython_lines_are_skipped_only_where_a_statement_starts():
+    cell = "%matplotlib inline\nif (a\n        != b):\n    %time f()\ns = \"\"\"\n%d items\n\"\"\"\n!ls"
+    lines = parts.python_of_cell(cell).split("\n")
+    assert [i for i, line in enumerate(lines) if parts.SKIPPED in line] == [0, 3, 7]
+    assert parts.python_of_cell("x = (1\n     % 2)") == "x = (1\n     % 2)"      # Python already: untouched

@@ -386,6 +386,7 @@ def test_folder_refusals_come_before_the_data_is_decoded(tmp_path, capsys, monke
     assert main(["train", "--resume", str(tmp_path / "run")]) == 0                           # finished
     out = capsys.readouterr().out
     assert "nothing is left to train" in out and "--max-steps N (more than 2)" in out and "resumed" not in out
+    assert "--epochs" not in out                       # --max-steps bounds this run: more epochs would not help
     assert (tmp_path / "run" / "loss_plot.png").stat().st_mtime_ns == plot                 # nothing rewritten
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); "
                                "from tinygan.files import RunLock; RunLock(sys.argv[2]).acquire(); "
@@ -407,7 +408,8 @@ def test_a_time_budget_ends_a_run_like_its_last_step(tmp_path, capsys):
     assert main(["train", *train_args(data, tmp_path / "run", steps=1000), "--minutes", "0.0001"]) == 0
     out = capsys.readouterr().out
     assert "time budget of 0.0001 minutes used" in out and f"--resume {tmp_path / 'run'}" in out and "done:" in out
-    assert (tmp_path / "run" / "training.gif").is_file() or not list((tmp_path / "run" / "samples").glob("*.png"))
+    step = checkpoint.list_checkpoints(tmp_path / "run" / "checkpoints")[-1][0]
+    assert (tmp_path / "run" / "training.gif").is_file() and (tmp_path / "run" / "samples" / f"step_{step:06d}.png").is_file()
     assert checkpoint.list_checkpoints(tmp_path / "run" / "checkpoints")
 
 

@@ -71,6 +71,8 @@ def cmd_train(args):
     from . import run_folder, train
     options = {key: getattr(args, key) for key in train.DEFAULTS if hasattr(args, key)}
     if args.resume:
+        if args.cartoon_faces:
+            raise ValueError("--cartoon-faces starts a new run; a resumed run trains on the data it started with")
         try:
             trainer = train.resume(args.resume, out=options.pop("out"), overwrite=args.overwrite, finished_ok=False,
                                    **{k: v for k, v in options.items() if v is not None})
@@ -78,13 +80,13 @@ def cmd_train(args):
             print(finished)
             return 0
     else:
-        if args.cartoon_faces:
-            if options.get("data"):
-                raise ValueError("--data and --cartoon-faces both name the training faces; give one of them")
-            from .synthetic import cartoon_face_folder
-            options["data"] = str(cartoon_face_folder(args.cartoon_faces))
+        if args.cartoon_faces and options.get("data"):
+            raise ValueError("--data and --cartoon-faces both name the training faces; give one of them")
         config = train.make_config(args.preset, **options)
-        run_folder.refuse(config["out"], None, args.overwrite)        # before a single image is decoded
+        run_folder.refuse(config["out"], None, args.overwrite)        # before a single image is decoded or drawn
+        if args.cartoon_faces:
+            from .synthetic import cartoon_face_folder
+            config["data"] = str(cartoon_face_folder(args.cartoon_faces))
         trainer = train.Trainer(config)
     try:
         trainer.run(minutes=args.minutes, overwrite=args.overwrite)

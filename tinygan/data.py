@@ -212,17 +212,17 @@ def build_cache(source, names, npy_path, json_path, header, verbose=True, unlist
         kept, skipped = _decode_into(rows, source, names, header["options"], verbose)
         rows.flush()
         del rows
+        passed_over = sorted(skipped + list(unlisted))   # the unusable images and the files that are none
         if not kept.any():
             raise ValueError(("the one image" if len(names) == 1 else f"none of the {len(names):,} images") +
                              f" in {source} {'could not' if len(names) == 1 else 'could'} be used; "
                              f"expected RGB-convertible images larger than the crop. "
-                             + skipped_summary(sorted(skipped + list(unlisted)), len(names) + len(unlisted), source,
-                                               most=3))
+                             + skipped_summary(passed_over, len(names) + len(unlisted), source, most=3))
         if skipped:
             with files.atomic_path(tmp_path) as compact:   # the kept rows, renamed over the full build
                 _keep_rows(tmp_path, kept, compact)
     seconds = time.perf_counter() - start
-    skipped = sorted(skipped + list(unlisted))
+    skipped = passed_over
     meta = dict(header, names=[name for name, keep in zip(names, kept) if keep], skipped=skipped,
                 build_seconds=round(seconds, 3))
     files.write_text(json_path, json.dumps(meta, indent=1))

@@ -54,10 +54,9 @@ def take_over(out, resumed_from, overwrite, say):
     """Make ``out`` this run's folder: refuse another run's (or, with ``overwrite``, delete its files), copy the
     source run's logs when resuming into a new folder, and remove the unfinished files of a killed run."""
     refuse(out, resumed_from, overwrite, lock=False)
-    continues_here = resumed_from is not None and resumed_from == out.resolve()
     if holds_another_run(out, resumed_from):
         remove_run_files(out, say)
-    if resumed_from is not None and not continues_here:
+    if resumed_from is not None and Path(resumed_from).resolve() != Path(out).resolve():
         copy_logs(resumed_from, out)
     for folder in (out, out / "checkpoints", out / "samples"):
         stale = files.remove_stale_temp_files(folder)

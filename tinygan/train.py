@@ -223,7 +223,7 @@ class Trainer:
         unless ``overwrite``. ``on_sample(trainer)`` is called after each sample grid.
         """
         if self.step >= self.total_steps:          # a finished run: nothing is trained, nothing rewritten
-            self.say(nothing_left(self.out, self.step, self.config["epochs"]))
+            self.say(nothing_left(self.out, self.step, self.config))
             return None
         with files.RunLock(self.out):
             self._prepare_folder(overwrite)
@@ -469,9 +469,12 @@ def pad_window_stats(stats):
     return np.pad(stats, ((0, 0), (0, len(STAT_KEYS) - stats.shape[1])), constant_values=np.nan)
 
 
-def nothing_left(where, step, epochs):
-    return (f"{where} is at step {step:,}, the last of this run: nothing is left to train. To train on, resume with "
-            f"more steps: --max-steps N (more than {step:,}) or --epochs N (more than {epochs})")
+def nothing_left(where, step, config):
+    """What to say when a resumed run has no step left: how to give it more (--epochs only counts without
+    --max-steps, which wins)."""
+    more = f"--max-steps N (more than {step:,})" + ("" if config["max_steps"] else
+                                                    f" or --epochs N (more than {config['epochs']})")
+    return f"{where} is at step {step:,}, the last of this run: nothing is left to train. To train on, resume with {more}"
 
 
 class RunFinished(Exception):
@@ -508,7 +511,7 @@ def resume(path, dataset=None, verbose=True, out=None, overwrite=False, finished
     run_folder.refuse(config["out"], source, overwrite)
     step, steps = int(state["step"]), planned_steps(config, len(state["data_order"]["order"]))
     if not finished_ok and step >= steps:
-        raise RunFinished(nothing_left(ckpt, step, config["epochs"]))
+        raise RunFinished(nothing_left(ckpt, step, config))
     trainer = Trainer(config, dataset=dataset, verbose=verbose)
     trainer.load_state(state)
     trainer.resumed_from = source

@@ -111,6 +111,8 @@ def student_text(folder, lesson):
     the work was done in the script still holds only stubs, and is passed over."""
     found = []
     for path in (Path(folder) / f"{lesson}.py", Path(folder) / f"{lesson}.ipynb"):
+        if path.is_symlink():                       # another's file (a classmate's, the teacher's) is no work
+            raise ValueError(f"{path} is a link, not a file: hand in the lesson itself")
         if path.is_file():
             text = path.read_text(encoding="utf-8")
             text = parts.from_notebook(text, str(path)) if path.suffix == ".ipynb" else text

@@ -18,7 +18,8 @@ FS = {"execute": 1 << 0, "write_file": 1 << 1, "read_file": 1 << 2, "read_dir": 
       "remove_file": 1 << 5, "make_char": 1 << 6, "make_dir": 1 << 7, "make_reg": 1 << 8, "make_sock": 1 << 9,
       "make_fifo": 1 << 10, "make_block": 1 << 11, "make_sym": 1 << 12, "refer": 1 << 13, "truncate": 1 << 14,
       "ioctl_dev": 1 << 15}
-FS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1}   # the rights each ABI knows (5+: all above)
+FS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 4: (1 << 15) - 1}   # the rights each ABI knows
+                                                                      # (5+: all above, ioctl_dev included)
 READ = FS["execute"] | FS["read_file"] | FS["read_dir"]
 NET_TCP = 0b11                                                 # bind and connect (ABI 4+)
 SCOPE_SIGNAL_AND_SOCKETS = 0b11                                # abstract unix sockets and signals (ABI 6+)

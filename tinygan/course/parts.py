@@ -33,16 +33,17 @@ PARSING = threading.Lock()
 
 # What a part must not call: the library's own implementation of the same thing (names that start so).
 FAST_PATH = ("tinygan.nn.fast", "tinygan.nn.paths")      # fast, fast_im2col; the path's set of functions
+FID_CONV = ("tinygan.fid.conv",)                          # the Inception's own im2col and conv
 LIBRARY = {
     "linear_backward": ("tinygan.nn.Linear", "tinygan.nn.linear"),
-    "im2col": ("tinygan.nn.reference.im2col", "tinygan.nn.conv") + FAST_PATH,
+    "im2col": ("tinygan.nn.reference.im2col", "tinygan.nn.conv") + FAST_PATH + FID_CONV,
     "conv_backward": ("tinygan.nn.Conv2d", "tinygan.nn.conv", "tinygan.nn.reference.conv2d",
-                      "tinygan.nn.naive") + FAST_PATH,
+                      "tinygan.nn.naive") + FAST_PATH + FID_CONV,
     "conv_transpose_forward": ("tinygan.nn.ConvTranspose2d", "tinygan.nn.conv", "tinygan.nn.reference.conv",
-                               "tinygan.nn.naive", "tinygan.nn.Conv2d") + FAST_PATH,
+                               "tinygan.nn.naive", "tinygan.nn.Conv2d") + FAST_PATH + FID_CONV,
     "batchnorm_backward": ("tinygan.nn.BatchNorm2d", "tinygan.nn.batchnorm", "tinygan.nn.reference.batchnorm")
     + FAST_PATH,
-    "bce_with_logits": ("tinygan.losses", "tinygan.nn.losses"),
+    "bce_with_logits": ("tinygan.losses",),
     "adam_step": ("tinygan.optim.Adam",),
     "d_step": ("tinygan.train",),
     "g_step": ("tinygan.train",),
@@ -263,15 +264,41 @@ SKIPPED = "pass  # IPython, not Python: "
 
 
 def python_of_cell(source):
-    """A code cell's source as Python: an IPython line (%magic, !shell, x = !cmd, name?) becomes a ``pass`` that
-    says what it was, and a cell magic whose body is not Python (%%bash, %%html, ...) becomes such lines all."""
+    """A code cell's source as Python: an IPython line (%magic, !shell, x = !cmd, name?) that starts a statement
+    becomes a ``pass`` that says what it was, and a cell magic whose body is not Python (%%bash, %%html, ...)
+    becomes such lines all. A cell that is Python already is left as it is."""
     lines = source.split("\n")
     if lines and lines[0].startswith("%%"):
         if lines[0].split()[0] not in PYTHON_CELL_MAGICS:
             return "\n".join(SKIPPED + line for line in lines)
         return "\n".join([SKIPPED + lines[0], python_of_cell("\n".join(lines[1:]))])
-    return "\n".join(f"{m.group('indent')}{SKIPPED}{line.strip()}" if (m := IPYTHON_LINE.match(line)) else line
-                     for line in lines)
+    try:
+        with PARSING:
+            ast.parse(source)
+        return source
+    except (SyntaxError, ValueError):
+        pass
+    starts = statement_starts(source)
+    return "\n".join(f"{m.group('indent')}{SKIPPED}{line.strip()}"
+                     if i in starts and (m := IPYTHON_LINE.match(line)) else line for i, line in enumerate(lines))
+
+
+def statement_starts(source):
+    """The indices of the lines on which a statement may start: not inside a string or a bracket, nor after a
+    backslash (by the tokenizer, which does not need the lines to be Python)."""
+    import io
+    import tokenize
+    starts, at_start = set(), True
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source + "\n").readline):
+            if token.type == tokenize.NEWLINE:
+                at_start = True
+            elif at_start and token.type not in (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT):
+                starts.add(token.start[0] - 1)
+                at_start = False
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return set(range(len(source.split("\n"))))
+    return starts
 
 
 def from_notebook(notebook_text, name="the notebook"):

@@ -16,9 +16,9 @@ Each part runs in a fresh ``python -m tinygan.course.harness`` (harness.py) that
 import io
 import json
 import os
-import pwd
 import shutil
 import signal
+import site
 import subprocess
 import sys
 import tempfile
@@ -30,7 +30,7 @@ import numpy as np
 
 MEMORY_MB = 2048                   # address space of a part's process: numpy, tinygan and a small GAN fit in ~1 GB
 MOST_OUTPUT = 64 << 20             # bytes of outputs a part may return
-FIRST_UID = 61000                  # where the grader runs as root: part processes run as FIRST_UID + worker slot
+FIRST_UID = 50000                  # as root, part processes run as users from here on (one per grader and slot)
 
 
 FOUND = {}                         # what a part's process found here, asked once per grader process
@@ -40,34 +40,45 @@ class Sandbox:
     """Runs parts for one grading run; ``workers`` parts at a time (each in a slot with a user of its own)."""
 
     def __init__(self, timeout, memory_mb=MEMORY_MB, workers=2, private=()):
+        if os.name != "posix":
+            raise RuntimeError("the grader runs each part in a POSIX process with limits (Linux or macOS); "
+                               "grade on one of those (or in WSL)")
         self.timeout, self.memory_mb, self.private = timeout, memory_mb, [str(p) for p in private]
         self.slots = list(range(workers))
         self.lock = threading.Lock()
         self.workers = workers
-        self.users = os.geteuid() == 0 and not any(self.uid_taken(FIRST_UID + s) for s in self.slots) and \
-            self.ping(FIRST_UID) is not None
-        self.landlock = (self.ping(FIRST_UID if self.users else None) or {}).get("landlock", 0)
+        self.first_uid = FIRST_UID + (os.getpid() % 1000) * 8    # two graders at once use users of their own
+        self.shared = tempfile.mkdtemp(prefix="tinygan-grader-")  # matplotlib's font cache, built once
+        os.chmod(self.shared, 0o755)
+        self.users = os.geteuid() == 0 and not any(self.uid_taken(self.first_uid + s) for s in self.slots) and \
+            self.ping(self.first_uid) is not None
+        found = self.ping(self.first_uid if self.users else None)
+        if found is None:
+            raise RuntimeError(f"the grader cannot start a process for a part: {FOUND.get('why', '')}")
+        self.landlock = found.get("landlock", 0)
 
     def ping(self, uid):
-        """A part's process that only starts and says what it found ({"landlock": ABI}); None if it cannot start
-        (Python may live where another user cannot go, e.g. under /root)."""
+        """A part's process that only starts, fences itself in and says what it found ({"landlock": ABI in force});
+        None if it cannot start (Python may live where another user cannot go, e.g. under /root)."""
         if uid not in FOUND:
-            received, status, _ = self.start({"ping": True}, uid)
+            received, status, errors = self.start({"ping": True, "private": self.private}, uid)
             try:
                 FOUND[uid] = json.loads(received[8:]) if status == 0 else None
             except ValueError:
                 FOUND[uid] = None
+            FOUND["why"] = errors.strip().splitlines()[-1] if errors.strip() else f"exit status {status}"
         return FOUND[uid]
 
     def describe(self):
         """One line for the teacher: what keeps a student's code in."""
-        fence = f"Landlock (ABI {self.landlock})" if self.landlock else "no Landlock (an older kernel): an audit hook"
+        fence = f"Landlock (ABI {self.landlock})" if self.landlock else "no Landlock here: an audit hook"
         user = "a user of its own" if self.users else "the grader's user"
         return (f"each part runs in a process of its own: {fence}, {user}, {self.memory_mb} MB, {self.timeout} s, "
                 "an empty folder (lessons/README.md says what this does not protect against)")
 
     @staticmethod
     def uid_taken(uid):
+        import pwd
         try:
             pwd.getpwuid(uid)
             return True
@@ -80,7 +91,8 @@ class Sandbox:
             slot = self.slots.pop()
         try:
             received, status, errors = self.start({"part": part, "source": source, "filename": filename,
-                                                   "private": self.private}, FIRST_UID + slot if self.users else None)
+                                                   "private": self.private},
+                                                  self.first_uid + slot if self.users else None)
             if status is None:
                 return None, f"took more than {self.timeout} s and was stopped (an endless loop?)"
             return result(received, status, errors)
@@ -88,40 +100,32 @@ class Sandbox:
             with self.lock:
                 self.slots.append(slot)
 
-    def limits(self, uid):
-        import resource
-        memory = self.memory_mb << 20
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_CPU, (self.timeout + 1, self.timeout + 2))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (16 << 20, 16 << 20))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_NPROC, (1, 1))    # counts the user's processes: no fork, no thread
-        if uid is not None:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-
     def start(self, request, uid):
         """Run a part's process on ``request``: (the bytes it sent, its exit status or None if it was stopped,
-        the end of what it wrote to stderr)."""
+        the end of what it wrote to stderr). The process sets its own limits first (harness.limit)."""
         workdir = tempfile.mkdtemp(prefix="tinygan-part-")
         if uid is not None:
             os.chown(workdir, uid, uid)
+            if request.get("ping"):                      # the first process builds matplotlib's font cache
+                os.chown(self.shared, uid, uid)
         read_end, write_end = os.pipe()
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": workdir, "TMPDIR": workdir,
-               "MPLCONFIGDIR": workdir, "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+               "MPLCONFIGDIR": self.shared, "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
                "MKL_NUM_THREADS": "1", "TINYGAN_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
+               "PYTHONUSERBASE": site.getuserbase(),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
-                                                           os.environ.get("PYTHONPATH")]))}
+                                                           os.environ.get("PYTHONPATH")])),
+               **{k: os.environ[k] for k in ("LD_LIBRARY_PATH", "SYSTEMROOT") if k in os.environ}}
+        limits = json.dumps({"memory_mb": self.memory_mb, "cpu_s": self.timeout + 1})
         command = [sys.executable, *(["-S"] if sys.flags.no_site else []), "-m", "tinygan.course.harness",
-                   str(write_end)]
+                   str(write_end), limits]
+        user = {} if uid is None else {"user": uid, "group": uid, "extra_groups": []}
         received, errors = bytearray(), tempfile.TemporaryFile()
         try:
             try:
                 process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
                                            cwd=workdir, env=env, pass_fds=(write_end,), start_new_session=True,
-                                           preexec_fn=lambda: self.limits(uid))
+                                           **user)
             except (OSError, subprocess.SubprocessError) as err:
                 return b"", 1, f"the grader could not start a process for the part ({err})"
             finally:
@@ -140,6 +144,10 @@ class Sandbox:
             end_group(process, uid)
             reader.join(5)
             errors.seek(0)
+            if request.get("ping"):                      # the font cache the first process built: for all
+                for root, folders, names in os.walk(self.shared):
+                    for name in folders + names:
+                        os.chmod(os.path.join(root, name), 0o755 if name in folders else 0o644)
             return bytes(received), status, errors.read(1 << 16).decode(errors="replace")
         finally:
             os.close(read_end)
@@ -148,11 +156,17 @@ class Sandbox:
 
 
 def read_into(fd, received):
-    while len(received) <= MOST_OUTPUT + 8:
+    """Read the part's result; past MOST_OUTPUT keep draining (a writer blocked on a full pipe would only time
+    out) but keep just the size, so result() can say how much was too much."""
+    extra = 0
+    while True:
         chunk = os.read(fd, 1 << 20)
         if not chunk:
-            return
-        received += chunk
+            break
+        if len(received) <= MOST_OUTPUT + 8:
+            received += chunk
+        else:
+            extra += len(chunk)
 
 
 def end_group(process, uid):
@@ -163,8 +177,9 @@ def end_group(process, uid):
         pass
     process.wait()
     if uid is not None:                                  # a child that left the group still has the uid
-        subprocess.run(["kill", "-9", "-1"], preexec_fn=lambda: (os.setgid(uid), os.setuid(uid)),
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        subprocess.run([sys.executable, "-S", "-c", "import os, signal; os.kill(-1, signal.SIGKILL)"],
+                       user=uid, group=uid, extra_groups=[], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
 
 
 def result(received, status, errors):
