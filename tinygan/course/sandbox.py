@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import weakref
 import zipfile
 from pathlib import Path
 
@@ -50,6 +51,7 @@ class Sandbox:
         self.first_uid = FIRST_UID + (os.getpid() % 1000) * 8    # two graders at once use users of their own
         self.shared = tempfile.mkdtemp(prefix="tinygan-grader-")  # matplotlib's font cache, built once
         os.chmod(self.shared, 0o755)
+        weakref.finalize(self, shutil.rmtree, self.shared, True)   # removed with the sandbox
         self.users = os.geteuid() == 0 and not any(self.uid_taken(self.first_uid + s) for s in self.slots) and \
             self.ping(self.first_uid) is not None
         found = self.ping(self.first_uid if self.users else None)
