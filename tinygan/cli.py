@@ -295,6 +295,9 @@ def cmd_course_grade(args):
     return 0
 
 
+TEACHER_HELP = "folder of the teacher's lessons (default: the lessons installed with tinygan)"
+
+
 def add_course_command(sub):
     from .course.grade import MEMORY_MB, TIMEOUT
     p = sub.add_parser("course", help="the lessons as homework: student copies, and a grader",
@@ -305,7 +308,7 @@ def add_course_command(sub):
                           formatter_class=HelpFormatter)
     q.add_argument("lessons", nargs="*", help="lessons to write, e.g. 02 04_conv_im2col (default: all)")
     q.add_argument("--out", required=True, help="folder for the students' copies (no file in it is overwritten)")
-    q.add_argument("--teacher", help="folder of the teacher's lessons (default: the lessons installed with tinygan)")
+    q.add_argument("--teacher", help=TEACHER_HELP)
     q.set_defaults(func=cmd_course_assign)
     q = course.add_parser("grade", help="grade a student's folder of lessons (or a folder of students' folders)",
                           formatter_class=HelpFormatter)
@@ -314,7 +317,7 @@ def add_course_command(sub):
     q.add_argument("--timeout", type=positive_int, default=TIMEOUT, help="seconds for the checks of one part")
     q.add_argument("--memory", type=positive_int, default=MEMORY_MB, help="MB of memory (address space) for the "
                    "process that runs one part")
-    q.add_argument("--teacher", help="folder of the teacher's lessons (default: the lessons installed with tinygan)")
+    q.add_argument("--teacher", help=TEACHER_HELP)
     q.add_argument("--quick", action="store_true", help="accepted for CI scripts; every check is small already "
                    "(the whole course grades in seconds)")
     q.set_defaults(func=cmd_course_grade)
@@ -464,7 +467,7 @@ def build_parser():
     p = sub.add_parser("export", help="write G and D as PyTorch-layout state_dicts (.npz)",
                        formatter_class=HelpFormatter,
                        description="Write a checkpoint's G and D as .npz files whose keys and shapes are those of "
-                                   "the PyTorch DCGAN tutorial's state_dicts (torch.load them with numpy).")
+                                   "the PyTorch DCGAN tutorial's state_dicts (numpy.load reads them).")
     add_checkpoint(p, what="training")
     p.add_argument("--out", default="export", help="output folder")
     p.set_defaults(func=cmd_export)

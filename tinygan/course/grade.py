@@ -13,6 +13,7 @@ scores nothing, and the table says so; a change to the given code is reported, n
 """
 import csv
 import json
+from collections import Counter
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -135,13 +136,14 @@ def grade_part(student, lesson, part, points, text, teacher, filename, sandbox):
         return failed("not done yet (the stub is still there)")
     notebook = filename.suffix == ".ipynb"
     source, origin = parts.into_teacher(text, teacher, part, filename.name, needs=probes.NEEDS.get(part, ()))
+    graded_lines, student_lines = source.split("\n"), text.split("\n")
 
     def at(line_number):                                 # a line of the graded text, as the student finds it
-        index = origin[line_number - 1] if 0 < line_number <= len(origin) else None
+        known = 0 < line_number <= len(origin)
+        index = origin[line_number - 1] if known else None
         if index is None:
-            given = source.split("\n")[line_number - 1].strip() if 0 < line_number <= len(origin) else ""
-            return f"in the given code: {given}"
-        return f"{parts.where(text, index, notebook)}: {text.split(chr(10))[index].strip()}"
+            return f"in the given code: {graded_lines[line_number - 1].strip() if known else ''}"
+        return f"{parts.where(text, index, notebook)}: {student_lines[index].strip()}"
     try:
         calls = parts.library_calls(source, part)
     except SyntaxError as err:
@@ -199,13 +201,10 @@ def lesson_note(text, teacher_text, filename):
     if skipped:
         notes.append(f"skipped {len(skipped)} IPython line{'s' * (len(skipped) != 1)} outside the parts "
                      f"(e.g. {skipped[0][1].split(parts.SKIPPED)[1][:60]})")
-    counts = {}
-    for region in parts.find_regions(text):
-        counts[region.part] = counts.get(region.part, 0) + 1
-    for part, (_, _) in parts.parts_of(teacher_text).items():
-        expected = sum(r.part == part for r in parts.find_regions(teacher_text))
-        if counts.get(part, 0) > expected:
-            notes.append(f"part {part} is there {counts[part] // expected} times (a copied cell?): the last copy "
+    copies = Counter(region.part for region in parts.find_regions(text))
+    for part, regions in Counter(region.part for region in parts.find_regions(teacher_text)).items():
+        if copies[part] > regions:
+            notes.append(f"part {part} is there {copies[part] // regions} times (a copied cell?): the last copy "
                          "was graded")
     inside = [line for r in parts.matching_regions(text, teacher_text)[0] for line in text.split("\n")[r.code:r.end]
               if parts.SKIPPED in line]

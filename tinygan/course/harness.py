@@ -39,10 +39,9 @@ UNLOADABLE = ("_posixsubprocess", "ctypes", "_ctypes", "posix", "os", "subproces
               "socket", "gc", "resource", "pty", "signal", "_signal", "sqlite3", "_sqlite3", "mmap")
 UNAUDITED = {"os": ("mkfifo", "mknod", "pidfd_open"), "posix": ("mkfifo", "mknod", "pidfd_open"),
              "signal": ("pidfd_send_signal",), "_signal": ("pidfd_send_signal",)}   # no audit event of their own
-PATH_EVENTS = {"os.remove": 1, "os.rmdir": 1, "os.rename": 2, "os.replace": 2, "os.link": 2, "os.symlink": 2,
-               "os.truncate": 1, "os.chmod": 1, "os.chown": 1, "os.utime": 1, "os.mkdir": 1, "shutil.rmtree": 1,
-               "shutil.copyfile": 2, "shutil.copytree": 2, "shutil.move": 2, "shutil.make_archive": 1,
-               "os.listdir": 1, "os.scandir": 1}
+PATH_EVENTS = {"os.remove": 1, "os.rmdir": 1, "os.rename": 2, "os.replace": 2, "os.truncate": 1, "os.chmod": 1,
+               "os.chown": 1, "os.utime": 1, "os.mkdir": 1, "shutil.rmtree": 1, "shutil.copyfile": 2,
+               "shutil.copytree": 2, "shutil.move": 2, "shutil.make_archive": 1, "os.listdir": 1, "os.scandir": 1}
 WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 

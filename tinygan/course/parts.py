@@ -23,6 +23,7 @@ import ast
 import json
 import re
 import threading
+from collections import Counter
 from dataclasses import dataclass
 
 BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN (?P<kind>SOLUTION|PART) (?P<part>\w+) \((?P<points>\d+) points?\)\s*$")
@@ -153,9 +154,7 @@ def matching_regions(student, teacher, name="the student's lesson"):
     A part whose cell was copied (a notebook habit: the part pasted again further down) has its last copy
     graded, as the last definition is the one Python keeps."""
     mine, theirs = find_regions(student, name), find_regions(teacher)
-    wanted = {}
-    for region in theirs:
-        wanted[region.part] = wanted.get(region.part, 0) + 1
+    wanted = Counter(region.part for region in theirs)
     copies = {part: [r for r in mine if r.part == part] for part in wanted}
     if all(len(copies[part]) % count == 0 and copies[part] for part, count in wanted.items()):
         last = sorted((r for part, count in wanted.items() for r in copies[part][-count:]), key=lambda r: r.begin)
@@ -200,9 +199,7 @@ def given_code_changes(student, teacher_copy, name="the student's lesson"):
         return [(i, line) for i, line in enumerate(lines)
                 if i not in inside and line.strip() and not line.strip().startswith("#")]
     mine, given = code_outside(student), code_outside(teacher_copy)
-    remaining = {}
-    for _, line in given:
-        remaining[line.rstrip()] = remaining.get(line.rstrip(), 0) + 1
+    remaining = Counter(line.rstrip() for _, line in given)
     changed = []
     for i, line in mine:
         if remaining.get(line.rstrip(), 0):

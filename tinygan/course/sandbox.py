@@ -158,17 +158,11 @@ class Sandbox:
 
 
 def read_into(fd, received):
-    """Read the part's result; past MOST_OUTPUT keep draining (a writer blocked on a full pipe would only time
-    out) but keep just the size, so result() can say how much was too much."""
-    extra = 0
-    while True:
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            break
+    """Read the part's result; past MOST_OUTPUT keep draining but drop the bytes (a writer blocked on a full pipe
+    would only time out), so that result() refuses it by the size its header gives."""
+    while chunk := os.read(fd, 1 << 20):
         if len(received) <= MOST_OUTPUT + 8:
             received += chunk
-        else:
-            extra += len(chunk)
 
 
 def end_group(process, uid):
