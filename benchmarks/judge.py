@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tinygan import judge, sampling  # noqa: E402
+from tinygan import judge, model_files  # noqa: E402
 from tinygan.data import FaceDataset  # noqa: E402
 from tinygan.image_sources import _readers, scan_source  # noqa: E402
 from tinygan.images import CELEBA_CROP, dark_centroid, eyes_box, prepare_for_judging  # noqa: E402
@@ -96,9 +96,9 @@ def main():
                         help="face crops of other people, framed differently")
     parser.add_argument("--n", type=int, default=1000, help="faces per row")
     args = parser.parse_args()
-    tree, path = sampling.load_tree(args.checkpoint or sampling.PRETRAINED)
+    tree, path = model_files.load_tree(args.checkpoint or model_files.PRETRAINED)
     held_out = tree.get("provenance", {}).get("judge", {}).get("held_out_images", args.n)
-    G = sampling.load_generator(path)
+    G = model_files.load_generator(path)
     aligned = FaceDataset(args.data, 64, crop=CELEBA_CROP, verbose=False).images
     real = np.asarray(aligned[-held_out:][:args.n])
     fakes = judge.fresh_fakes(G, args.n, start=3 * 10 ** 6)
@@ -115,12 +115,12 @@ def main():
             ("test-split crops, whole width", crops_whole[:args.n], True),
             (f"test-split crops framed by their mean eyes (box left {box[0]:.3f}, top {box[1]:.3f}, side "
              f"{box[2]:.3f} of the width, moved inside each crop)", crops_framed, True)]
-    face_model, judge_D = sampling.load_face_model(path), sampling.load_discriminator(path)
+    face_model, judge_D = model_files.load_face_model(path), model_files.load_discriminator(path)
     passed = {name: f"{face_model.is_face(judge_D, faces).mean():.1%}" if face_model else "-"
               for name, faces, _ in rows}
     odd = {name: prepare_for_judging(raw, 64)[0] for name, raw in odd_images().items()}
     for which in ("judge", "gan"):
-        D = sampling.load_discriminator(path, which=which)
+        D = model_files.load_discriminator(path, which=which)
         print(f"\n{which}: {'the judge fitted for judging' if D.role == 'judge' else 'the D the GAN trained against'}")
         print(f"| faces | n | called right | mean D | passed the face check |\n| --- | --- | --- | --- | --- |")
         for name, faces, is_real in rows:

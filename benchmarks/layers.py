@@ -14,8 +14,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tinygan import backend, nn  # noqa: E402
-from tinygan.nn import cpu, fast  # noqa: E402
+from tinygan import backend, blas, nn  # noqa: E402
+from tinygan.nn import fast  # noqa: E402
 from tinygan.options import add_backend, use_backend  # noqa: E402
 
 # (kind, in_channels, out_channels, input size) with kernel 4; stride 1 / padding 0 for the 1x1 <-> 4x4 ends.
@@ -91,7 +91,7 @@ def main():
                         help="layer paths to time (default: both)")
     add_backend(parser)
     args = parser.parse_args()
-    cpu.restart_with_blas_threads_asleep()             # as `python -m tinygan train` runs
+    blas.restart_with_blas_threads_asleep()             # as `python -m tinygan train` runs
     use_backend(args.backend)
     ceiling = matmul_ceiling()
     print(f"backend: {backend.name()}, batch {args.batch}, float32")

@@ -29,10 +29,10 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tinygan import backend, data, ema, losses, nn, optim, train  # noqa: E402
+from tinygan import backend, blas, data, ema, losses, nn, optim, train  # noqa: E402
 from tinygan.options import add_backend, use_backend  # noqa: E402
 from tinygan.dcgan import Generator  # noqa: E402
-from tinygan.nn import activations, cpu, fast  # noqa: E402
+from tinygan.nn import activations, fast  # noqa: E402
 
 from layers import matmul_ceiling, sync  # noqa: E402
 
@@ -88,7 +88,7 @@ def main():
     parser.add_argument("--steps", type=int, default=4, help="timed steps (default: %(default)s)")
     add_backend(parser)
     args = parser.parse_args()
-    cpu.restart_with_blas_threads_asleep()             # as `python -m tinygan train` runs
+    blas.restart_with_blas_threads_asleep()             # as `python -m tinygan train` runs
     use_backend(args.backend)
     ceiling = matmul_ceiling()
     images = np.random.default_rng(0).integers(0, 256, (max(4 * args.batch, 512), 64, 64, 3), dtype=np.uint8)

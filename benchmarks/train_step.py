@@ -26,8 +26,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tinygan import backend, nn, sampling, train  # noqa: E402
-from tinygan.nn import cpu  # noqa: E402
+from tinygan import backend, blas, nn, sampling, train  # noqa: E402
 from tinygan.options import add_backend, use_backend  # noqa: E402
 from tinygan.dcgan import Generator  # noqa: E402
 
@@ -89,16 +88,16 @@ def main():
         return
 
     # as `python -m tinygan train` runs: OpenBLAS's idle threads asleep unless the environment says otherwise
-    environment = {**cpu.BLAS_THREADS_ASLEEP, **os.environ}
+    environment = {**blas.BLAS_THREADS_ASLEEP, **os.environ}
 
     def child(path, *flags):
         cmd = [sys.executable, __file__, "--steps", str(args.steps), "--backend", backend.name(), "--paths", path,
                *flags]
         return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, env=environment).stdout)
 
-    blas = ", ".join(f"{key}={environment[key]}" for key in cpu.BLAS_THREADS_ASLEEP)
+    settings = ", ".join(f"{key}={environment[key]}" for key in blas.BLAS_THREADS_ASLEEP)
     print(f"backend: {backend.name()}; full DCGAN-64 training step (G and D updates), median of {args.steps} steps; "
-          f"each in its own process ({blas})")
+          f"each in its own process ({settings})")
     for path in args.paths:
         for batch in args.batches:
             result = child(path, "--child", str(batch))

@@ -4,7 +4,6 @@ Each example puts the repository root on ``sys.path`` before it imports this
 file, so the examples run from any directory without installing tinygan.
 """
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -15,29 +14,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tinygan.options import DocstringHelpFormatter, default_data  # noqa: E402, F401 - default_data: the examples'
 from tinygan.synthetic import synthetic_faces  # noqa: E402
-SHARED_CELEBA = REPO.parent / "shared" / "data" / "celeba_align_89x109_10k.tar"
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """--help keeps the docstring's line breaks and shows every default, but not None (the help text
-    says what happens then) or the False of an on/off flag."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
 
 
 def make_parser(docstring, epilog=None):
-    return argparse.ArgumentParser(description=docstring, epilog=epilog, formatter_class=HelpFormatter)
-
-
-def default_data():
-    """$TINYGAN_DATA, else the project's 10k CelebA tar if it is there, else None."""
-    if os.environ.get("TINYGAN_DATA"):
-        return os.environ["TINYGAN_DATA"]
-    return str(SHARED_CELEBA) if SHARED_CELEBA.exists() else None
+    """--help keeps the docstring's line breaks and shows the defaults that say something."""
+    return argparse.ArgumentParser(description=docstring, epilog=epilog, formatter_class=DocstringHelpFormatter)
 
 
 def add_data_argument(parser):
@@ -54,7 +37,7 @@ def add_data_arguments(parser, n_default, what="faces to load"):
 
 
 def add_generator_argument(parser):
-    from tinygan.sampling import PRETRAINED
+    from tinygan.model_files import PRETRAINED
     parser.add_argument("--checkpoint", "-c", help="training checkpoint, run directory or generator .npz "
                                                    f"(default: the pretrained generator, {PRETRAINED})")
 
@@ -83,9 +66,9 @@ def save_generator_file(G, out, provenance, D, judge=None):
     """
     import json
 
-    from tinygan import files, sampling
+    from tinygan import files, model_files
     try:
-        out = sampling.save_generator(G, out, provenance=provenance, D=D, judge=judge)
+        out = model_files.save_generator(G, out, provenance=provenance, D=D, judge=judge)
         return out, files.write_text(Path(out).with_suffix(".json"), json.dumps(provenance, indent=2) + "\n")
     except OSError as err:
         fail(f"cannot write {out}: {err.strerror or err}")
@@ -134,13 +117,13 @@ def quick_run(steps=4, sample_every=None):
 
 def generator_or_quick(args):
     """The generator from --checkpoint (default: the pretrained one); with --quick and none, a tiny one."""
-    from tinygan import sampling
+    from tinygan import model_files
     keep = None
     path = args.checkpoint
-    if path is None and args.quick and not sampling.PRETRAINED.exists():
+    if path is None and args.quick and not model_files.PRETRAINED.exists():
         path, keep = quick_run()
     try:
-        G = sampling.load_generator(path)
+        G = model_files.load_generator(path)
     except (FileNotFoundError, ValueError) as err:
         fail(f"{err}. (Train a generator with examples/train_celeba.py, or try --quick.)")
-    return G, path or sampling.PRETRAINED, keep
+    return G, path or model_files.PRETRAINED, keep

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from any directory, without installing
 
 import _common  # noqa: E402
-from tinygan import backend, judge, sampling  # noqa: E402
+from tinygan import backend, judge, model_files  # noqa: E402
 from tinygan.options import free_output, positive_int  # noqa: E402
 from tinygan.data import CELEBA_CROP, FaceDataset  # noqa: E402
 
@@ -47,9 +47,9 @@ def main(argv=None):
         _common.fail("no data: pass --data PATH (the faces G was trained on)")
     try:
         free_output(args.out)                      # before minutes of training, not after
-        tree, path = sampling.load_tree(args.generator)
-        G = sampling.load_generator(path)
-        model = sampling.model_config_of(tree, path)
+        tree, path = model_files.load_tree(args.generator)
+        G = model_files.load_generator(path)
+        model = model_files.model_config_of(tree, path)
         provenance = dict(tree.get("provenance", {}))
         crop = provenance.get("training_config", {}).get("crop", CELEBA_CROP)    # G's own training crop
         dataset = FaceDataset(args.data, image_size=model.image_size, crop=crop)
@@ -62,7 +62,7 @@ def main(argv=None):
     print(f"held out: {score['real_called_real']:.1%} of {score['n_real']} real faces called real "
           f"(mean D(x) {score['mean_p_real']:.3f}), {score['fake_called_fake']:.1%} of as many fakes called fake "
           f"(mean D(G(z)) {score['mean_p_fake']:.3f})")
-    provenance["judge"] = dict(report, data=str(args.data),
+    provenance["judge"] = dict(report, data=Path(args.data).name,
                                how="a fresh D trained against this frozen G (fit_discriminator.py), not the D of "
                                    "G's own run: " + report["how"].replace("the GAN's D fine-tuned", "trained"))
     out, about = _common.save_generator_file(G, args.out, provenance, None, (D, faces))

@@ -18,12 +18,14 @@ import numpy as np  # noqa: E402
 
 import _common  # noqa: E402
 from tinygan import viz  # noqa: E402
+from tinygan.run_folder import SAMPLE_PATTERN, RunFolder  # noqa: E402
 
 
 def build_parser():
     p = _common.make_parser(__doc__)
-    p.add_argument("run", nargs="?", help="run directory holding samples/step_*.png (required unless --quick)")
-    p.add_argument("--out", help="output GIF (default: RUN/training.gif; with --quick, training.gif)")
+    p.add_argument("run", nargs="?", help=f"run directory holding {SAMPLE_PATTERN} (required unless --quick)")
+    p.add_argument("--out", help=f"output GIF (default: RUN/{RunFolder('RUN').gif.name}; with --quick, "
+                                 f"{RunFolder('RUN').gif.name})")
     p.add_argument("--max-frames", type=int, default=60,
                    help="use at most this many grids, evenly spaced, always with the first and the last")
     p.add_argument("--duration", type=int, default=250, help="frame time in ms")
@@ -49,15 +51,15 @@ def main(argv=None):
         if not args.quick:
             _common.fail("pass the run directory (the --out of train_celeba.py), or use --quick")
         run, keep = _common.quick_run(steps=4, sample_every=1)
-        out = Path(args.out or "training.gif")
+        out = Path(args.out or RunFolder(run).gif.name)
     else:
         run = Path(args.run)
-        out = Path(args.out) if args.out else run / "training.gif"
-    grids = sorted((run / "samples").glob("step_*.png"))
+        out = Path(args.out) if args.out else RunFolder(run).gif
+    grids = RunFolder(run).sample_grids()                    # [(step, path)], by step
     if not grids:
-        _common.fail(f"no sample grids (samples/step_*.png) in {run}; is it a run directory of train_celeba.py?")
-    frames = pick_frames(grids, args.max_frames)
-    steps = [int(path.stem.split("_")[1]) for path in frames]
+        _common.fail(f"no sample grids ({SAMPLE_PATTERN}) in {run}; is it a run directory of train_celeba.py?")
+    picked = pick_frames(grids, args.max_frames)
+    frames, steps = [path for _, path in picked], [step for step, _ in picked]
     frames += [frames[-1]] * (args.hold - 1)
     captions = [f"step {step:,}" for step in steps] + [f"step {steps[-1]:,}"] * (args.hold - 1)
     viz.save_gif(frames, out, duration_ms=args.duration, captions=captions)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _common  # noqa: E402
-from tinygan import judge, sampling  # noqa: E402
+from tinygan import judge, model_files  # noqa: E402
 from tinygan.data import CELEBA_CROP, FaceDataset  # noqa: E402
 from tinygan.options import free_output, positive_int  # noqa: E402
 
@@ -58,16 +58,25 @@ def build_parser():
     return parser
 
 
+PATH_OPTIONS = ("out", "data", "fid_weights")       # training options that hold a path
+
+
+def without_machine_paths(config):
+    """A training config as it ships: each path reduced to its file or folder name (the folders of the machine
+    that trained it are nobody else's)."""
+    return {key: Path(str(value)).name if key in PATH_OPTIONS and value else value for key, value in config.items()}
+
+
 def provenance_of(tree, path, args):
     """Where the file comes from: a checkpoint's config and steps, or a generator file's own provenance."""
-    if tree.get("format") == sampling.GENERATOR_FORMAT:
+    if tree.get("format") == model_files.GENERATOR_FORMAT:
         return dict(tree.get("provenance", {}))
     if "G" not in tree or "config" not in tree:
         _common.fail(f"{path} is neither a tinygan training checkpoint nor a generator file (no G/ or config)")
-    config = tree["config"]
+    config = without_machine_paths(tree["config"])
     return {
         "source_checkpoint": Path(path).name,
-        "data": str(config.get("data")), "images_limit": config.get("limit"),
+        "data": config.get("data"), "images_limit": config.get("limit"),
         "steps": int(tree["step"]), "batch_size": config.get("batch_size"),
         "epochs": round(int(tree["step"]) / max(1, len(tree["data_order"]["order"]) // config["batch_size"]), 2),
         "generator": "raw G" if args.raw or "G_ema" not in tree else "G_ema, the average of G's weights (tinygan.ema)",
@@ -81,9 +90,9 @@ def main(argv=None):
     _common.use_backend(args)
     try:
         free_output(args.out)                      # before minutes of fine-tuning, not after
-        tree, path = sampling.load_tree(args.source)
+        tree, path = model_files.load_tree(args.source)
         provenance = provenance_of(tree, path, args)
-        G, D = sampling.load_generator(path, raw=args.raw), sampling.load_discriminator(path, which="gan")
+        G, D = model_files.load_generator(path, raw=args.raw), model_files.load_discriminator(path, which="gan")
         fitted = None
         if args.data:
             crop = provenance.get("training_config", {}).get("crop", CELEBA_CROP)    # G's own training crop
@@ -93,7 +102,7 @@ def main(argv=None):
                   f"the last {args.judge_held_out} held out")
             judge_D, faces, report = judge.make_judge(G, judge_D, dataset.images, args.judge_held_out,
                                                       args.judge_steps, args.judge_batch_size, seed=args.seed)
-            provenance["judge"] = dict(report, data=str(args.data))
+            provenance["judge"] = dict(report, data=Path(args.data).name)
             fitted = (judge_D, faces)
             score = report["score"]
             print(f"judge on held-out faces: {score['real_called_real']:.1%} of {score['n_real']} real faces called "

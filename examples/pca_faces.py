@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import _common  # noqa: E402
-from tinygan import pca, sampling, viz  # noqa: E402
+from tinygan import model_files, pca, sampling, viz  # noqa: E402
 
 
 def build_parser():
@@ -110,7 +110,7 @@ def main(argv=None):
     rows = [("real faces", real), (f"PCA: mean + Gaussian in the top {k} eigenfaces", samples[:8])]
     if args.checkpoint:
         try:
-            G = sampling.load_generator(args.checkpoint)
+            G = model_files.load_generator(args.checkpoint)
         except (ValueError, FileNotFoundError) as err:
             _common.fail(str(err))
         gan = sampling.generate_images(G, range(args.seed, args.seed + 8))

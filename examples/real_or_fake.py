@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from any di
 import numpy as np  # noqa: E402
 
 import _common  # noqa: E402
-from tinygan import data, judge, sampling  # noqa: E402
-from tinygan.sampling import JUDGE_WARNING  # noqa: E402
+from tinygan import data, judge, model_files, sampling  # noqa: E402
+from tinygan.judge import JUDGE_WARNING  # noqa: E402
 
 
 def build_parser():
@@ -55,12 +55,12 @@ def main(argv=None):
                          "or use --quick")
         args.checkpoint, keep = _common.quick_run()
     try:
-        D = sampling.load_discriminator(args.checkpoint)
+        D = model_files.load_discriminator(args.checkpoint)
         size = D.config["image_size"]
         if args.images:
             rows = [("given", path, data.load_image(path, image_size=size, crop=args.crop)) for path in args.images]
         else:
-            G = sampling.load_generator(args.checkpoint)
+            G = model_files.load_generator(args.checkpoint)
             real, described = _common.load_faces(args, image_size=size, quick_n=8)
             fakes = sampling.generate_images(G, range(len(real)))
             print(f"scoring {described} (D trained on these or on faces like them) "
@@ -69,7 +69,7 @@ def main(argv=None):
             rows += [("fake", f"G seed {i}", face) for i, face in enumerate(fakes)]
     except (ValueError, FileNotFoundError) as err:
         _common.fail(str(err))
-    probs = sampling.judge(D, np.stack([face for _, _, face in rows]))   # P(real) per image
+    probs = judge.probabilities(D, np.stack([face for _, _, face in rows]))   # P(real) per image
 
     for (kind, name, _), p in zip(rows, probs):
         print(f"{p:6.3f}  D says {judge.verdict(p)}  ({kind}) {name}")

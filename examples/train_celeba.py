@@ -86,7 +86,7 @@ def main(argv=None):
     print(f"trained {trainer.step} steps; the run is in {out}")
     print(f"  continue:        python examples/train_celeba.py --resume {out} --epochs N")
     print(f"  generate faces:  python examples/generate_faces.py --checkpoint {out}")
-    print(f"  training GIF:    {out / 'training.gif'}")
+    print(f"  training GIF:    {trainer.folder.gif}")
     return 0
 
 

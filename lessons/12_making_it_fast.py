@@ -143,8 +143,8 @@ with cpu.using_threads(threads):
 unfold = fast.nhwc(x_nhwc)
 
 
-def fast_im2col_of_unfold(scratch=None):
-    return fast.im2col(unfold, (4, 4), (2, 2), (1, 1), scratch)
+def fast_im2col_of_unfold(work_arrays=None):
+    return fast.im2col(unfold, (4, 4), (2, 2), (1, 1), work_arrays)
 
 
 with cpu.using_threads(1):
@@ -159,7 +159,7 @@ with cpu.using_threads(threads):
 # ## 5. The G step's frozen D: skip dL/dW
 # A conv's backward is two matrix products of the same size as its forward: one for dL/dW, one for
 # dL/dx. In the G step only dL/dx flows on (to G), so the layer skips the first when its weight does
-# not require a gradient (`D.requires_grad_(False)` in `tinygan/train.py: Trainer.train_step`).
+# not require a gradient (`D.requires_grad_(False)` in `tinygan/train.py: g_step`).
 
 # %%
 print("\n5. Backward of the frozen D: dL/dx only")
@@ -248,7 +248,7 @@ with cpu.using_threads(1):
 # ## 8. Keep the big work arrays from step to step
 # A fresh array is only *promised* memory: the kernel maps and zeroes each page the first time it is
 # written. For the columns of this layer (134 MB at batch 128) that costs about as much as the copy into
-# them. A layer on the fast path keeps its columns and canvas in `layer.scratch` (`cpu.scratch_buffer`)
+# them. A layer on the fast path keeps its columns and canvas in `layer.work_arrays` (`cpu.WorkArrays`)
 # and writes over them in the next step: they never leave the layer, so nobody else can hold them.
 # Outputs that *do* leave a layer are always fresh arrays.
 
@@ -256,9 +256,9 @@ with cpu.using_threads(1):
 print("\n8. im2col into a fresh array, then into a kept one")
 table.append(("im2col, a fresh array every call", best_time(fast_im2col_of_unfold) / batch))
 print(f"  {table[-1][0]:46s} {table[-1][1] * 1e3:9.3f} ms/image")
-scratch = {}
-report("im2col into the layer's kept buffer", best_time(lambda: fast_im2col_of_unfold(scratch)), batch,
-       "a fresh array", relative_difference(fast_im2col_of_unfold(scratch), per_offset), 0.0)
+work_arrays = cpu.WorkArrays()
+report("im2col into the layer's kept buffer", best_time(lambda: fast_im2col_of_unfold(work_arrays)), batch,
+       "a fresh array", relative_difference(fast_im2col_of_unfold(work_arrays), per_offset), 0.0)
 
 # %% [markdown]
 # ## 9. LeakyReLU's backward without a branch
@@ -291,7 +291,7 @@ report("LeakyReLU backward, g * max([y > 0], a)", best_time(lambda: fast.slope_b
 # product comes. In a training step the copies and elementwise passes come right after a product, so the
 # spinning threads take a share of the cores from them. OpenBLAS reads `OPENBLAS_THREAD_TIMEOUT` once,
 # when NumPy loads it, so the setting is for a whole process: `python -m tinygan train` restarts
-# itself with `OPENBLAS_THREAD_TIMEOUT=4` (`cpu.restart_with_blas_threads_asleep`). Below, two fresh
+# itself with `OPENBLAS_THREAD_TIMEOUT=4` (`tinygan.blas.restart_with_blas_threads_asleep`). Below, two fresh
 # Python processes run "a product, then im2col's copies" a few times, one with each setting.
 
 # %%

@@ -10,8 +10,9 @@
 #
 # In the D step D learns to tell real from fake (lesson 09). In the G step G follows dD/dimage
 # towards images that D calls real (lesson 10). Both use Adam with lr 2e-4 and b1 = 0.5 (lesson 08).
-# The lesson writes the two updates itself, checks them against the library's step bit for bit, and then
-# trains with the library's loop (`tinygan/train.py: Trainer.train_step` is the same two updates).
+# The lesson writes the two updates itself, checks them bit for bit against the library's `d_step` and
+# `g_step` (`tinygan/train.py`: the same names and arguments, and `Trainer.train_step` calls them), and then
+# trains with the library's loop.
 #
 # **What to watch.** At the game's equilibrium D(x) = D(G(z)) = 1/2, where L_D = 2 log 2 = 1.39 and
 # L_G = log 2 = 0.69. Real training never settles there: the losses swing as each player reacts to the
@@ -89,7 +90,7 @@ sys.path.insert(0, str(HERE.parent))          # a checkout's tinygan, without pi
 import numpy as np  # noqa: E402
 
 from tinygan.course.lesson import Lesson  # noqa: E402
-from tinygan import backend, monitor, viz  # noqa: E402
+from tinygan import backend, monitor, train, viz  # noqa: E402
 from tinygan.data import FaceDataset  # noqa: E402
 from tinygan.train import Trainer, make_config, resume  # noqa: E402
 
@@ -179,19 +180,40 @@ def train_step(G, D, opt_G, opt_D, loss, real, noise_rng):
     return d_loss, g_loss
 
 # %% [markdown]
-# ## 2. Prove: the same step as the library's, bit for bit
-# Two trainers built from the same settings hold the same G, D, Adam states and noise generator. One step
-# of ours on one of them and one step of `Trainer.train_step` on the other, on the same batch, must leave
-# every weight identical to the last bit: the library's step is these three functions plus its bookkeeping
-# (the averaged G, the step counter, the statistics for the log).
+# ## 2. Prove: the library's d_step and g_step, bit for bit
+# `tinygan.train` holds the same two functions, with the same names and arguments (and two options the
+# library's runs may turn on: one-sided label smoothing and DiffAugment, lesson 16, off here). Two trainers
+# built from the same settings hold the same G, D, Adam states and noise generator: our function on one and
+# the library's on the other, on the same batch and the same fakes, must leave every weight identical to
+# the last bit. Then the whole step: `Trainer.train_step` is our `train_step` plus its bookkeeping (the
+# averaged G, the step counter, the statistics for the log).
 
 # %%
+def identical(a, b):
+    """Every weight of the networks a and b equal, bit for bit."""
+    return all(np.array_equal(backend.to_numpy(p.data), backend.to_numpy(q.data))
+               for p, q in zip(a.parameters(), b.parameters()))
+
+
 ours, library = Trainer(config, dataset=dataset, verbose=False), Trainer(config, dataset=dataset, verbose=False)
 batch = ours.loader.get_batch(0, 0)
+z = ours.G.sample_noise(ours.noise_rng, batch.shape[0])
+fakes = ours.G(z), library.G(z)                   # each G keeps its own forward for its backward
+d_ours, _, _ = d_step(ours.D, ours.opt_D, ours.loss, batch, fakes[0])
+d_library, _, _ = train.d_step(library.D, library.opt_D, library.loss, batch, fakes[1])
+lesson.check("D after d_step: ours vs tinygan.train.d_step", "identical" if identical(ours.D, library.D) else
+             "different", identical(ours.D, library.D) and float(d_ours) == float(d_library),
+             "should be identical, bit for bit (and L_D equal)")
+g_ours = g_step(ours.G, ours.D, ours.opt_G, ours.loss, fakes[0])
+g_library = train.g_step(library.G, library.D, library.opt_G, library.loss, fakes[1])
+lesson.check("G after g_step: ours vs tinygan.train.g_step", "identical" if identical(ours.G, library.G) else
+             "different", identical(ours.G, library.G) and float(g_ours) == float(g_library),
+             "should be identical, bit for bit (and L_G equal)")
+
+ours, library = Trainer(config, dataset=dataset, verbose=False), Trainer(config, dataset=dataset, verbose=False)
 d_loss, g_loss = train_step(ours.G, ours.D, ours.opt_G, ours.opt_D, ours.loss, batch, ours.noise_rng)
 stats = library.train_step(batch)
-weights_match = all(np.array_equal(backend.to_numpy(a.data), backend.to_numpy(b.data)) for a, b in
-                    zip(ours.G.parameters() + ours.D.parameters(), library.G.parameters() + library.D.parameters()))
+weights_match = identical(ours.G, library.G) and identical(ours.D, library.D)
 lesson.check("G and D after one step: ours vs Trainer.train_step", "identical" if weights_match else "different",
              weights_match, "should be identical, bit for bit")
 same_losses = float(d_loss) == float(stats["d_loss"]) and float(g_loss) == float(stats["g_loss"])
@@ -207,10 +229,9 @@ del ours, library
 
 # %%
 def snapshot(trainer, n=8):
-    """The sampling generator's faces for the first n fixed z: uint8 (n, 64, 64, 3)."""
-    images = trainer.sampling_generator()(trainer.fixed_noise[:n])
-    trainer.G.train()
-    return viz.to_uint8_images(images)
+    """The faces of the generator that paints (the averaged G) for the first n fixed z: uint8 (n, 64, 64, 3)."""
+    with trainer.painting() as G:                # eval mode in the block; G trains on after it
+        return viz.to_uint8_images(G(trainer.fixed_noise[:n]))
 
 
 start = time.perf_counter()
@@ -238,7 +259,7 @@ print(f"  D's accuracy over the last {len(last)} log rows: real called real {acc
       f"fake called fake {accuracy['d_acc_fake']:.2f}, both {accuracy['d_acc']:.2f} (0.5: D guesses)")
 lesson.check("D's accuracy (both) is a share", accuracy["d_acc"], 0 <= accuracy["d_acc"] <= 1,
              "should be in [0, 1]")
-judged = trainer.judge.log.read() if trainer.judge is not None else []
+judged = trainer.monitor.judge.log.read() if trainer.monitor.judge is not None else []
 if judged:                                       # the same D in eval mode, one image at a time (judge_log.csv)
     row = judged[-1]
     print(f"  the same D as a judge at step {row['step']} (eval mode, one image at a time): "
@@ -274,8 +295,10 @@ lesson.save_figure(fig, "progress.png")
 viz.plot_losses(rows, lesson.out / "losses.png", title="DCGAN losses (lesson 13)")
 print(f"wrote {lesson.out / 'losses.png'}")
 lesson.show(lesson.out / "losses.png")
-lesson.save_grid(trainer.sampling_generator()(trainer.fixed_noise), "final_samples.png")
-lesson.save_grid(trainer.G.eval()(trainer.fixed_noise), "final_samples_raw_G.png")
+with trainer.painting() as G:
+    lesson.save_grid(G(trainer.fixed_noise), "final_samples.png")
+with trainer.painting(raw=True) as G:            # the raw G itself, in eval mode for the block
+    lesson.save_grid(G(trainer.fixed_noise), "final_samples_raw_G.png")
 print(f"wrote {monitor.make_training_gif(run_dir)}")
 
 # %% [markdown]
@@ -285,7 +308,6 @@ print(f"wrote {monitor.make_training_gif(run_dir)}")
 # %%
 print("\nResume: a checkpoint continues exactly where the run stopped")
 resumed = resume(checkpoint, dataset=dataset, verbose=False)
-trainer.G.train()
 for t in (trainer, resumed):
     epoch, index = divmod(t.step, len(t.loader))
     t.train_step(t.loader.get_batch(epoch, index))

@@ -40,8 +40,9 @@
 # else the pretrained tinygan/pretrained/generator.npz, else the run of lesson 13 in
 # lesson_output/13_train_gan/run. With --quick and none of those, a tiny model is trained for a few steps.
 #
-# Look at: tinygan/sampling.py (generate_images, slerp, interpolate, vector_arithmetic, judge) and
-# tinygan/judge.py (fit_judge, input_gradient, saliency).
+# Look at: tinygan/sampling.py (generate_images, slerp, interpolate, vector_arithmetic),
+# tinygan/model_files.py (load_generator, load_discriminator) and tinygan/judge.py (probabilities,
+# fit_judge, input_gradient, saliency).
 # Proved below: a face does not depend on its batch, slerp keeps |z| while the straight line does
 # not, the arithmetic moves the chosen attribute (full mode), D's outputs are probabilities, and
 # your dlogit/dx agrees with finite differences and with the library.
@@ -60,9 +61,9 @@ from tinygan.course.lesson import Lesson  # noqa: E402
 from tinygan import backend, judge as judging  # noqa: E402
 from tinygan.gradcheck import relative_error  # noqa: E402
 from tinygan.data import FaceDataset  # noqa: E402
-from tinygan.sampling import (PRETRAINED, generate_images, interpolate, judge, load_discriminator,  # noqa: E402
-                              load_generator, noise_for_seeds, slerp, vector_arithmetic)
-from tinygan.checkpoint import find_checkpoint  # noqa: E402
+from tinygan.model_files import PRETRAINED, load_discriminator, load_generator  # noqa: E402
+from tinygan.sampling import generate_images, interpolate, noise_for_seeds, slerp, vector_arithmetic  # noqa: E402
+from tinygan.run_folder import find_checkpoint  # noqa: E402
 from tinygan.train import Trainer, make_config  # noqa: E402
 
 LESSON_13_RUN = Path("lesson_output") / "13_train_gan" / "run"
@@ -174,7 +175,7 @@ except ValueError:
     D = load_discriminator(train_tiny_model(lesson, d_steps))
 print(f"  judging with {'the judge fitted for judging' if D.role == 'judge' else 'the D the GAN trained against'}")
 real = lesson.faces(n)
-p_real, p_fake = judge(D, real), judge(D, faces)
+p_real, p_fake = judging.probabilities(D, real), judging.probabilities(D, faces)
 in_range = bool(((0 <= p_real) & (p_real <= 1)).all() and ((0 <= p_fake) & (p_fake <= 1)).all())
 lesson.check("D's outputs lie in [0, 1]", in_range, in_range, "should be True: probabilities")
 print(f"  mean D(real) = {p_real.mean():.3f}, mean D(fake) = {p_fake.mean():.3f} "

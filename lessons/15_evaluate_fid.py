@@ -68,14 +68,15 @@ HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd(
 sys.path.insert(0, str(HERE.parent))          # a checkout's tinygan, without pip install -e .
 import numpy as np  # noqa: E402
 
-from tinygan.course.lesson import DEFAULT_FID_WEIGHTS, REPO, Lesson  # noqa: E402
-from tinygan import checkpoint, pca  # noqa: E402
+from tinygan.course.lesson import DEFAULT_FID_WEIGHTS, Lesson  # noqa: E402
+from tinygan import pca, run_folder  # noqa: E402
 from tinygan.data import FaceDataset  # noqa: E402
 from tinygan.fid import (MIN_SAMPLES, features_to_statistics, fid_inception_v3, fid_weights_path,  # noqa: E402
                          generated_images, images_to_features, kid, load_images, real_statistics,
                          statistics_to_fid)
 from tinygan.train import Trainer, make_config  # noqa: E402
 
+REPO = HERE.parent                               # a checkout's root, where runs/ is
 DEFAULT_RUN = REPO / "runs" / "celeba10k"
 REFERENCE_REAL_FID = 14.45      # 2,000 vs 2,000 aligned CelebA faces, ../shared/weights/README.md
 KID_SUBSETS = 10
@@ -163,7 +164,7 @@ if run is None and not args.quick:
 if run is None:
     print("NOTE: no training run found; --quick trains a tiny GAN for 4 steps (checkpoints at steps 2 and 4)")
     run = train_tiny_run(lesson, source, 4)
-found = checkpoint.list_checkpoints(run / "checkpoints")
+found = run_folder.list_checkpoints(run / "checkpoints")
 if not found:
     sys.exit(f"15_evaluate_fid: {run} holds no checkpoints/ckpt_*.npz; expected a run directory of `tinygan train`")
 weights = model = None

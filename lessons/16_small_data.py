@@ -126,8 +126,9 @@ for size, policy in [(size, "") for size in sizes] + [(size, POLICY) for size in
     rows = trainer.log.read()
     finite = all(np.isfinite([r["d_loss"], r["g_loss"]]).all() for r in rows)
     lesson.check(f"{name}: losses finite in all {len(rows)} log rows", finite, finite, "should be True")
-    G = trainer.sampling_generator()                                 # the averaged G (lesson 13), eval mode
-    samples = viz.to_uint8_images(G(trainer.fixed_noise[:n_show]))
+    with trainer.painting() as G:                                    # the averaged G (lesson 13), eval mode
+        samples = viz.to_uint8_images(G(trainer.fixed_noise[:n_show]))
+        fakes = generate_images(G, range(fid_n)) if score_fid else None
     train_faces = np.asarray(dataset.images)
     first, second, closest = two_nearest(samples, train_faces)
     real_first, real_second, _ = two_nearest(held_out[:64], train_faces)
@@ -135,7 +136,6 @@ for size, policy in [(size, "") for size in sizes] + [(size, POLICY) for size in
          "real_ratio": float(np.mean(real_first / real_second)), "epochs": steps * batch / size,
          "gap": mean_d(trainer.D, train_faces[:64]) - mean_d(trainer.D, held_out[:64]), "fid": float("nan")}
     if score_fid:
-        fakes = generate_images(G, range(fid_n))
         r["fid"] = fid.statistics_to_fid(real_mu, real_sigma, *fid.features_to_statistics(
             fid.images_to_features(fakes, model=model_fid)))
     results[name] = r

@@ -3,7 +3,7 @@ checkpoint trees. (Fixtures are in conftest.py, hypothesis strategies in strateg
 imports another.)"""
 import numpy as np
 
-from tinygan import checkpoint
+from tinygan import logs
 from tinygan.train import Trainer, make_config
 
 
@@ -50,7 +50,7 @@ def assert_trees_equal(a, b, path="", skip=()):
 
 
 def log_without_timing(run_dir):
-    rows = checkpoint.read_loss_log(run_dir / "loss_log.csv")
+    rows = logs.read_log(run_dir / "loss_log.csv")
     return [{k: v for k, v in row.items() if k != "img_per_s"} for row in rows]
 
 

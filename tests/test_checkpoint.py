@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygan import checkpoint
+from tinygan import checkpoint, logs, run_folder
 
 
 def small_arrays(dtype):
@@ -94,7 +94,7 @@ def test_crash_during_write_keeps_previous_checkpoint(tmp_path, monkeypatch, tar
 
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt_000400.npz"]   # no temp file left either
-    assert checkpoint.latest(tmp_path) == path
+    assert run_folder.latest(tmp_path) == path
 
 
 def test_truncated_file_is_refused(tmp_path):
@@ -130,34 +130,35 @@ def test_bad_trees_are_refused(tmp_path, tree):
 
 
 def test_step_path_latest_and_prune(tmp_path):
-    assert checkpoint.latest(tmp_path) is None
-    assert checkpoint.latest(tmp_path / "missing") is None
-    assert checkpoint.step_path(tmp_path, 400) == tmp_path / "ckpt_000400.npz"
+    assert run_folder.latest(tmp_path) is None
+    assert run_folder.latest(tmp_path / "missing") is None
+    assert run_folder.step_path(tmp_path, 400) == tmp_path / "ckpt_000400.npz"
     for step in (1200, 400, 800, 2000000):
-        checkpoint.save(checkpoint.step_path(tmp_path, step), {"step": step})
+        checkpoint.save(run_folder.step_path(tmp_path, step), {"step": step})
     unrelated = ["ckpt_abc.npz", ".ckpt_009999.npz.x1y2.tmp", "notes.txt", "best_009999.npz"]
     for name in unrelated:
         (tmp_path / name).write_text("keep me")
-    assert checkpoint.latest(tmp_path) == tmp_path / "ckpt_2000000.npz"   # by step, not by name
+    assert run_folder.latest(tmp_path) == tmp_path / "ckpt_2000000.npz"   # by step, not by name
 
-    deleted = checkpoint.prune(tmp_path, keep_last=2)
+    deleted = run_folder.prune(tmp_path, keep_last=2)
     assert sorted(p.name for p in deleted) == ["ckpt_000400.npz", "ckpt_000800.npz"]
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted(unrelated + ["ckpt_001200.npz", "ckpt_2000000.npz"])
     with pytest.raises(ValueError, match="keep_last"):
-        checkpoint.prune(tmp_path, keep_last=0)
+        run_folder.prune(tmp_path, keep_last=0)
 
 
-def test_save_with_keep_last_prunes_older(tmp_path):
+def test_prune_after_each_save_keeps_the_newest(tmp_path):
     for step in range(0, 500, 100):
-        checkpoint.save(checkpoint.step_path(tmp_path, step), {"step": step}, keep_last=2)
+        checkpoint.save(run_folder.step_path(tmp_path, step), {"step": step})
+        run_folder.prune(tmp_path, keep_last=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt_000300.npz", "ckpt_000400.npz"]
-    assert checkpoint.load(checkpoint.latest(tmp_path))["step"] == 400
+    assert checkpoint.load(run_folder.latest(tmp_path))["step"] == 400
 
 
 def test_loss_log_append_read_and_truncate(tmp_path):
     path = tmp_path / "logs" / "losses.csv"
-    log = checkpoint.LossLog(path, ["step", "d_loss", "g_loss"])
+    log = logs.CsvLog(path, ["step", "d_loss", "g_loss"])
     for step in range(0, 600, 100):
         log.append({"step": step, "d_loss": np.float32(0.5), "g_loss": step / 1000})
     assert path.read_text().count("step") == 1                     # header written once
@@ -166,23 +167,23 @@ def test_loss_log_append_read_and_truncate(tmp_path):
     with open(path, "a") as f:                                     # a crash mid-row
         f.write("6")
     log.truncate_after(300)
-    resumed = checkpoint.LossLog(path, ["step", "d_loss", "g_loss"])
+    resumed = logs.CsvLog(path, ["step", "d_loss", "g_loss"])
     for step in (400, 500):
         resumed.append({"step": step, "d_loss": np.float32(0.5), "g_loss": step / 1000})
 
-    fresh = checkpoint.LossLog(tmp_path / "fresh.csv", ["step", "d_loss", "g_loss"])
+    fresh = logs.CsvLog(tmp_path / "fresh.csv", ["step", "d_loss", "g_loss"])
     for step in range(0, 600, 100):
         fresh.append({"step": step, "d_loss": np.float32(0.5), "g_loss": step / 1000})
     assert path.read_bytes() == fresh.path.read_bytes()
 
 
 def test_loss_log_refuses_mismatched_rows_and_headers(tmp_path):
-    log = checkpoint.LossLog(tmp_path / "l.csv", ["step", "d_loss"])
+    log = logs.CsvLog(tmp_path / "l.csv", ["step", "d_loss"])
     with pytest.raises(ValueError, match="expected"):
         log.append({"step": 1})
     log.append({"step": 1, "d_loss": 0.1})
-    other = checkpoint.LossLog(tmp_path / "l.csv", ["step", "g_loss"])    # checked when it writes
+    other = logs.CsvLog(tmp_path / "l.csv", ["step", "g_loss"])    # checked when it writes
     with pytest.raises(ValueError, match="columns"):
         other.append({"step": 2, "g_loss": 0.1})
     with pytest.raises(ValueError, match="'step'"):
-        checkpoint.LossLog(tmp_path / "m.csv", ["d_loss"])
+        logs.CsvLog(tmp_path / "m.csv", ["d_loss"])

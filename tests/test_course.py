@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tinygan.cli import main
-from tinygan.course import grade, parts
+from tinygan.course import checks, grade, parts, probes, registry
 from tinygan.course.lesson import Lesson, LessonFailed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +49,14 @@ def folder_of(tmp_path, texts, name="student"):
 def points_of(grades):
     return {g.part: g.points for g in grades}
 
+
+
+def test_the_registry_and_the_lessons_markers_name_the_same_parts():
+    marked = {part: name for name, text in TEACHER.items() for part in parts.parts_of(text)}
+    assert marked == {part.name: part.lesson for part in registry.PARTS.values()}
+    assert set(probes.PARTS) == set(checks.CHECKS) == set(registry.PARTS)
+    assert registry.forbidden("im2col") and registry.needs("conv_backward") == ("im2col",)
+    assert registry.forbidden("not a part") == () == registry.needs("not a part")
 
 def test_the_lessons_mark_the_parts_a_course_asks_for():
     assert set(POINTS) >= {"linear_backward", "im2col", "conv_backward", "conv_transpose_forward",

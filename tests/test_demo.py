@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinygan import sampling
+from tinygan import model_files, sampling
 from tinygan.demo import make_server
-from tinygan.demo.server import MAX_UPLOAD_BYTES
+from tinygan.demo.uploads import MAX_UPLOAD_BYTES
 from tinygan.synthetic import synthetic_face
 
 
@@ -92,7 +92,7 @@ def test_faces_are_the_seeds_faces_and_the_same_seed_gives_the_same_bytes(server
     assert again["images"] == [first["images"][3], first["images"][9]]
     with Image.open(io.BytesIO(decode_data_url(first["images"][3]))) as face:
         pixels = np.asarray(face)
-    expected = sampling.generate_images(sampling.load_generator(run_dir), [3])[0]
+    expected = sampling.generate_images(model_files.load_generator(run_dir), [3])[0]
     assert np.abs(pixels.astype(int) - expected).max() <= 1
 
 
@@ -160,10 +160,10 @@ def test_judge_frames_the_photo_by_a_box_or_the_eyes_and_shows_where_d_looks(ser
 def test_a_judge_file_answers_no_verdict_for_what_is_no_face_photo(tmp_path, run_dir):
     from helpers import oval_faces
     from tinygan import judge
-    G, D = sampling.load_generator(run_dir), sampling.load_discriminator(run_dir)
-    judge_D, faces, _ = judge.make_judge(G, sampling.load_discriminator(run_dir), oval_faces(96, seed=2),
+    G, D = model_files.load_generator(run_dir), model_files.load_discriminator(run_dir)
+    judge_D, faces, _ = judge.make_judge(G, model_files.load_discriminator(run_dir), oval_faces(96, seed=2),
                                          held_out=32, steps=3, batch_size=16, say=None)
-    path = sampling.save_generator(G, tmp_path / "g.npz", D=D, judge=(judge_D, faces))
+    path = model_files.save_generator(G, tmp_path / "g.npz", D=D, judge=(judge_D, faces))
     server = make_server(path, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -238,8 +238,8 @@ def test_parallel_requests_are_served_one_model_call_at_a_time(server):
 
 
 def test_without_a_discriminator_judge_says_so(tmp_path, run_dir):
-    G = sampling.load_generator(run_dir)
-    sampling.save_generator(G, tmp_path / "g.npz")
+    G = model_files.load_generator(run_dir)
+    model_files.save_generator(G, tmp_path / "g.npz")
     server = make_server(tmp_path / "g.npz", port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinygan.demo import connections, make_server, server as demo_server
+from tinygan.demo import connections, handler as demo_handler, make_server, server as demo_server
 from tinygan.demo.uploads import MAX_DECODED_BYTES, MAX_PARTS, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,7 +204,7 @@ def test_uploads_that_are_too_large_say_413(demo):
 
 
 def test_a_stalled_upload_times_out_and_uploads_beyond_the_slots_are_told_to_retry(run_dir, monkeypatch):
-    monkeypatch.setattr(demo_server, "BODY_SECONDS", 3.0)
+    monkeypatch.setattr(demo_handler, "BODY_SECONDS", 3.0)
     server = start(run_dir)
     port = server.server_address[1]
     head = f"POST /api/judge HTTP/1.1\r\nHost: localhost:{port}\r\nContent-Length: 1000\r\n\r\n".encode()

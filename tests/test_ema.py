@@ -75,8 +75,9 @@ def test_the_trainer_averages_g_after_every_step_and_samples_with_the_average(tm
     for step, weights in enumerate(snapshots[1:], start=1):
         beta = min(0.9, (1 + step) / (10 + step))
         expected = [beta * e + (1 - beta) * w for e, w in zip(expected, weights)]
-    G_ema = t.sampling_generator()
-    assert not G_ema.training and t.G.training
+    with t.painting() as G_ema:
+        assert not G_ema.training and t.G.training
+    assert t.G.training
     for p, want in zip(G_ema.parameters(), expected):
         np.testing.assert_allclose(p.data, want, rtol=1e-5, atol=1e-7)
     assert not any(np.array_equal(a.data, b.data) for a, b in zip(G_ema.parameters(), t.G.parameters()))
@@ -87,7 +88,9 @@ def test_ema_off_samples_with_g_itself(tmp_path):
     t.run()
     state = checkpoint.load(tmp_path / "checkpoints/ckpt_000002.npz")
     assert "G_ema" not in state and "ema" not in state
-    assert t.sampling_generator() is t.G
+    with t.painting() as G:
+        assert G is t.G and not G.training
+    assert t.G.training                          # back in train mode after the block
 
 
 def test_an_old_checkpoint_without_ema_resumes_and_starts_averaging(tmp_path):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinygan import checkpoint, sampling
+from tinygan import checkpoint, logs, model_files, run_folder
 from tinygan.cli import main
 from tinygan.train import Trainer, make_config
 
@@ -93,13 +93,13 @@ def test_train_celeba_quick_trains_and_resumes(face_folder, tmp_path):
     out = ok(run_example("train_celeba", "--quick", "--out", "run", cwd=tmp_path, data=face_folder))
     run = tmp_path / "run"
     assert "run is in run" in out and "--resume run" in out
-    assert [s for s, _ in checkpoint.list_checkpoints(run / "checkpoints")] == [0, 2, 4]
+    assert [s for s, _ in run_folder.list_checkpoints(run / "checkpoints")] == [0, 2, 4]
     assert checkpoint.load(run / "checkpoints/ckpt_000004.npz")["config"]["data"] == str(face_folder)
     for name in ("loss_log.csv", "loss_plot.png", "training.gif", "samples/step_000004.png", "config.json"):
         assert (run / name).is_file(), name
     out = ok(run_example("train_celeba", "--resume", "run", "--max-steps", "6", cwd=tmp_path))
     assert "resumed from" in out and "trained 6 steps" in out
-    assert [row["step"] for row in checkpoint.read_loss_log(run / "loss_log.csv")] == [1, 2, 3, 4, 5, 6]
+    assert [row["step"] for row in logs.read_log(run / "loss_log.csv")] == [1, 2, 3, 4, 5, 6]
 
 
 def test_train_celeba_quick_on_synthetic_faces_and_a_clear_error_without_data(tmp_path):
@@ -189,7 +189,7 @@ def test_package_generator_makes_a_small_generator_file_that_generates(run_dir, 
     assert set(about["score"]) >= {"real_called_real", "fake_called_fake"} and "mixed batches" in about["how"]
     for name, value in checkpoint.load(run_dir / "checkpoints" / "ckpt_000003.npz")["D"].items():   # D as it was
         np.testing.assert_array_equal(tree["D"][name], value.astype(np.float16))
-    assert sampling.load_discriminator(out).role == "judge" and sampling.load_face_model(out) is not None
+    assert model_files.load_discriminator(out).role == "judge" and model_files.load_face_model(out) is not None
     faces = tmp_path / "faces.png"
     assert main(["generate", "-c", str(out), "--n", "4", "--out", str(faces)]) == 0 and faces.exists()
 
@@ -213,7 +213,7 @@ def test_package_generator_makes_a_small_generator_file_that_generates(run_dir, 
 
 def test_fit_discriminator_gives_a_generator_file_a_d_and_keeps_g_as_it_was(run_dir, face_folder, tmp_path):
     g_only = tmp_path / "g_only.npz"
-    sampling.save_generator(sampling.load_generator(run_dir / "checkpoints" / "ckpt_000003.npz"), g_only)
+    model_files.save_generator(model_files.load_generator(run_dir / "checkpoints" / "ckpt_000003.npz"), g_only)
     assert "D" not in checkpoint.load(g_only)
     face = tmp_path / "face.png"
     Image.fromarray(oval_faces(1, seed=5)[0]).save(face)
@@ -231,7 +231,7 @@ def test_fit_discriminator_gives_a_generator_file_a_d_and_keeps_g_as_it_was(run_
     assert fitted["steps"] == 6 and fitted["train_images"] == 16 and fitted["held_out_images"] == 8
     assert "not the D of G's own run" in fitted["how"] and "mixed batches" in fitted["how"]
     assert set(fitted["score"]) >= {"real_called_real", "fake_called_fake", "mean_p_real", "mean_p_fake"}
-    assert "D" not in after and sampling.load_discriminator(out).role == "judge"
+    assert "D" not in after and model_files.load_discriminator(out).role == "judge"
     assert (tmp_path / "with_d.json").exists()
     assert main(["judge", "-c", str(out), str(face)]) == 0
 

@@ -98,7 +98,7 @@ def test_conv_transpose2d(dtype, c, seed, data):
 
 @pytest.mark.parametrize("kind", ["conv", "convT"])
 def test_a_layer_reused_on_other_sizes_gives_what_a_fresh_layer_gives(kind):
-    """A layer keeps its columns and canvas from call to call (cpu.scratch_buffer). A call on another
+    """A layer keeps its columns and canvas from call to call (cpu.WorkArrays). A call on another
     image size, even one with the same canvas (33 and 32 rows both give 16 output rows at stride 2),
     must not see what the last call left in them."""
     with nn.using_path("fast"):
@@ -259,7 +259,7 @@ def test_using_threads_sets_the_copy_threads_for_a_block_and_gives_the_same_numb
     x = fast.nhwc(normal((16, 3, 20, 20), 3).astype(np.float32))
     before = cpu.threads()
     with cpu.using_threads(1):
-        assert cpu.THREADS == 1 and cpu.batch_parts(16) == [slice(0, 16)]
+        assert cpu.threads() == 1 and cpu.batch_parts(16) == [slice(0, 16)]
         one = fast.im2col(x, (4, 4), (2, 2), (1, 1)).copy()
     with cpu.using_threads(3):
         assert len(cpu.batch_parts(16)) == 3
@@ -283,13 +283,13 @@ def test_a_bad_thread_count_in_the_environment_is_one_error_line(tmp_path):
 
 
 def test_a_program_restarts_once_with_openblas_idle_threads_asleep(tmp_path):
-    """cpu.restart_with_blas_threads_asleep re-runs the program with OPENBLAS_THREAD_TIMEOUT set (once: the
+    """blas.restart_with_blas_threads_asleep re-runs the program with OPENBLAS_THREAD_TIMEOUT set (once: the
     restarted process has it), keeps what was printed before, and leaves a value the user set alone."""
     import os
     import subprocess
     import sys
-    code = ("import os; from tinygan.nn import cpu; print('start', os.environ.get('OPENBLAS_THREAD_TIMEOUT')); "
-            "cpu.restart_with_blas_threads_asleep(); print('running', os.environ.get('OPENBLAS_THREAD_TIMEOUT'))")
+    code = ("import os; from tinygan import blas; print('start', os.environ.get('OPENBLAS_THREAD_TIMEOUT')); "
+            "blas.restart_with_blas_threads_asleep(); print('running', os.environ.get('OPENBLAS_THREAD_TIMEOUT'))")
     environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
     run = lambda env: subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,  # noqa: E731
                                      text=True, check=True).stdout.split("\n")
@@ -303,7 +303,7 @@ def test_a_program_restarts_once_with_openblas_idle_threads_asleep(tmp_path):
 def test_only_the_train_command_restarts(monkeypatch):
     from tinygan import __main__ as program
     restarts = []
-    monkeypatch.setattr(cpu, "restart_with_blas_threads_asleep", lambda: restarts.append(1))
+    monkeypatch.setattr(program, "restart_with_blas_threads_asleep", lambda: restarts.append(1))
     for argv, want in ((["tinygan", "generate", "--help"], []), (["tinygan", "train", "--help"], [1])):
         monkeypatch.setattr("sys.argv", argv)
         with pytest.raises(SystemExit):

@@ -11,12 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygan import backend, checkpoint, fid, sampling
+from tinygan import backend, checkpoint, fid, judge, logs, model_files, sampling
 from tinygan.train import resume
 from helpers import FACES, assert_trees_equal, log_without_timing, trainer
 
 pytestmark = pytest.mark.gpu
 
+
+
+def window_values(stats):
+    """One step's stats as the loss log reads them (tinygan.logs.LogWindow)."""
+    window = logs.LogWindow()
+    window.add(stats)
+    return window.values()
 
 def host_tree(module):
     return {k: backend.to_numpy(v) for k, v in module.state_dict().items()}
@@ -47,7 +54,7 @@ def test_training_steps_on_the_device_match_numpy_and_never_copy_to_the_host(gpu
             # nothing came back: a device -> host read inside a step would stall the GPU every step
             assert gpu.transfers.to_host == 0
             assert gpu.transfers.to_device > 0
-        rows = [t.read_stats([s]) for s in stats]
+        rows = [logs.means(window_values(s)) for s in stats]
         results[which] = rows, host_tree(t.G), host_tree(t.D)
     (rows_cpu, g_cpu, d_cpu), (rows_gpu, g_gpu, d_gpu) = results["numpy"], results["cupy"]
     for a, b in zip(rows_cpu, rows_gpu):
@@ -93,7 +100,7 @@ def test_the_pretrained_generator_paints_the_same_faces_on_the_device(gpu):
     faces = {}
     for which in ("numpy", "cupy"):
         backend.use(which)
-        G = sampling.load_generator()
+        G = model_files.load_generator()
         assert backend.is_cupy_array(G.parameters()[0].data) == (which == "cupy")
         faces[which] = sampling.generate_images(G, seeds)
         assert faces[which].dtype == np.uint8 and faces[which].shape == (3, 64, 64, 3)
@@ -115,9 +122,9 @@ def test_judge_and_fid_features_run_on_the_device(gpu, tmp_path):
     results = {}
     for which in ("numpy", "cupy"):
         backend.use(which)
-        D = sampling.load_discriminator(ckpt)
+        D = model_files.load_discriminator(ckpt)
         on_backend = fid.FIDInceptionV3().load_state_dict(state)
-        results[which] = sampling.judge(D, images), fid.images_to_features(images, batch_size=2, model=on_backend)
+        results[which] = judge.probabilities(D, images), fid.images_to_features(images, batch_size=2, model=on_backend)
     np.testing.assert_allclose(results["cupy"][0], results["numpy"][0], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(results["cupy"][1], results["numpy"][1], rtol=1e-3, atol=1e-5)
     assert results["numpy"][1].shape == (3, fid.FEATURE_DIM) and results["numpy"][1].std() > 0

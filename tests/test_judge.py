@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from helpers import face_images, oval_faces
-from tinygan import checkpoint, judge, sampling
+from tinygan import checkpoint, judge, model_files
 from tinygan.dcgan import Discriminator, Generator
 from tinygan.gradcheck import relative_error
 from tinygan.images import CELEBA_CROP, GUIDE, dark_centroid, eyes_box, prepare_for_judging
@@ -94,15 +94,15 @@ def test_a_generator_file_keeps_the_gans_d_and_the_judge_apart(tmp_path):
     faces = oval_faces(96, seed=3)
     judge_D, face_model, _ = judge.make_judge(G, Discriminator(ndf=4, rng=0), faces, held_out=32, steps=5,
                                               batch_size=16, say=None)
-    path = sampling.save_generator(G, tmp_path / "g.npz", D=D, judge=(judge_D, face_model))
-    loaded, gan = sampling.load_discriminator(path), sampling.load_discriminator(path, which="gan")
+    path = model_files.save_generator(G, tmp_path / "g.npz", D=D, judge=(judge_D, face_model))
+    loaded, gan = model_files.load_discriminator(path), model_files.load_discriminator(path, which="gan")
     assert loaded.role == "judge" and gan.role == "gan"
     for key, value in checkpoint.load(path)["judge"]["D"].items():
         np.testing.assert_array_equal(loaded.state_dict()[key], value.astype(np.float32))
     assert not np.array_equal(loaded.state_dict()["main.0.weight"], gan.state_dict()["main.0.weight"])
-    assert sampling.load_face_model(path) is not None
-    plain = sampling.save_generator(G, tmp_path / "plain.npz", D=D)
-    assert sampling.load_discriminator(plain).role == "gan" and sampling.load_face_model(plain) is None
+    assert model_files.load_face_model(path) is not None
+    plain = model_files.save_generator(G, tmp_path / "plain.npz", D=D)
+    assert model_files.load_discriminator(plain).role == "gan" and model_files.load_face_model(plain) is None
 
 
 def png(pixels):
@@ -163,7 +163,7 @@ def judge_file(tmp_path_factory):
     G, D = tiny_pair()
     judge_D, face_model, _ = judge.make_judge(G, Discriminator(ndf=4, rng=0), oval_faces(96, seed=3), held_out=32,
                                               steps=5, batch_size=16, say=None)
-    return sampling.save_generator(G, tmp_path_factory.mktemp("judge") / "g.npz", D=D, judge=(judge_D, face_model))
+    return model_files.save_generator(G, tmp_path_factory.mktemp("judge") / "g.npz", D=D, judge=(judge_D, face_model))
 
 
 def test_the_command_line_judges_frames_explains_and_gives_no_verdict_for_a_blank(judge_file, tmp_path, capsys):

@@ -100,8 +100,11 @@ def test_batchnorm2d_gradcheck(path, n, c, h, w, training, affine, seed):
 @settings(deadline=None, max_examples=10)
 @given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple), seed=st.integers(0, 2 ** 16))
 def test_activation_gradcheck(path, layer, shape, seed):
+    # |x| <= 3: past it tanh' and sigmoid' fall below 1e-2, and central differences of a loss of size ~1 carry a
+    # rounding error of ~1e-16 / h = 1e-10, which is no longer small against derivatives of that size.
+    x = np.clip(away_from_zero(shape, seed) * 3, -3, 3)
     with nn.using_path(path):
-        assert_gradients_ok(check_module(layer, away_from_zero(shape, seed) * 3, seed=seed))
+        assert_gradients_ok(check_module(layer, x, seed=seed))
 
 
 @settings(deadline=None, max_examples=25)

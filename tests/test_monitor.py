@@ -1,11 +1,12 @@
 """What a run shows (tinygan.monitor), given values rather than a trainer: the progress line, sample grids and
 the loss plot, FID tracking."""
-import numpy as np
 import pytest
 from PIL import Image
 
-from tinygan import checkpoint, fid, monitor
+from tinygan import backend, fid, logs, monitor
+from tinygan.config import DEFAULTS
 from tinygan.dcgan import Generator
+from tinygan.run_folder import RunFolder
 
 from helpers import TinyFeatures, face_images
 
@@ -20,14 +21,17 @@ def test_the_progress_line_says_where_the_run_is():
 
 
 def test_sample_grids_and_the_loss_plot_come_from_arrays(tmp_path):
-    faces = np.linspace(-1, 1, 4 * 3 * 8 * 8, dtype=np.float32).reshape(4, 3, 8, 8)
-    path = monitor.save_samples(faces, tmp_path, 12, tmp_path / "loss_log.csv")     # no log yet: no plot
-    assert path == monitor.sample_grid_path(tmp_path, 12) == tmp_path / "samples" / "step_000012.png"
+    folder = RunFolder(tmp_path)
+    G = Generator(nz=4, ngf=8, rng=0)
+    runs = monitor.RunMonitor(folder, DEFAULTS, face_images(4, 64), held_out=0, epoch_steps=10, G=G, averaged=None,
+                              say=print, verbose=False)
+    path = runs.write_samples(12, G.sample_noise(backend.default_rng(0), 4))      # no log yet: no plot
+    assert path == folder.sample(12) == tmp_path / "samples" / "step_000012.png" and G.training
     assert path.is_file() and not (tmp_path / "loss_plot.png").exists()
-    log = checkpoint.LossLog(tmp_path / "loss_log.csv", ("step", "d_loss", "g_loss"))
+    log = logs.CsvLog(folder.loss_log, ("step", "d_loss", "g_loss"))
     for step in (1, 2):
         log.append({"step": step, "d_loss": 1.0 / step, "g_loss": 2.0})
-    monitor.save_samples(faces, tmp_path, 13, log.path)
+    runs.write_samples(13, G.sample_noise(backend.default_rng(0), 4))
     with Image.open(tmp_path / "loss_plot.png") as plot:
         assert plot.format == "PNG"
     assert monitor.make_training_gif(tmp_path).name == "training.gif"
@@ -36,15 +40,15 @@ def test_sample_grids_and_the_loss_plot_come_from_arrays(tmp_path):
 def test_the_fid_tracker_scores_generators_it_is_handed(tmp_path, monkeypatch):
     monkeypatch.setattr(fid, "fid_inception_v3", lambda *args, **kwargs: TinyFeatures())
     said = []
-    tracker = monitor.FIDTracker(tmp_path, face_images(10, 64), weights=None, n_fake=6, n_real=50, say=said.append,
+    tracker = monitor.FIDTracker(RunFolder(tmp_path), face_images(10, 64), weights=None, n_fake=6, n_real=50, say=said.append,
                                  verbose=False)
     G = Generator(rng=0).eval()
     score, row = tracker.score(3, 1.5, {"ema": G, "raw": Generator(rng=1).eval()})
     assert row == {"step": 3, "epoch": 1.5, "fid": score, "n_fake": 6, "n_real": 10, "generator": "ema"}
     assert said == ["FID: Inception features of the first 10 training images (once per run)"]
-    rows = checkpoint.read_loss_log(tmp_path / "fid_log.csv")
+    rows = logs.read_log(tmp_path / "fid_log.csv")
     assert [(r["step"], r["generator"]) for r in rows] == [(3, "ema"), (3, "raw")] and rows[0]["fid"] != rows[1]["fid"]
     assert (tmp_path / "fid_plot.png").is_file()
-    again = monitor.FIDTracker(tmp_path, face_images(10, 64), None, 6, 50, say=said.append, verbose=False)
+    again = monitor.FIDTracker(RunFolder(tmp_path), face_images(10, 64), None, 6, 50, say=said.append, verbose=False)
     assert again.score(4, 2.0, {"ema": G})[0] == pytest.approx(score)    # the same G, the same seeds
     assert len(said) == 1                                                # the reference was read back

@@ -39,3 +39,22 @@ def test_the_readme_quick_start_runs_and_learns():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loss = float(result.stdout.strip().split()[-1])
     assert loss < 0.3, result.stdout                      # the quadrant problem is learnt
+
+
+def test_the_shipped_generator_names_no_folder_of_the_machine_that_made_it():
+    """generator.json and the provenance inside generator.npz say which data and weights, by name only."""
+    import json
+    import re
+
+    from tinygan import checkpoint, model_files
+
+    def strings(value):
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in strings(v)]
+        return [value] if isinstance(value, str) else []
+    shipped = json.loads(model_files.PRETRAINED.with_suffix(".json").read_text(encoding="utf-8"))
+    inside = checkpoint.load(model_files.PRETRAINED)["provenance"]
+    assert inside == shipped
+    paths = [s for s in strings(shipped) if re.match(r"(/|~|\.\./|[A-Za-z]:[\\/])\S", s)]
+    assert not paths, paths
+    assert shipped["training_config"]["data"] == "celeba_align_89x109_10k.tar"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinygan import checkpoint, train
+from tinygan import checkpoint, health, logs, run_folder, train
 from tinygan.cli import main
 from tinygan.train import DivergenceError, resume
 
@@ -72,7 +72,7 @@ def test_a_killed_run_resumes_to_the_same_weights_and_log(when, straight, tmp_pa
     if when.startswith("sigterm"):
         assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr
         assert "SIGTERM: stopping after this step" in stopped.stdout
-        assert checkpoint.latest(tmp_path / "run/checkpoints").name == "ckpt_000006.npz"   # finished step 6, saved
+        assert run_folder.latest(tmp_path / "run/checkpoints").name == "ckpt_000006.npz"   # finished step 6, saved
     else:
         assert stopped.returncode == -signal.SIGKILL, stopped.stdout + stopped.stderr
     if when.startswith("cache"):
@@ -105,7 +105,7 @@ def test_resuming_a_copy_writes_into_the_copy_and_never_touches_the_original(tmp
     again.run()
     after = {p: p.read_bytes() for p in (tmp_path / "original").rglob("*") if p.is_file() and p.name != ".lock"}
     assert after == before
-    assert checkpoint.latest(tmp_path / "copy/checkpoints").name == "ckpt_000006.npz"
+    assert run_folder.latest(tmp_path / "copy/checkpoints").name == "ckpt_000006.npz"
 
 
 def test_a_crafted_checkpoint_cannot_name_where_it_writes_or_prunes(tmp_path):
@@ -120,15 +120,15 @@ def test_a_crafted_checkpoint_cannot_name_where_it_writes_or_prunes(tmp_path):
     again = resume(tmp_path / "mine", dataset=FACES, verbose=False, max_steps=5)
     again.run()
     assert {p: p.read_bytes() for p in victim.rglob("*") if p.is_file() and p.name != ".lock"} == victim_files
-    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "mine/checkpoints")] == [5]  # keep_last 1, in mine
+    assert [s for s, _ in run_folder.list_checkpoints(tmp_path / "mine/checkpoints")] == [5]  # keep_last 1, in mine
 
 
 def test_resume_with_out_starts_a_new_folder_with_the_logs_up_to_the_checkpoint(tmp_path):
     trainer(tmp_path / "a", max_steps=4).run()
     again = resume(tmp_path / "a", dataset=FACES, verbose=False, out=tmp_path / "b", max_steps=6)
     again.run()
-    assert [r["step"] for r in checkpoint.read_loss_log(tmp_path / "b/loss_log.csv")] == [1, 2, 3, 4, 5, 6]
-    assert [r["step"] for r in checkpoint.read_loss_log(tmp_path / "a/loss_log.csv")] == [1, 2, 3, 4]
+    assert [r["step"] for r in logs.read_log(tmp_path / "b/loss_log.csv")] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in logs.read_log(tmp_path / "a/loss_log.csv")] == [1, 2, 3, 4]
 
 
 # --- 2. a folder that holds a run --------------------------------------------------------------
@@ -136,11 +136,11 @@ def test_a_new_run_is_refused_where_another_run_is(tmp_path):
     trainer(tmp_path, max_steps=2).run()
     with pytest.raises(ValueError, match="already holds a training run.*--resume.*--overwrite.*--out"):
         trainer(tmp_path, max_steps=3, seed=1).run()
-    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "checkpoints")] == [0, 2]
+    assert [s for s, _ in run_folder.list_checkpoints(tmp_path / "checkpoints")] == [0, 2]
     fresh = trainer(tmp_path, max_steps=3, seed=1)
     fresh.run(overwrite=True)
-    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "checkpoints")] == [0, 2, 3]
-    assert [r["step"] for r in checkpoint.read_loss_log(tmp_path / "loss_log.csv")] == [1, 2, 3]
+    assert [s for s, _ in run_folder.list_checkpoints(tmp_path / "checkpoints")] == [0, 2, 3]
+    assert [r["step"] for r in logs.read_log(tmp_path / "loss_log.csv")] == [1, 2, 3]
     assert checkpoint.load(tmp_path / "checkpoints/ckpt_000003.npz")["config"]["seed"] == 1
 
 
@@ -164,7 +164,8 @@ def test_the_cli_says_resume_or_overwrite(tmp_path, capsys):
 # --- 3. one run per folder at a time --------------------------------------------------------------
 def test_a_second_run_in_a_locked_folder_is_refused_with_the_holders_pid(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); "
-                               "from tinygan.files import RunLock; RunLock(sys.argv[2]).acquire(); "
+                               "from tinygan.files import RunLock; from tinygan.run_folder import RunFolder; "
+                               "RunLock(RunFolder(sys.argv[2]).lock).acquire(); "
                                "print('locked', flush=True); time.sleep(60)", str(HERE.parent), str(tmp_path)],
                               stdout=subprocess.PIPE, text=True)
     try:
@@ -186,10 +187,10 @@ def test_a_blown_up_run_stops_with_one_error_line_and_keeps_its_good_checkpoint(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "error: training blew up" in err
     assert "ckpt_000000.npz" in err                          # the untrained networks: the last healthy one
-    for _, path in checkpoint.list_checkpoints(tmp_path / "run/checkpoints"):
+    for _, path in run_folder.list_checkpoints(tmp_path / "run/checkpoints"):
         state = checkpoint.load(path)
         rms = max(float(np.sqrt(np.mean(v.astype(np.float64) ** 2))) for net in ("G", "D") for v in state[net].values())
-        assert rms < train.WEIGHT_RMS_STOP, path              # nothing past the limit was ever saved
+        assert rms < health.WEIGHT_RMS_STOP, path              # nothing past the limit was ever saved
 
 
 class LossWithTrouble:
@@ -209,7 +210,7 @@ def test_pruning_never_deletes_the_last_checkpoint_saved_before_the_trouble(tmp_
     t = trainer(tmp_path, max_steps=7, checkpoint_every=1, keep_last=1)
     t.loss = LossWithTrouble(t, after=3, extra=30.0)      # from step 4 on, D's loss is ~60 (warning limit 50)
     t.run()
-    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "checkpoints")] == [3, 7]
+    assert [s for s, _ in run_folder.list_checkpoints(tmp_path / "checkpoints")] == [3, 7]
     assert checkpoint.load(tmp_path / "checkpoints/ckpt_000007.npz")["last_healthy"] == 3
 
 
@@ -219,13 +220,13 @@ def test_nan_at_the_first_step_names_the_step_0_checkpoint_and_claims_nothing_el
     with pytest.raises(DivergenceError, match="diverged at step 1") as info:
         t.run()
     assert "ckpt_000000.npz" in str(info.value) and "untrained" in str(info.value)
-    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "checkpoints")] == [0]
+    assert [s for s, _ in run_folder.list_checkpoints(tmp_path / "checkpoints")] == [0]
 
 
 def test_without_any_checkpoint_the_message_says_so(tmp_path):
     t = trainer(tmp_path, max_steps=3)
-    t.last_healthy = None
-    assert "No checkpoint was saved before the trouble began" in t._where_to_resume()
+    t.health.last_healthy = None
+    assert "No checkpoint was saved before the trouble began" in t.health.where_to_resume()
 
 
 # --- 5. a truncated newest checkpoint -------------------------------------------------------------------
@@ -256,7 +257,7 @@ def test_a_full_disk_while_saving_is_one_error_line_and_the_previous_checkpoint_
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "No space left on device" in err
     assert "could not write checkpoint" in err and "ckpt_000002.npz is intact" in err
-    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "run/checkpoints")] == [0, 2]
+    assert [s for s, _ in run_folder.list_checkpoints(tmp_path / "run/checkpoints")] == [0, 2]
     assert not list((tmp_path / "run").rglob("*.tmp"))
 
 
@@ -359,11 +360,11 @@ def test_the_loss_log_rows_after_a_resume_average_the_same_steps(tmp_path):
     trainer(tmp_path / "split", max_steps=6, log_every=4, checkpoint_every=3).run()
     (tmp_path / "split/checkpoints/ckpt_000006.npz").unlink()      # "crash" after step 6 was logged
     window = checkpoint.load(tmp_path / "split/checkpoints/ckpt_000003.npz")["log_window"]
-    assert window["stats"].shape == (3, len(train.STAT_KEYS))       # steps 1-3: not logged yet at step 3
+    assert window["stats"].shape == (3, len(logs.STAT_KEYS))       # steps 1-3: not logged yet at step 3
     resume(tmp_path / "split", dataset=FACES, verbose=False).run()
 
     def rows_of(run):
-        rows = checkpoint.read_loss_log(run / "loss_log.csv")
+        rows = logs.read_log(run / "loss_log.csv")
         return [{k: v for k, v in r.items() if k != "img_per_s"} for r in rows]
     rows, want = rows_of(tmp_path / "split"), rows_of(tmp_path / "straight")
     assert rows == want and [r["step"] for r in rows] == [4, 6]
@@ -389,7 +390,8 @@ def test_folder_refusals_come_before_the_data_is_decoded(tmp_path, capsys, monke
     assert "--epochs" not in out                       # --max-steps bounds this run: more epochs would not help
     assert (tmp_path / "run" / "loss_plot.png").stat().st_mtime_ns == plot                 # nothing rewritten
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); "
-                               "from tinygan.files import RunLock; RunLock(sys.argv[2]).acquire(); "
+                               "from tinygan.files import RunLock; from tinygan.run_folder import RunFolder; "
+                               "RunLock(RunFolder(sys.argv[2]).lock).acquire(); "
                                "print('locked', flush=True); time.sleep(60)", str(HERE.parent), str(tmp_path / "run")],
                               stdout=subprocess.PIPE, text=True)
     try:
@@ -408,9 +410,9 @@ def test_a_time_budget_ends_a_run_like_its_last_step(tmp_path, capsys):
     assert main(["train", *train_args(data, tmp_path / "run", steps=1000), "--minutes", "0.0001"]) == 0
     out = capsys.readouterr().out
     assert "time budget of 0.0001 minutes used" in out and f"--resume {tmp_path / 'run'}" in out and "done:" in out
-    step = checkpoint.list_checkpoints(tmp_path / "run" / "checkpoints")[-1][0]
+    step = run_folder.list_checkpoints(tmp_path / "run" / "checkpoints")[-1][0]
     assert (tmp_path / "run" / "training.gif").is_file() and (tmp_path / "run" / "samples" / f"step_{step:06d}.png").is_file()
-    assert checkpoint.list_checkpoints(tmp_path / "run" / "checkpoints")
+    assert run_folder.list_checkpoints(tmp_path / "run" / "checkpoints")
 
 
 def test_cartoon_faces_train_with_no_data_at_hand(tmp_path, capsys, monkeypatch):

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from tinygan import checkpoint, sampling
-from tinygan.cli import JUDGE_WARNING, main
+from tinygan import checkpoint, judge, model_files, sampling
+from tinygan.cli import main
+from tinygan.judge import JUDGE_WARNING
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def ckpt(run_dir):
 
 @pytest.fixture(scope="module")
 def G(ckpt):
-    return sampling.load_generator(ckpt)
+    return model_files.load_generator(ckpt)
 
 
 def png_pixels(path):
@@ -47,7 +48,7 @@ def test_loaded_generator_is_in_eval_mode_and_keeps_the_checkpoint_config(G, ckp
     trained = checkpoint.load(ckpt)
     for key, value in G.state_dict().items():                   # the averaged G by default ...
         np.testing.assert_array_equal(value, trained["G_ema"][key], err_msg=key)
-    for key, value in sampling.load_generator(ckpt, raw=True).state_dict().items():   # ... the raw one on request
+    for key, value in model_files.load_generator(ckpt, raw=True).state_dict().items():   # ... the raw one on request
         np.testing.assert_array_equal(value, trained["G"][key], err_msg=key)
 
 
@@ -168,7 +169,7 @@ def test_judge_command_prints_the_warning_and_one_probability_per_image(run_dir,
         out = capsys.readouterr().out
         assert JUDGE_WARNING in out
         printed = [float(line.split()[0]) for line in out.splitlines() if ".png" in line]
-        expected = sampling.judge(sampling.load_discriminator(ckpt), faces)
+        expected = judge.probabilities(model_files.load_discriminator(ckpt), faces)
         np.testing.assert_allclose(printed, expected, atol=6e-4)
         assert all(0 < p < 1 for p in expected)
 
@@ -183,7 +184,7 @@ def test_judge_scores_d_on_folders_of_real_and_generated_faces(ckpt, G, tmp_path
     (tmp_path / "fake" / "broken.png").write_bytes(b"not a png")
     assert main(["judge", "-c", str(ckpt), "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake")]) == 0
     out = capsys.readouterr().out
-    probs = sampling.judge(sampling.load_discriminator(ckpt), faces)
+    probs = judge.probabilities(model_files.load_discriminator(ckpt), faces)
     right_real, right_fake = int((probs[:3] > 0.5).sum()), int((probs[3:] < 0.5).sum())
     assert f"D calls {right_real} of 3 real" in out and f"D calls {right_fake} of 3 fake" in out
     assert "skipped 1 of 4 files" in out and "broken.png" in out
@@ -197,7 +198,7 @@ def test_judge_scores_d_on_folders_of_real_and_generated_faces(ckpt, G, tmp_path
 
 
 def test_judge_refuses_a_generator_only_file(G, tmp_path, capsys):
-    gen = sampling.save_generator(G, tmp_path / "generator.npz")
+    gen = model_files.save_generator(G, tmp_path / "generator.npz")
     Image.fromarray(sampling.generate_images(G, [0])[0]).save(tmp_path / "face.png")
     assert main(["judge", "-c", str(gen), str(tmp_path / "face.png")]) == 2
     err = capsys.readouterr().err
@@ -205,11 +206,11 @@ def test_judge_refuses_a_generator_only_file(G, tmp_path, capsys):
 
 
 def test_a_generator_file_is_float16_and_generates_nearly_the_same_faces(G, tmp_path):
-    path = sampling.save_generator(G, tmp_path / "generator.npz", provenance={"note": "test"})
+    path = model_files.save_generator(G, tmp_path / "generator.npz", provenance={"note": "test"})
     tree = checkpoint.load(path)
-    assert tree["format"] == sampling.GENERATOR_FORMAT and tree["provenance"] == {"note": "test"}
+    assert tree["format"] == model_files.GENERATOR_FORMAT and tree["provenance"] == {"note": "test"}
     assert all(v.dtype == np.float16 for v in tree["G"].values())
-    small = sampling.load_generator(path)
+    small = model_files.load_generator(path)
     diff = np.abs(sampling.generate_images(small, [0, 1]).astype(int) - sampling.generate_images(G, [0, 1]))
     assert diff.max() <= 8
 
@@ -224,7 +225,7 @@ def test_export_then_import_gives_identical_images(ckpt, G, tmp_path, capsys):
     with np.load(tmp_path / "export/discriminator_torch.npz", allow_pickle=False) as f:
         assert "main.11.weight" in f.files
     assert main(["import", str(tmp_path / "export/generator_torch.npz"), "--out", str(tmp_path / "gen.npz")]) == 0
-    imported = sampling.load_generator(tmp_path / "gen.npz")
+    imported = model_files.load_generator(tmp_path / "gen.npz")
     np.testing.assert_array_equal(sampling.generate_images(imported, range(4)), sampling.generate_images(G, range(4)))
     for args in (["-c", str(ckpt)], ["-c", str(tmp_path / "gen.npz")],
                  ["-c", str(tmp_path / "export/generator_torch.npz")]):
@@ -235,7 +236,7 @@ def test_export_then_import_gives_identical_images(ckpt, G, tmp_path, capsys):
 
 
 def test_export_of_a_generator_file_writes_only_the_generator_and_says_so(G, tmp_path, capsys):
-    gen = sampling.save_generator(G, tmp_path / "generator.npz", dtype=np.float32)
+    gen = model_files.save_generator(G, tmp_path / "generator.npz", dtype=np.float32)
     assert main(["export", "-c", str(gen), "--out", str(tmp_path / "export")]) == 0
     assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["generator_torch.npz"]
     assert "holds no discriminator: wrote the generator only" in capsys.readouterr().out
@@ -245,7 +246,7 @@ def test_import_remembers_the_noise_distribution(ckpt, tmp_path):
     assert main(["export", "-c", str(ckpt), "--out", str(tmp_path)]) == 0
     assert main(["import", str(tmp_path / "generator_torch.npz"), "--z-dist", "uniform",
                  "--out", str(tmp_path / "gen.npz")]) == 0
-    assert sampling.load_generator(tmp_path / "gen.npz").config["z_dist"] == "uniform"
+    assert model_files.load_generator(tmp_path / "gen.npz").config["z_dist"] == "uniform"
 
 
 # --- gif -----------------------------------------------------------------------------------------
@@ -282,7 +283,7 @@ def test_a_missing_checkpoint_exits_2_naming_the_path(tmp_path, capsys):
 
 
 def test_no_pretrained_generator_exits_2_and_says_to_pass_a_checkpoint(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sampling, "PRETRAINED", tmp_path / "pretrained/generator.npz")
+    monkeypatch.setattr(model_files, "PRETRAINED", tmp_path / "pretrained/generator.npz")
     assert main(["generate", "--n", "1", "--out", str(tmp_path / "x.png")]) == 2
     assert "--checkpoint" in capsys.readouterr().err
 
@@ -309,7 +310,7 @@ def test_generate_works_out_of_the_box_with_the_pretrained_generator(tmp_path):
     out = tmp_path / "faces.png"
     assert main(["generate", "--n", "4", "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    provenance = sampling.load_tree(sampling.PRETRAINED)[0]["provenance"]
+    provenance = model_files.load_tree(model_files.PRETRAINED)[0]["provenance"]
     assert "non-commercial" in provenance["terms"] and provenance["steps"] > 0
 
 
@@ -353,7 +354,7 @@ def test_judge_takes_a_generated_face_as_it_is_and_crops_a_photo(ckpt, G, tmp_pa
     lines = {line.split()[-1].strip("()"): line for line in capsys.readouterr().out.splitlines() if ".png" in line}
     out = "\n".join(lines.values())
     assert "already 64x64: judged as it is" in out and "centre crop 0.719 of the width" in out
-    expected = sampling.judge(sampling.load_discriminator(ckpt), face[None])[0]
+    expected = judge.probabilities(model_files.load_discriminator(ckpt), face[None])[0]
     printed = float(next(line for line in lines.values() if "generated.png" in line).split()[0])
     assert printed == pytest.approx(expected, abs=6e-4)
 
@@ -444,3 +445,20 @@ def test_generate_separate_writes_a_folder_named_faces_and_the_first_command_sti
 def test_a_course_error_names_its_subcommand(tmp_path, capsys):
     assert main(["course", "assign", "--out", str(tmp_path), "99"]) == 2
     assert capsys.readouterr().err.startswith("tinygan course assign: error: no lesson named 99")
+
+
+def test_debug_prints_the_traceback_above_the_one_error_line(tmp_path, capsys, monkeypatch):
+    from tinygan.__main__ import command
+    missing = str(tmp_path / "missing.png")
+    monkeypatch.delenv("TINYGAN_DEBUG", raising=False)
+    assert main(["judge", missing]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().endswith(f"tinygan judge: error: {missing} is not an image file")
+    for argv, env in ((["judge", missing, "--debug"], None), (["--debug", "judge", missing], None),
+                      (["judge", missing], "1")):
+        if env:
+            monkeypatch.setenv("TINYGAN_DEBUG", env)
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("Traceback") and err.strip().endswith("is not an image file"), argv
+    assert command(["--debug", "train", "--out", "x"]) == "train" and command(["--help"]) is None

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinygan import checkpoint, dcgan, train, viz
+from tinygan import checkpoint, dcgan, logs, run_folder, train, viz
 from tinygan.cli import main
 from tinygan.train import DivergenceError, Trainer, make_config, resume
 
@@ -66,8 +66,8 @@ def test_resume_2_plus_2_steps_is_bit_identical_to_4_steps(tmp_path):
 
 def test_resume_finds_the_newest_checkpoint_and_rejects_other_files(tmp_path):
     trainer(tmp_path / "run", max_steps=2, checkpoint_every=1).run()
-    assert checkpoint.find_checkpoint(tmp_path / "run") == tmp_path / "run/checkpoints/ckpt_000002.npz"
-    assert checkpoint.find_checkpoint(tmp_path / "run/checkpoints") == tmp_path / "run/checkpoints/ckpt_000002.npz"
+    assert run_folder.find_checkpoint(tmp_path / "run") == tmp_path / "run/checkpoints/ckpt_000002.npz"
+    assert run_folder.find_checkpoint(tmp_path / "run/checkpoints") == tmp_path / "run/checkpoints/ckpt_000002.npz"
     with pytest.raises(FileNotFoundError, match="no checkpoint found at"):
         resume(tmp_path / "nothing-here", dataset=FACES)
     checkpoint.save(tmp_path / "other.npz", {"format": "something-else", "x": np.zeros(2)})
@@ -101,7 +101,8 @@ def test_checkpoint_holds_everything_needed_to_continue(tmp_path):
     assert state["config"] == json.loads(json.dumps(t.config))
     assert state["model"] == {"nz": 8, "ngf": 4, "ndf": 4, "nc": 3, "image_size": 64, "z_dist": "normal"}
     assert state["ema"] == {"updates": 4, "decay": 0.999}
-    assert_trees_equal(state["G_ema"], dict(t.sampling_generator().state_dict()))
+    with t.painting() as G_ema:
+        assert_trees_equal(state["G_ema"], dict(G_ema.state_dict()))
     assert_trees_equal(state["G"], dict(t.G.state_dict()))
     assert_trees_equal(state["D"], dict(t.D.state_dict()))
     for name, opt in (("optim_G", t.opt_G), ("optim_D", t.opt_D)):
@@ -116,7 +117,7 @@ def test_checkpoint_holds_everything_needed_to_continue(tmp_path):
 
 def test_keep_last_prunes_old_checkpoints(tmp_path):
     trainer(tmp_path, max_steps=5, checkpoint_every=1, keep_last=2).run()
-    assert [step for step, _ in checkpoint.list_checkpoints(tmp_path / "checkpoints")] == [4, 5]
+    assert [step for step, _ in run_folder.list_checkpoints(tmp_path / "checkpoints")] == [4, 5]
 
 
 def test_a_crash_while_saving_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
@@ -163,7 +164,7 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(DivergenceError, match="diverged at step 4") as info:
         t.run()
     assert "--lr" in str(info.value) and "checkpoint" in str(info.value)
-    assert [step for step, _ in checkpoint.list_checkpoints(tmp_path / "checkpoints")] == [0, 2]
+    assert [step for step, _ in run_folder.list_checkpoints(tmp_path / "checkpoints")] == [0, 2]
     assert checkpoint.load(tmp_path / "checkpoints/ckpt_000002.npz")["step"] == 2
 
 
@@ -174,7 +175,7 @@ def test_a_non_finite_weight_is_never_saved(tmp_path):
     t.step = 3
     with pytest.raises(DivergenceError, match=r"weight main\.0\.weight is not finite"):
         t.save()
-    assert [step for step, _ in checkpoint.list_checkpoints(tmp_path / "checkpoints")] == [0, 2]
+    assert [step for step, _ in run_folder.list_checkpoints(tmp_path / "checkpoints")] == [0, 2]
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")     # overflow on the way to inf is the point
@@ -182,7 +183,7 @@ def test_a_huge_learning_rate_diverges_with_a_clear_error(tmp_path):
     t = trainer(tmp_path, max_steps=20, lr=1e30, checkpoint_every=1)
     with pytest.raises(DivergenceError, match="not finite|diverged"):
         t.run()
-    last = checkpoint.latest(tmp_path / "checkpoints")
+    last = run_folder.latest(tmp_path / "checkpoints")
     if last is not None:                                    # whatever was saved is finite
         state = checkpoint.load(last)
         assert all(np.isfinite(v).all() for v in list(state["G"].values()) + list(state["D"].values()))
@@ -256,7 +257,7 @@ def test_label_smoothing_targets_real_images_at_0_9(tmp_path):
 # --- outputs -----------------------------------------------------------------------------------
 def test_a_run_writes_its_log_plot_samples_gif_and_config(tmp_path):
     trainer(tmp_path, max_steps=4, log_every=2, sample_every=2).run()
-    rows = checkpoint.read_loss_log(tmp_path / "loss_log.csv")
+    rows = logs.read_log(tmp_path / "loss_log.csv")
     assert [row["step"] for row in rows] == [2, 4]
     assert list(rows[0]) == list(train.LOG_FIELDS)
     assert all(math.isfinite(row[k]) for row in rows for k in train.LOG_FIELDS)
@@ -287,7 +288,7 @@ def test_the_accuracy_is_the_share_of_images_d_gets_right_averaged_like_the_loss
     real, fake = logits[0::3], logits[1::3]           # each step: D(real), D(fake), then D(fake) for G's step
     want_real = np.mean([np.mean(1 / (1 + np.exp(-r)) > 0.5) for r in real])
     want_fake = np.mean([np.mean(1 / (1 + np.exp(-f)) < 0.5) for f in fake])
-    row, = checkpoint.read_loss_log(tmp_path / "loss_log.csv")
+    row, = logs.read_log(tmp_path / "loss_log.csv")
     assert row["d_acc_real"] == pytest.approx(want_real) and row["d_acc_fake"] == pytest.approx(want_fake)
     assert row["d_acc"] == pytest.approx((want_real + want_fake) / 2)
     with Image.open(tmp_path / "loss_plot.png") as plot:
@@ -297,13 +298,13 @@ def test_the_accuracy_is_the_share_of_images_d_gets_right_averaged_like_the_loss
 def test_a_run_logged_before_the_accuracy_resumes_and_keeps_its_columns(tmp_path):
     trainer(tmp_path / "old", max_steps=3, log_every=1, checkpoint_every=2).run()
     log = tmp_path / "old/loss_log.csv"
-    old_fields = [f for f in train.LOG_FIELDS if f not in viz.ACCURACY_FIELDS]
-    rows = checkpoint.read_loss_log(log)
+    old_fields = [f for f in train.LOG_FIELDS if f not in logs.ACCURACY_FIELDS]
+    rows = logs.read_log(log)
     log.write_text("".join(",".join(str(row[k]) for k in old_fields) + "\n" for row in [dict(zip(old_fields,
                                                                                                  old_fields))] + rows))
     again = resume(tmp_path / "old", dataset=FACES, verbose=False, max_steps=4)
     again.run()
-    resumed = checkpoint.read_loss_log(log)
+    resumed = logs.read_log(log)
     assert [row["step"] for row in resumed] == [1, 2, 3, 4]
     assert list(resumed[-1]) == old_fields
     with Image.open(viz.plot_losses(log, tmp_path / "plot.png")) as image:
@@ -312,8 +313,8 @@ def test_a_run_logged_before_the_accuracy_resumes_and_keeps_its_columns(tmp_path
 
 def test_a_checkpoint_window_without_accuracies_is_read_as_unknown():
     stats = np.array([[1.0, 2.0, 0.6, 0.4]])           # what a checkpoint saved before the accuracy holds
-    padded = train.pad_window_stats(stats)
-    assert padded.shape == (1, len(train.STAT_KEYS))
+    padded = logs.pad_stats(stats)
+    assert padded.shape == (1, len(logs.STAT_KEYS))
     assert padded[0, :4].tolist() == [1.0, 2.0, 0.6, 0.4] and np.isnan(padded[0, 4:]).all()
 
 
@@ -335,8 +336,8 @@ def test_train_command_trains_resumes_and_uses_the_preset(tmp_path, capsys):
     assert (config["z_dist"], config["lr"], config["batch_size"], config["real_label"]) == ("uniform", 3e-4, 4, 0.9)
     assert main(["train", "--resume", str(tmp_path / "run"), "--max-steps", "3"]) == 0
     assert "resumed from" in capsys.readouterr().out
-    assert [step for step, _ in checkpoint.list_checkpoints(tmp_path / "run/checkpoints")] == [0, 2, 3]
-    assert [row["step"] for row in checkpoint.read_loss_log(tmp_path / "run/loss_log.csv")] == [1, 2, 3]
+    assert [step for step, _ in run_folder.list_checkpoints(tmp_path / "run/checkpoints")] == [0, 2, 3]
+    assert [row["step"] for row in logs.read_log(tmp_path / "run/loss_log.csv")] == [1, 2, 3]
 
 
 def test_train_command_without_data_explains_what_to_pass(tmp_path, capsys):
@@ -390,14 +391,14 @@ def test_fid_every_logs_plots_and_keeps_the_best_checkpoint_apart_from_pruning(t
     monkeypatch.setattr(fid, "statistics_to_fid", lambda *stats: (true_fid(*stats), next(scores))[1])
     t = trainer(tmp_path, max_steps=4, fid_every=1, fid_n=6, fid_real_n=8, checkpoint_every=1, keep_last=1)
     t.run()
-    rows = checkpoint.read_loss_log(tmp_path / "fid_log.csv")
+    rows = logs.read_log(tmp_path / "fid_log.csv")
     assert [(r["step"], r["fid"], r["n_fake"], r["n_real"], r["generator"]) for r in rows] == [
         (1, 5.0, 6, 8, "ema"), (2, 3.0, 6, 8, "ema"), (3, 4.0, 6, 8, "ema"), (4, 6.0, 6, 8, "ema")]
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["best.npz", "ckpt_000004.npz"]
     best = checkpoint.load(tmp_path / "checkpoints/best.npz")
     assert best["step"] == 2 and best["best"] == {"step": 2, "fid": 3.0}
     assert checkpoint.load(tmp_path / "checkpoints/ckpt_000004.npz")["best"] == {"step": 2, "fid": 3.0}
-    assert checkpoint.find_checkpoint(tmp_path).name == "ckpt_000004.npz"      # resume never picks best.npz
+    assert run_folder.find_checkpoint(tmp_path).name == "ckpt_000004.npz"      # resume never picks best.npz
     with Image.open(tmp_path / "fid_plot.png") as plot:
         assert plot.format == "PNG"
     assert int(checkpoint.load(tmp_path / "fid_reference.npz")["n"]) == 8
@@ -410,10 +411,10 @@ def test_fid_raw_scores_the_raw_g_beside_the_averaged_one_and_changes_no_trainin
     plain.run()
     both = trainer(tmp_path / "both", max_steps=4, fid_every=2, fid_n=6, fid_real_n=8, fid_raw=True)
     both.run()
-    rows = checkpoint.read_loss_log(tmp_path / "both/fid_log.csv")
+    rows = logs.read_log(tmp_path / "both/fid_log.csv")
     assert [(r["step"], r["generator"]) for r in rows] == [(2, "ema"), (2, "raw"), (4, "ema"), (4, "raw")]
     assert rows[0]["fid"] != rows[1]["fid"]                                   # two different generators
-    plain_rows = checkpoint.read_loss_log(tmp_path / "plain/fid_log.csv")
+    plain_rows = logs.read_log(tmp_path / "plain/fid_log.csv")
     assert [r["fid"] for r in plain_rows] == [rows[0]["fid"], rows[2]["fid"]]  # the averaged G's scores agree
     assert log_without_timing(tmp_path / "both") == log_without_timing(tmp_path / "plain")
     assert_trees_equal(checkpoint.load(tmp_path / "plain/checkpoints/ckpt_000004.npz"),
@@ -425,9 +426,9 @@ def test_fid_raw_scores_the_raw_g_beside_the_averaged_one_and_changes_no_trainin
 def test_held_out_faces_measure_d_as_a_judge_and_change_no_training(tmp_path):
     faces = face_images(40)                                   # a tenth, 4 faces, is held out
     judged = Trainer(tiny(tmp_path / "judged", judge_held_out=9), dataset=faces, verbose=False)
-    assert len(judged.loader.images) == 36 and np.array_equal(judged.judge.held_out, faces[36:])
+    assert len(judged.loader.images) == 36 and np.array_equal(judged.monitor.judge.held_out, faces[36:])
     judged.run()
-    rows = checkpoint.read_loss_log(tmp_path / "judged/judge_log.csv")
+    rows = logs.read_log(tmp_path / "judged/judge_log.csv")
     assert [row["step"] for row in rows] == [2, 4] and all(row["n_real"] == row["n_fake"] == 4 for row in rows)
     assert all(0 <= row[key] <= 1 for row in rows for key in ("real_called_real", "fake_called_fake", "accuracy"))
     plain = Trainer(tiny(tmp_path / "plain"), dataset=faces[:36], verbose=False)   # the same 36 faces, no judge
@@ -439,10 +440,10 @@ def test_held_out_faces_measure_d_as_a_judge_and_change_no_training(tmp_path):
 
     (tmp_path / "judged/checkpoints/ckpt_000004.npz").unlink()          # resumed from step 2: the same rows
     again = resume(tmp_path / "judged", dataset=faces, verbose=False)
-    assert again.step == 2 and again.judge is not None
+    assert again.step == 2 and again.monitor.judge is not None
     again.run()
-    assert [row["step"] for row in checkpoint.read_loss_log(tmp_path / "judged/judge_log.csv")] == [2, 4]
-    assert checkpoint.read_loss_log(tmp_path / "judged/judge_log.csv") == rows
+    assert [row["step"] for row in logs.read_log(tmp_path / "judged/judge_log.csv")] == [2, 4]
+    assert logs.read_log(tmp_path / "judged/judge_log.csv") == rows
     with Image.open(tmp_path / "judged/loss_plot.png") as plot:
         assert plot.size[1] > 700                                       # the accuracy panel, with the judge's dots
 
@@ -454,4 +455,4 @@ def test_a_run_from_before_the_held_out_faces_resumes_training_on_every_face(tmp
     del state["config"]["judge_held_out"]
     checkpoint.save(path, state)
     again = resume(tmp_path / "old", dataset=FACES, verbose=False, max_steps=4)
-    assert again.config["judge_held_out"] == 0 and again.judge is None and len(again.loader.images) == len(FACES)
+    assert again.config["judge_held_out"] == 0 and again.monitor.judge is None and len(again.loader.images) == len(FACES)

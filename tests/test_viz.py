@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from tinygan import checkpoint, viz
+from tinygan import logs, viz
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -134,7 +134,7 @@ def test_plot_losses_from_rows_and_from_csv(tmp_path):
     assert viz.plot_losses(loss_rows(), tmp_path / "losses.png").read_bytes()[:8] == PNG_SIGNATURE
     assert viz.plot_losses(loss_rows(3, False), tmp_path / "l2.png", title="t").read_bytes()[:8] == PNG_SIGNATURE
 
-    log = checkpoint.LossLog(tmp_path / "losses.csv", viz.LOSS_FIELDS)
+    log = logs.CsvLog(tmp_path / "losses.csv", logs.LOSS_FIELDS)
     for row in loss_rows(5):
         log.append(row)
     assert viz.plot_losses(log.path, tmp_path / "from_csv.png").read_bytes()[:8] == PNG_SIGNATURE

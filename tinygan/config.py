@@ -9,6 +9,7 @@ import numpy as np
 from .augment import parse_policy
 from .images import CELEBA_CROP
 from .dcgan import Z_DISTS, ModelConfig
+from .run_folder import BEST, CHECKPOINTS, JUDGE_LOG
 
 
 class Option:
@@ -63,8 +64,8 @@ OPTIONS = (
            "random augmentation, e.g. 'color,translation,cutout' (tinygan.augment; default: none)", "POLICY"),
     Option("judge_held_out", 500, int, "real faces (the last of --data, at most a tenth of it) kept out of "
            "training: at every checkpoint D's eval-mode accuracy on them and on as many fresh fakes goes to "
-           "judge_log.csv, beside the train-mode d_acc (0: keep none, as the shipped generator's run did)"),
-    Option("fid_every", 0, int, "steps between FID scores during training (0: never); keeps checkpoints/best.npz"),
+           f"{JUDGE_LOG}, beside the train-mode d_acc (0: keep none, as the shipped generator's run did)"),
+    Option("fid_every", 0, int, f"steps between FID scores during training (0: never); keeps {CHECKPOINTS}/{BEST}"),
     Option("fid_n", 1000, int, "generated faces per FID score"),
     Option("fid_real_n", 5000, int, "real faces (the first of --data) for FID's reference statistics"),
     Option("fid_weights", None, str, "FID Inception weights for --fid-every (.npz/.pth/.pt; default: "

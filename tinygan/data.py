@@ -8,22 +8,18 @@ The pipeline, in the order the code below follows it::
       -> FaceDataset.images            uint8 (N, S, S, 3), read straight from disk
       -> BatchLoader.get_batch         gather, mirror, to_float: float32 (B, 3, S, S) in [-1, 1]
 
-Decoding a JPEG costs about a millisecond, but reading 64x64x3 bytes from a
-cache is almost free. So every image is decoded exactly once into the cache,
-and later epochs and runs only read it. The cache holds uint8 values, a quarter
-of the size of float32, and the conversion to float happens one batch at a time.
-
-The cache lives in the user's cache folder (:func:`tinygan.files.cache_dir`),
-never beside the data: a student's data folder or a read-only course mirror
-stays exactly as it was.
+Decoding a JPEG costs about a millisecond, but reading 64x64x3 bytes from a cache is almost free. So every
+image is decoded exactly once into the cache, and later epochs and runs only read it. The cache holds uint8
+values, a quarter of the size of float32; the conversion to float happens one batch at a time. It lives in the
+user's cache folder (:func:`tinygan.files.cache_dir`), never beside the data: a student's data folder or a
+read-only course mirror stays exactly as it was.
 
 Batches are *stateless*. Batch ``i`` of epoch ``e`` depends only on
 ``(seed, e, i)``, so to resume training bit-identically you only need to know
 where you stopped. There is no random generator state to save.
 
-One image's crop and resize is in tinygan.images, reading folders, zips and tars in tinygan.image_sources;
-this module is the cache, the dataset and the batches. Where to get CelebA: ``python -m tinygan train --help``,
-or ``tinygan.download.CELEBA_HELP``.
+One image's crop and resize is in tinygan.images, reading folders, zips and tars in tinygan.image_sources; this
+module is the cache, the dataset and the batches. Where to get CelebA: ``tinygan.download.CELEBA_HELP``.
 """
 import errno
 import hashlib
@@ -45,8 +41,7 @@ CACHE_SUFFIX = ".tinygan-cache.npy"
 RESAMPLE = "lanczos"      # recorded in the cache sidecar, see preprocess_image
 PROGRESS_SECONDS = 2.0    # between the progress lines of a cache build (the first after 1 s)
 
-# SeedSequence pads a short seed with zeros, so [seed, e] and [seed, e, 0]
-# would give the same numbers. These tags keep the order and the flips apart.
+# SeedSequence pads a short seed with zeros ([seed, e] = [seed, e, 0]): these tags keep order and flips apart.
 _ORDER_STREAM, _FLIP_STREAM = 0, 1
 
 
@@ -374,6 +369,16 @@ class BatchLoader:
             order.flags.writeable = False
             self._order_of = (epoch, order)
         return self._order_of[1]
+
+    def state(self, step):
+        """What a checkpoint keeps to tell the data apart: the epoch of ``step`` and its order."""
+        return {"epoch": step // len(self), "order": self.order(step // len(self))}
+
+    def check_state(self, state, data):
+        """ValueError unless a checkpoint's ``state()`` is this loader's order too (the same ``data``)."""
+        if not np.array_equal(state["order"], self.order(int(state["epoch"]))):
+            raise ValueError(f"the data differs from the data this checkpoint was trained on ({data}): the batch "
+                             f"order of epoch {state['epoch']} does not match")
 
     def flips(self, epoch, index, count):
         """Which of the ``count`` images of batch ``index`` of ``epoch`` are mirrored (bool array)."""

@@ -98,3 +98,41 @@ def calibration_noise(G, seed):
     """The fixed noise batches that recalibrate an averaged generator (the same for a given seed)."""
     rng = backend.default_rng([seed, 3])
     return [G.sample_noise(rng, CALIBRATION_BATCH_SIZE) for _ in range(CALIBRATION_BATCHES)]
+
+
+class AveragedGenerator:
+    """The averaged G as a generator that paints: the EMA of G's weights, copied into a generator of its own
+    (``painter``) with its BatchNorm recalibrated, at most once per training step.
+
+    G: the generator being trained; model: its ModelConfig (builds the painter); seed: the run's seed (the
+    calibration noise).
+    """
+
+    def __init__(self, G, model, decay, seed):
+        self.ema, self.seed = EMA(G, decay), seed
+        self.painter = model.generator(rng=0).eval()
+        self.painted_step = None                 # the step whose averaged weights the painter holds
+
+    def update(self, G):
+        self.ema.update(G)
+
+    def at_step(self, step):
+        """The painter in eval mode, holding the average of the weights up to ``step``."""
+        if self.painted_step != step:
+            self.ema.copy_to(self.painter)
+            recalibrate_batchnorm(self.painter, calibration_noise(self.painter, self.seed))
+            self.painted_step = step
+        return self.painter
+
+    def state(self, step):
+        """What a checkpoint keeps: the painter's weights and statistics ("G_ema") and the EMA's counters."""
+        return {"G_ema": self.at_step(step).state_dict(), "ema": self.ema.state_dict()}
+
+    def load_state(self, state, G):
+        """Continue from a checkpoint; one from before the EMA starts averaging from ``G`` as it is now."""
+        if "G_ema" not in state:
+            self.ema, self.painted_step = EMA(G, self.ema.decay), None
+            return
+        self.painter.load_state_dict(state["G_ema"])
+        self.ema.load_state_dict(state["ema"], self.painter)
+        self.painted_step = int(state["step"])

@@ -133,15 +133,16 @@ def check_free_space(directory, needed_bytes, what):
 # --- one run per folder ----------------------------------------------------------
 
 class RunLock:
-    """An exclusive OS lock on ``folder/.lock`` (``fcntl.flock``), released when the process ends.
+    """An exclusive OS lock on the file ``path`` (a run folder's RunFolder.lock; ``fcntl.flock``), released when the
+    process ends.
 
     ``acquire()`` raises RuntimeError naming the PID that holds the folder. The lock
     file itself stays; it is the lock on it that counts, so a killed run never leaves
     a stale lock behind.
     """
 
-    def __init__(self, folder):
-        self.path = Path(folder) / ".lock"
+    def __init__(self, path):
+        self.path = Path(path)
         self.fd = None
 
     def acquire(self):
@@ -155,7 +156,7 @@ class RunLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            self.check(self.path.parent)     # says who holds it
+            self.check(self.path)            # says who holds it
             raise RuntimeError(f"{self.path.parent} is in use by another training run") from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
@@ -163,9 +164,9 @@ class RunLock:
         return self
 
     @staticmethod
-    def check(folder):
-        """Raise acquire()'s RuntimeError if another process holds ``folder``'s lock now; create nothing."""
-        path = Path(folder) / ".lock"
+    def check(path):
+        """Raise acquire()'s RuntimeError if another process holds the lock ``path`` now; create nothing."""
+        path = Path(path)
         try:
             import fcntl
             fd = os.open(path, os.O_RDWR)

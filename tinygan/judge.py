@@ -33,6 +33,9 @@ FRESH_SEEDS = 10 ** 6         # fakes for measuring a judge: seeds from here on,
 FACE_SEEDS = 2 * 10 ** 6      # fakes that set the FaceModel's limits
 JUDGE_STEPS, JUDGE_BATCH = 100, 64
 CALIBRATION_BATCHES = 8
+JUDGE_WARNING = ("The judge is a GAN's discriminator: it learned to tell face photos framed like its training "
+                 "faces from the fakes of one generator, and nothing else (not other generators, not edited "
+                 "photos). It is NOT a deepfake detector; never use it to decide whether a real photo is genuine.")
 NOT_A_FACE = ("this does not look like a face photo framed like the training faces, so D's verdict means "
               "nothing here: the judge knows only face photos")
 
@@ -65,6 +68,17 @@ def judge_faces(D, faces_uint8, face_model=None):
     is_face = face_model.is_face(D, faces_uint8) if face_model is not None else np.ones(len(probs), bool)
     return [{"probability": float(p), "is_face": bool(ok), "verdict": verdict(p) if ok else "no verdict"}
             for p, ok in zip(probs, is_face)]
+
+
+def judge_folder(D, source, real, image_size, crop=None, limit=None):
+    """How D judges a folder (.zip, .tar) of real (``real``) or of generated faces, framed for judging
+    (tinygan.data): a dict with ``right`` (bool per image: called what it is), ``probabilities``, ``names``
+    and ``skipped`` (the files that are no image)."""
+    from .data import load_source_for_judging
+    images, names, skipped = load_source_for_judging(source, image_size, crop, limit)
+    probs = probabilities(D, images)
+    right = called_real(probs) if real else ~called_real(probs)
+    return {"right": right, "probabilities": probs, "names": names, "skipped": skipped}
 
 
 def fresh_fakes(G, n, start=FRESH_SEEDS):

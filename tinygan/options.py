@@ -1,19 +1,47 @@
 """Command-line options that the CLI, the lessons, the examples and the benchmarks share: argparse types that
-refuse a bad value with one line, the --backend flag, and the help formatter. Importing it loads nothing but
-argparse (and tinygan.sampling for the seed lists), so a script can use it without importing the CLI."""
+refuse a bad value with one line, the --backend and --checkpoint flags, output files, the help formatters, and
+the default data and FID weights. Importing it loads nothing but argparse (and tinygan.sampling for the seed
+lists), so a script can use it without importing the CLI."""
 import argparse
+import os
 from pathlib import Path
 
 from . import sampling
+
+IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
+# Beside a checkout of tinygan, a course may keep its data and weights in ../shared (this project does);
+# an installed tinygan finds them through $TINYGAN_DATA and $TINYGAN_FID_WEIGHTS instead.
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED_DATA = SHARED / "data" / "celeba_align_89x109_10k.tar"
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows '(default: ...)' unless the default is None, False or already in the help text."""
 
     def _get_help_string(self, action):
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
+        if any(action.default is hidden for hidden in (None, False, argparse.SUPPRESS)) or "default" in (action.help
+                                                                                                       or ""):
             return action.help
         return super()._get_help_string(action)
+
+
+class DocstringHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """HelpFormatter for a script whose description is its docstring: its line breaks are kept."""
+
+
+def default_data():
+    """$TINYGAN_DATA, else the shared 10k CelebA tar beside a checkout (SHARED_DATA) if it is there, else None."""
+    if os.environ.get("TINYGAN_DATA"):
+        return os.environ["TINYGAN_DATA"]
+    return str(SHARED_DATA) if SHARED_DATA.exists() else None
+
+
+def default_fid_weights():
+    """$TINYGAN_FID_WEIGHTS, else the shared FID Inception weights beside a checkout if they are there, else None
+    (tinygan.fid then looks in its cache, or downloads)."""
+    from .fid.weights import TORCHSCRIPT_NAME
+    shared = SHARED / "weights" / TORCHSCRIPT_NAME
+    return os.environ.get("TINYGAN_FID_WEIGHTS") or (str(shared) if shared.is_file() else None)
 
 
 def parse_seeds(text):
@@ -79,3 +107,20 @@ def free_output(path, what="--out"):
     if Path(path).is_dir():
         raise ValueError(f"{what} {path} is a folder; expected a file name")
     return Path(path)
+
+
+def image_format(path, what="--out"):
+    """The Pillow format for an output file's suffix; ValueError for a suffix tinygan does not write."""
+    fmt = IMAGE_SUFFIXES.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{what} {path}: cannot tell the image format from its suffix; "
+                         f"expected one of {', '.join(IMAGE_SUFFIXES)}")
+    return fmt
+
+
+def add_checkpoint(p, what="generator"):
+    """--checkpoint (default: the pretrained generator), --raw and --backend."""
+    p.add_argument("--checkpoint", "-c", help=f"training checkpoint, run folder or {what} .npz "
+                   "(default: the pretrained generator shipped with tinygan)")
+    p.add_argument("--raw", action="store_true", help="use a checkpoint's raw G, not its averaged G (G_ema)")
+    add_backend(p)

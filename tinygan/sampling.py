@@ -1,4 +1,5 @@
-"""Using a trained GAN: generate faces, walk between them, do arithmetic on z, ask D.
+"""Using a trained generator: paint faces from seeds, walk between them, do arithmetic on z. (Loading and
+saving models: tinygan.model_files; asking D: tinygan.judge.)
 
 Each face is seeded on its own: z for seed s is drawn from a generator seeded
 with s alone, and G runs in eval mode (BatchNorm uses its running statistics),
@@ -6,20 +7,13 @@ so an image never depends on the other images in its batch. The same seed
 gives the same face in a batch of 1 or of 1,000, on the CPU or the GPU (matrix
 products of other sizes round differently, so a pixel may differ by 1/255).
 """
-from pathlib import Path
-
 import numpy as np
 
-from . import backend, checkpoint
-from .dcgan import Discriminator, Generator, ModelConfig, sample_noise
-from .nn import sigmoid
+from . import backend
+from .dcgan import sample_noise
 
-PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "generator.npz"
-GENERATOR_FORMAT = "tinygan-generator"
+PATHS = ("slerp", "linear")      # how interpolate and walk go from one z to the next
 MAX_FACES = 100_000     # faces one command may paint: 1.2 GB of 64x64 RGB, about 6 minutes on a 2-core CPU
-JUDGE_WARNING = ("The judge is a GAN's discriminator: it learned to tell face photos framed like its training "
-                 "faces from the fakes of one generator, and nothing else (not other generators, not edited "
-                 "photos). It is NOT a deepfake detector; never use it to decide whether a real photo is genuine.")
 
 
 def parse_seeds(text):
@@ -45,115 +39,6 @@ def parse_seeds(text):
     if len(seeds) > MAX_FACES:
         raise ValueError(f"{text!r} names more than {MAX_FACES:,} seeds")
     return seeds
-
-
-# --- loading -------------------------------------------------------------------
-def _is_torch_layout(tree):
-    return "format" not in tree and any(k.startswith("main.") for k in tree)
-
-
-def _conv_weights(state):
-    """The 4-D (conv / convT) weights of a DCGAN state_dict (keys main.N.weight), in layer order."""
-    convs = {int(k.split(".")[1]): np.asarray(v) for k, v in state.items()
-             if k.startswith("main.") and k.endswith(".weight") and np.asarray(v).ndim == 4}
-    if not convs:
-        raise ValueError(f"no conv weights (main.N.weight) among the keys {sorted(state)[:8]}")
-    return [convs[i] for i in sorted(convs)]
-
-
-def _load_float32(module, state):
-    module.load_state_dict({k: np.asarray(v, dtype=np.float32) for k, v in state.items()})
-    return module.eval()
-
-
-def generator_from_state_dict(state, z_dist="normal"):
-    """A Generator for a PyTorch-layout state_dict, which stores no config: its shape is read off the weights."""
-    convs = _conv_weights(state)            # first: (nz, ngf * 2^(n-2), 4, 4), last: (ngf, nc, 4, 4)
-    n = len(convs)
-    G = Generator(nz=convs[0].shape[0], ngf=convs[0].shape[1] // 2 ** (n - 2), nc=convs[-1].shape[1],
-                  image_size=4 * 2 ** (n - 1), z_dist=z_dist, rng=0)
-    return _load_float32(G, state)
-
-
-def discriminator_from_state_dict(state):
-    """A Discriminator for a PyTorch-layout state_dict, its shape read off the weights."""
-    convs = _conv_weights(state)            # first: (ndf, nc, 4, 4)
-    D = Discriminator(ndf=convs[0].shape[0], nc=convs[0].shape[1], image_size=4 * 2 ** (len(convs) - 1), rng=0)
-    return _load_float32(D, state)
-
-
-def model_config_of(tree, path):
-    """The ModelConfig stored in a checkpoint or generator file.
-
-    Files written before configs were stored under "model" keep the same settings in "config"
-    (a training config, or a generator file's nz/ngf/nc/image_size/z_dist).
-    """
-    stored = tree.get("model", tree.get("config"))
-    if not isinstance(stored, dict):
-        raise ValueError(f"{path} stores no model config (expected a tinygan checkpoint or generator file)")
-    try:
-        return ModelConfig.from_dict(stored)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{path}: {err}") from None
-
-
-def load_tree(path):
-    """Read a training checkpoint, a run directory, a generator file or a PyTorch-layout .npz."""
-    path = Path(path)
-    if path.is_dir():
-        path = checkpoint.find_checkpoint(path)
-    return checkpoint.load(path), path
-
-
-def load_generator(path=None, raw=False):
-    """The generator (eval mode) from ``path``; with no path, the pretrained one shipped with tinygan.
-
-    A checkpoint with an averaged generator (``G_ema``, see tinygan.ema) gives that one, unless ``raw``.
-    """
-    tree, path = load_tree(_pretrained() if path is None else path)
-    if _is_torch_layout(tree):
-        return generator_from_state_dict(tree)
-    key = "G_ema" if "G_ema" in tree and not raw else "G"
-    if key not in tree:
-        raise ValueError(f"{path} holds no generator (expected a tinygan checkpoint with G/... arrays)")
-    return _load_float32(model_config_of(tree, path).generator(rng=0), tree[key])
-
-
-def load_discriminator(path=None, which="judge"):
-    """A discriminator (eval mode) from a checkpoint, run directory, generator file with D, or PyTorch .npz.
-
-    which: "judge" (default) gives the D fitted for judging where the file has one (see tinygan.judge and
-    ``examples/package_generator.py --data``), else the GAN's D; "gan" gives the D the GAN trained against.
-    With no path, the one shipped beside the pretrained generator. ``D.role`` says which it is.
-    """
-    if which not in ("judge", "gan"):
-        raise ValueError(f"which must be 'judge' or 'gan', got {which!r}")
-    tree, path = load_tree(_pretrained() if path is None else path)
-    if _is_torch_layout(tree):
-        D = discriminator_from_state_dict(tree)
-        D.role = "gan"
-        return D
-    fitted = which == "judge" and isinstance(tree.get("judge"), dict) and "D" in tree["judge"]
-    if not fitted and "D" not in tree:
-        raise ValueError(f"{path} holds no discriminator: judging needs a training checkpoint "
-                         "(ckpt_*.npz) or a generator file saved with its D")
-    D = _load_float32(model_config_of(tree, path).discriminator(rng=0), tree["judge"]["D"] if fitted else tree["D"])
-    D.role = "judge" if fitted else "gan"
-    return D
-
-
-def load_face_model(path=None):
-    """The file's tinygan.judge.FaceModel (how face-like an image is), or None where it has none."""
-    from .judge import FaceModel
-    tree, path = load_tree(_pretrained() if path is None else path)
-    faces = tree.get("judge", {}).get("faces") if isinstance(tree.get("judge"), dict) else None
-    return FaceModel.from_dict(faces) if faces else None
-
-
-def _pretrained():
-    if not PRETRAINED.exists():
-        raise FileNotFoundError(f"no pretrained generator at {PRETRAINED}; pass --checkpoint PATH")
-    return PRETRAINED
 
 
 # --- generating ----------------------------------------------------------------
@@ -197,14 +82,18 @@ def slerp(z0, z1, t):
     return (np.sin((1 - t) * omega) * z0 + np.sin(t * omega) * z1) / np.sin(omega)
 
 
+def check_path(method):
+    if method not in PATHS:
+        raise ValueError(f"method must be {' or '.join(map(repr, PATHS))}, got {method!r}")
+
+
 def interpolate(G, seeds, steps=8, method="slerp", batch_size=64):
     """Faces along a path through the z of ``seeds`` (2 or more), ``steps`` per leg: uint8 (M, H, W, 3)."""
     if len(seeds) < 2:
         raise ValueError(f"interpolation needs at least 2 seeds, got {list(seeds)}")
     if steps < 2:
         raise ValueError(f"steps must be >= 2, got {steps}")
-    if method not in ("slerp", "linear"):
-        raise ValueError(f"method must be 'slerp' or 'linear', got {method!r}")
+    check_path(method)
     z = noise_for_seeds(seeds, G.config["nz"], G.config["z_dist"])
     path = []
     for leg in range(len(seeds) - 1):
@@ -219,8 +108,7 @@ def walk(G, seed_a, seed_b, t, method="slerp"):
     """The face at fraction t (0..1) of the way from seed_a's z to seed_b's: uint8 (H, W, 3)."""
     if not 0 <= t <= 1:
         raise ValueError(f"t must be in [0, 1], got {t}")
-    if method not in ("slerp", "linear"):
-        raise ValueError(f"method must be 'slerp' or 'linear', got {method!r}")
+    check_path(method)
     z0, z1 = noise_for_seeds([seed_a, seed_b], G.config["nz"], G.config["z_dist"])
     z = slerp(z0, z1, t) if method == "slerp" else (1 - t) * z0 + t * z1
     return _run_generator(G, z[None].astype(np.float32), 1)[0]
@@ -267,42 +155,3 @@ def arithmetic_picture(groups, result):
     answer = np.zeros((width,) + result.shape[1:], np.uint8)
     answer[-1] = result[3]
     return np.concatenate(rows + [answer])
-
-
-def judge(D, images_uint8, batch_size=64):
-    """D's probability that each image (uint8 (N, H, W, 3), framed like the training data) is real."""
-    from .judge import probabilities
-    return probabilities(D, images_uint8, batch_size)
-
-
-# --- PyTorch-layout export / import --------------------------------------------
-def export_torch(module, path):
-    """Write ``module.state_dict()`` with exactly PyTorch's keys (main.0.weight, ...) to an .npz."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = module.state_dict()
-    with checkpoint.atomic_write(path) as f:
-        np.savez(f, **{k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()})
-    return path
-
-
-def save_generator(G, path, provenance=None, dtype=np.float16, D=None, judge=None):
-    """A generator file (float16 by default: half the size, invisible in the images), with D if given.
-
-    It stores the ModelConfig under "model", so ``load_generator`` rebuilds G from it. ``judge``: the D
-    fitted for judging and its tinygan.judge.FaceModel, as (D, face_model), stored under "judge".
-    """
-    some_D = D if D is not None else judge[0] if judge is not None else None
-    model = ModelConfig(nz=G.config["nz"], ngf=G.config["ngf"], nc=G.config["nc"], image_size=G.config["image_size"],
-                        z_dist=G.config["z_dist"], **({"ndf": some_D.config["ndf"]} if some_D is not None else {}))
-    tree = {"format": GENERATOR_FORMAT, "model": model.to_dict(),
-            "G": {k: v.astype(dtype) for k, v in G.state_dict().items()}}
-    if D is not None:
-        tree["D"] = {k: v.astype(dtype) for k, v in D.state_dict().items()}
-    if judge is not None:
-        judge_D, faces = judge
-        tree["judge"] = {"D": {k: v.astype(dtype) for k, v in judge_D.state_dict().items()}, "faces": faces.to_dict()}
-    if provenance:
-        tree["provenance"] = provenance
-    checkpoint.save(path, tree)
-    return Path(path)

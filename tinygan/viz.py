@@ -16,14 +16,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from . import backend
-from .checkpoint import read_loss_log
 from .files import atomic_write
-
-# The columns plot_losses reads: "step", "d_loss", "g_loss" are required;
-# "d_real" (mean D(x) on real images) and "d_fake" (mean D(G(z))) are optional.
-LOSS_FIELDS = ("step", "d_loss", "g_loss", "d_real", "d_fake")
-# D's accuracy on real images, on generated ones, and both together (optional: older logs lack them).
-ACCURACY_FIELDS = ("d_acc_real", "d_acc_fake", "d_acc")
+from .logs import ACCURACY_FIELDS, LOSS_FIELDS, read_log
 
 
 # --- arrays -> uint8 images ---------------------------------------------------
@@ -210,11 +204,11 @@ def plot_losses(rows_or_csv_path, path, title=None, judge_rows=None):
     ``rows_or_csv_path``: a list of dicts or the path of a CSV loss log, with
     the columns of ``LOSS_FIELDS`` (``d_real``, ``d_fake`` and the accuracies optional:
     a panel is drawn when its columns are there). ``judge_rows``: rows of a run's judge_log.csv
-    (tinygan.monitor.JUDGE_FIELDS), D's eval-mode accuracy on held-out faces, drawn as points in the
+    (tinygan.logs.JUDGE_FIELDS), D's eval-mode accuracy on held-out faces, drawn as points in the
     accuracy panel beside the train-mode curves.
     """
     if isinstance(rows_or_csv_path, (str, Path)):
-        rows = read_loss_log(rows_or_csv_path)
+        rows = read_log(rows_or_csv_path)
     else:
         rows = list(rows_or_csv_path)
     if not rows:

@@ -8,7 +8,7 @@ import functools
 
 import numpy as np
 
-from . import answers, probes
+from . import answers, probes, registry
 from .diagnose import Result, by_parameter, per_channel, per_kernel_offset
 
 
@@ -264,7 +264,7 @@ def check_input_gradient(i, out):
     return r
 
 
-CHECKS = {part: globals()[f"check_{part}"] for part in probes.PARTS}
+CHECKS = {part: globals()[f"check_{part}"] for part in registry.PARTS}
 
 
 def judge(part, outputs):

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import checks, parts, probes
+from . import checks, parts, registry
 from .sandbox import MEMORY_MB, Sandbox
 
 TIMEOUT = 60                           # seconds for one part's checks
@@ -135,7 +135,7 @@ def grade_part(student, lesson, part, points, text, teacher, filename, sandbox):
     if parts.is_stub(text, part):
         return failed("not done yet (the stub is still there)")
     notebook = filename.suffix == ".ipynb"
-    source, origin = parts.into_teacher(text, teacher, part, filename.name, needs=probes.NEEDS.get(part, ()))
+    source, origin = parts.into_teacher(text, teacher, part, filename.name, needs=registry.needs(part))
     graded_lines, student_lines = source.split("\n"), text.split("\n")
 
     def at(line_number):                                 # a line of the graded text, as the student finds it

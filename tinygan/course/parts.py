@@ -26,31 +26,13 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
+from . import registry
+
 BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN (?P<kind>SOLUTION|PART) (?P<part>\w+) \((?P<points>\d+) points?\)\s*$")
 END = re.compile(r"^\s*### END (SOLUTION|PART)\s*$")
 HINT = re.compile(r"^\s*### (?P<text>.*)$")
 STUB = 'raise NotImplementedError("part {part}: write it here (the hint is above)")'
 PARSING = threading.Lock()
-
-# What a part must not call: the library's own implementation of the same thing (names that start so).
-FAST_PATH = ("tinygan.nn.fast", "tinygan.nn.paths")      # fast, fast_im2col; the path's set of functions
-FID_CONV = ("tinygan.fid.conv",)                          # the Inception's own im2col and conv
-LIBRARY = {
-    "linear_backward": ("tinygan.nn.Linear", "tinygan.nn.linear"),
-    "im2col": ("tinygan.nn.reference.im2col", "tinygan.nn.conv") + FAST_PATH + FID_CONV,
-    "conv_backward": ("tinygan.nn.Conv2d", "tinygan.nn.conv", "tinygan.nn.reference.conv2d",
-                      "tinygan.nn.naive") + FAST_PATH + FID_CONV,
-    "conv_transpose_forward": ("tinygan.nn.ConvTranspose2d", "tinygan.nn.conv", "tinygan.nn.reference.conv",
-                               "tinygan.nn.naive", "tinygan.nn.Conv2d") + FAST_PATH + FID_CONV,
-    "batchnorm_backward": ("tinygan.nn.BatchNorm2d", "tinygan.nn.batchnorm", "tinygan.nn.reference.batchnorm")
-    + FAST_PATH,
-    "bce_with_logits": ("tinygan.losses",),
-    "adam_step": ("tinygan.optim.Adam",),
-    "d_step": ("tinygan.train",),
-    "g_step": ("tinygan.train",),
-    "input_gradient": ("tinygan.judge",),
-}
-
 
 @dataclass
 class Region:
@@ -317,7 +299,8 @@ def from_notebook(notebook_text, name="the notebook"):
 
 
 def library_calls(source, part):
-    """The library functions or classes of ``LIBRARY[part]`` that the code inside the part's regions names."""
+    """The library functions or classes the part must not call (tinygan.course.registry) that the code inside the
+    part's regions names."""
     with PARSING:                                   # the grader's threads: CPython 3.11's ast.parse is not
         tree = ast.parse(source)                    # thread-safe (SystemError: AST ... recursion depth mismatch)
     imported = {}                                   # a name in the file -> the tinygan thing it stands for
@@ -350,5 +333,5 @@ def library_calls(source, part):
             names = [".".join([imported[inner.id]] + chain[::-1])]
         else:
             continue
-        found.update(name for name in names if name and name.startswith(LIBRARY.get(part, ("-",))))
+        found.update(name for name in names if name and name.startswith(registry.forbidden(part) or ("-",)))
     return sorted(found)

@@ -9,6 +9,8 @@ import ast
 
 import numpy as np
 
+from . import registry
+
 SEED = 2026
 
 
@@ -68,7 +70,6 @@ def weights(module):
 
 # --- the parts: inputs on both sides, the probe on the student's --------------------------------------------
 
-NEEDS = {"conv_backward": ("im2col",)}     # the other parts a part's probe runs: given the teacher's solution
 IM2COL = ((3, 1, 1), (4, 2, 1), (2, 3, 0))                      # (k, s, p)
 CONV = ((3, 4, 3, 1, 1), (2, 5, 4, 2, 1))                       # (c_in, c_out, k, s, p)
 CONV_T = ((4, 3, 5, 4, 2, 1), (2, 5, 4, 3, 1, 1))               # (c_in, c_out, size, k, s, p)
@@ -214,8 +215,7 @@ def probe_input_gradient(ns, i):
 
 
 PARTS = {part: (globals()[f"inputs_{part}"] if f"inputs_{part}" in globals() else inputs_gan, globals()[f"probe_{part}"])
-         for part in ("linear_backward", "im2col", "conv_backward", "conv_transpose_forward", "batchnorm_backward",
-                      "bce_with_logits", "adam_step", "d_step", "g_step", "input_gradient")}
+         for part in registry.PARTS}
 
 
 def inputs(part):

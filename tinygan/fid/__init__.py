@@ -17,7 +17,7 @@ The pipeline, one file per step::
 
 weights.py reads, converts and downloads the weights; sources.py turns a folder,
 archive or checkpoint into images, caches the real statistics and puts it all
-together in ``fid_between``. ``python -m tinygan fid`` is in tinygan/cli.py.
+together in ``fid_between``. ``python -m tinygan fid`` is in tinygan/cli/fid.py.
 
 Numbers comparable with the literature need the *exact* network and
 preprocessing of the reference tools, so this file follows pytorch-fid's

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import checkpoint, files
+from .. import files, run_folder
 from ..data import CELEBA_CROP, FaceDataset, source_signature
 from .preprocess import images_to_features
 from .statistics import KID_SUBSET_SIZE, MIN_SAMPLES, features_to_statistics, kid, statistics_to_fid
@@ -18,7 +18,7 @@ def _is_generator_source(source):
     if source.is_file():
         return source.suffix == ".npz"
     try:
-        checkpoint.find_checkpoint(source)
+        run_folder.find_checkpoint(source)
     except FileNotFoundError:
         return False
     return True
@@ -42,7 +42,8 @@ def generated_images(checkpoint, n, seed=0, batch_size=64, raw=False):
 
     A checkpoint's averaged generator (G_ema) paints them, unless ``raw``.
     """
-    from ..sampling import generate_images, load_generator
+    from ..model_files import load_generator
+    from ..sampling import generate_images
     return generate_images(load_generator(checkpoint, raw=raw), list(range(seed, seed + n)), batch_size=batch_size)
 
 

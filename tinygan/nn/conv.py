@@ -9,6 +9,7 @@ import math
 
 from .. import backend
 from . import paths
+from .cpu import WorkArrays
 from .module import Module, Parameter
 from .reference import conv_transpose2d_output_size, pair
 
@@ -38,7 +39,7 @@ class _Conv(Module):
         fan_in = fan_in * self.kernel_size[0] * self.kernel_size[1]
         self.weight = Parameter(_torch_default_init(weight_shape + self.kernel_size, fan_in, rng, dtype))
         self.bias = Parameter(_torch_default_init((self.out_channels,), fan_in, rng, dtype)) if bias else None
-        self.scratch = {}          # work arrays the fast path keeps from call to call (tinygan.nn.cpu.scratch_buffer)
+        self.work_arrays = WorkArrays()    # what the fast path keeps from call to call (tinygan.nn.cpu)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
@@ -79,7 +80,7 @@ class Conv2d(_Conv):
             raise ValueError(f"{self!r}: input {h}x{w} (padded by {self.padding}) is smaller than the kernel")
         path = paths.path()                         # "fast" or "reference"
         ops = paths.functions(path)                 # tinygan.nn.fast or tinygan.nn.reference
-        y, saved = ops.conv2d_forward(x, self.weight.data, self.bias_data(), self.stride, self.padding, self.scratch)
+        y, saved = ops.conv2d_forward(x, self.weight.data, self.bias_data(), self.stride, self.padding, self.work_arrays)
         self.cache = (path, saved)                  # the backward takes the path that made the forward
         return y
 
@@ -88,7 +89,7 @@ class Conv2d(_Conv):
         (path, saved), self.cache = self.cache, None
         ops = paths.functions(path)                 # the set of functions that made the forward
         dx, dw, db = ops.conv2d_backward(grad_output, saved, self.weight.data, self.stride, self.padding,
-                                         need_input_grad, self.weight.requires_grad, self.scratch)
+                                         need_input_grad, self.weight.requires_grad, self.work_arrays)
         self.accumulate(dw, db)
         return dx
 
@@ -134,7 +135,7 @@ class ConvTranspose2d(_Conv):
         path = paths.path()                         # "fast" or "reference"
         ops = paths.functions(path)                 # tinygan.nn.fast or tinygan.nn.reference
         y, saved = ops.conv_transpose2d_forward(x, self.weight.data, self.bias_data(), self.stride, self.padding,
-                                                out_hw, self.scratch)
+                                                out_hw, self.work_arrays)
         self.cache = (path, saved)
         return y
 
@@ -143,6 +144,6 @@ class ConvTranspose2d(_Conv):
         (path, saved), self.cache = self.cache, None
         ops = paths.functions(path)                 # the set of functions that made the forward
         dx, dw, db = ops.conv_transpose2d_backward(grad_output, saved, self.weight.data, self.stride, self.padding,
-                                                   need_input_grad, self.weight.requires_grad, self.scratch)
+                                                   need_input_grad, self.weight.requires_grad, self.work_arrays)
         self.accumulate(dw, db)
         return dx

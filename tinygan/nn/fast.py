@@ -11,7 +11,8 @@ shows where a training step's time goes):
   ``x.transpose(0, 2, 3, 1)`` is free, and im2col copies whole C-long rows
   (the C values of one pixel are adjacent in NHWC).
 * im2col and col2im a block of kernel offsets per copy (tinygan.nn.fast_im2col).
-* Threads over the batch, and work arrays kept by the layer from step to step (tinygan.nn.cpu).
+* Threads over the batch (over_batch), and work arrays kept by the layer from step to step (WorkArrays,
+  tinygan.nn.cpu).
 * No branch per element: LeakyReLU's and ReLU's backward build the slope arithmetically.
 * A 1x1 conv needs no unfold.
 * RGB. A convT with fewer than 4 output channels folds in channels-first memory,
@@ -25,8 +26,9 @@ import numpy as np
 
 from . import reference
 from ..backend import get_array_module
-from .cpu import over_batch, scratch_buffer
-from .fast_im2col import col2im, col2im_channels_first, im2col, padded_canvas
+from .cpu import kept_or_fresh, over_batch
+from .fast_im2col import col2im, col2im_channels_first, im2col
+from .reference import padded_canvas
 
 
 def nhwc(x):
@@ -63,12 +65,12 @@ def weight_from_matrix(wmat, shape):
     return wmat.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)
 
 
-def conv2d_forward(x, weight, bias, stride, padding, scratch=None):
+def conv2d_forward(x, weight, bias, stride, padding, work_arrays=None):
     """y = conv2d(x, W) + b as one matrix product on NHWC columns; saved: the columns (in the layer's
-    ``scratch`` buffers if given) and x's size."""
+    ``work_arrays`` if given) and x's size."""
     n = x.shape[0]
     o, _, kh, kw = weight.shape
-    cols = im2col(nhwc(x), (kh, kw), stride, padding, scratch)
+    cols = im2col(nhwc(x), (kh, kw), stride, padding, work_arrays)
     ho, wo = cols.shape[1], cols.shape[2]
     out = gemm(as_matrix(cols), weight_matrix(weight).T)                # (N*Ho*Wo, O)
     if bias is not None:
@@ -77,14 +79,14 @@ def conv2d_forward(x, weight, bias, stride, padding, scratch=None):
 
 
 def conv2d_backward(grad_output, saved, weight, stride, padding, need_input_grad=True, need_weight_grad=True,
-                    scratch=None):
+                    work_arrays=None):
     """Gradients of y = conv2d(x, W) + b.
 
         dW = g^T @ cols           (O, kh*kw*C)
         db = sum of g over N, Ho, Wo
         dx = col2im(g @ Wmat)     the adjoint of the unfold
 
-    When cols is the layer's scratch buffer, dcols is written over it (the same shape, not needed after dW).
+    When cols is the layer's kept "columns" array, dcols is written over it (the same shape, not needed after dW).
     """
     xp = get_array_module(grad_output)
     cols, x_hw = saved
@@ -95,16 +97,16 @@ def conv2d_backward(grad_output, saved, weight, stride, padding, need_input_grad
         dweight = weight_from_matrix(gemm(g.T, as_matrix(cols)), weight.shape)
         dbias = g.sum(axis=0)
     if need_input_grad:
-        owned = scratch is not None and scratch.get("columns", (None, None))[1] is cols    # not x (a 1x1 conv)
+        owned = work_arrays is not None and work_arrays.holds_columns(cols)    # not x (a 1x1 conv)
         # Not empty_like: for a 1x1 conv cols is a view of x in x's memory order, and as_matrix of such a view
         # would be a copy, so the product would land in a temporary and dcols stay unwritten.
         dcols = cols if owned else xp.empty(cols.shape, dtype=cols.dtype)
         gemm(g, weight_matrix(weight), out=as_matrix(dcols))
-        dx = nchw(col2im(dcols, x_hw, stride, padding, scratch))
+        dx = nchw(col2im(dcols, x_hw, stride, padding, work_arrays))
     return dx, dweight, dbias
 
 
-def conv_transpose2d_forward(x, weight, bias, stride, padding, out_hw, scratch=None):
+def conv_transpose2d_forward(x, weight, bias, stride, padding, out_hw, work_arrays=None):
     """Transposed conv = the adjoint of conv2d with the same weight.
 
     The weight (Cin, Cout, kh, kw) read as a conv weight maps Cout channels to
@@ -116,9 +118,9 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, out_hw, scratch=N
     x_mat = nhwc(x).reshape(n * h * w, cin)
     if cout <= RGB_CHANNELS:
         return _conv_transpose2d_rgb(x_mat, weight, bias, (n, h, w), stride, padding, out_hw), (x_mat, (h, w))
-    cols = scratch_buffer(scratch, "columns", (n, h, w, kh, kw, cout), x.dtype, x)
+    cols = kept_or_fresh(work_arrays).columns((n, h, w, kh, kw, cout), x.dtype, x)
     gemm(x_mat, weight_matrix(weight), out=as_matrix(cols))
-    out = col2im(cols, out_hw, stride, padding, scratch)
+    out = col2im(cols, out_hw, stride, padding, work_arrays)
     if bias is not None:
         out += bias
     return nchw(out), (x_mat, (h, w))
@@ -142,7 +144,7 @@ def _conv_transpose2d_rgb(x_mat, weight, bias, nhw, stride, padding, out_hw):
 
 
 def conv_transpose2d_backward(grad_output, saved, weight, stride, padding, need_input_grad=True,
-                              need_weight_grad=True, scratch=None):
+                              need_weight_grad=True, work_arrays=None):
     """Gradients of y = convT(x, W) + b. The adjoint of the adjoint is a plain conv:
 
         cols = im2col(g)         dx = cols @ Wmat^T      dW = x_mat^T @ cols
@@ -150,7 +152,7 @@ def conv_transpose2d_backward(grad_output, saved, weight, stride, padding, need_
     x_mat, x_hw = saved
     n = grad_output.shape[0]
     cin, cout, kh, kw = weight.shape
-    cols = im2col(nhwc(grad_output), (kh, kw), stride, padding, scratch).reshape(n * x_hw[0] * x_hw[1], -1)
+    cols = im2col(nhwc(grad_output), (kh, kw), stride, padding, work_arrays).reshape(n * x_hw[0] * x_hw[1], -1)
     dx = dweight = dbias = None
     if need_weight_grad:
         dweight = weight_from_matrix(gemm(x_mat.T, cols), weight.shape)

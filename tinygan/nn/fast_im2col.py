@@ -8,14 +8,14 @@ organised for speed (lesson 12 times each trick):
   pixels touch disjoint, neighbouring rows, so an s x s block of offsets tiles the image:
   im2col and col2im move a whole block in one strided copy (4 instead of 16 for D's 4x4
   kernels at stride 2), in runs of s*C floats, a cache-sized group of images at a time.
-* Threads over the batch and kept work arrays (tinygan.nn.cpu).
+* Threads over the batch and a layer's kept work arrays (tinygan.nn.cpu: over_batch, WorkArrays).
 * RGB: col2im_channels_first folds in (C, N, H, W) memory, where each strided add moves whole
   rows instead of runs of 3 floats.
 """
 import numpy as np
 
 from ..backend import get_array_module
-from .cpu import parallel_over_batch, scratch_buffer
+from .cpu import kept_or_fresh, over_batch
 from .reference import conv_output_size
 
 
@@ -25,12 +25,6 @@ def kernel_offsets(kernel, stride, out_hw):
     for i in range(kh):
         for j in range(kw):
             yield i, j, slice(i, i + sh * ho, sh), slice(j, j + sw * wo, sw)
-
-
-def padded_canvas(image_hw, kernel, stride, padding, out_hw):
-    """(Hp, Wp) of the canvas col2im folds onto. It must hold every slice, also when (H + 2p - k) % s != 0."""
-    return tuple(max(size + 2 * p, s * (o - 1) + k)
-                 for size, k, s, p, o in zip(image_hw, kernel, stride, padding, out_hw))
 
 
 def stride_blocks(kernel, stride):
@@ -84,18 +78,18 @@ def cache_sized_groups(part, canvas):
         yield slice(first, min(first + step, stop))
 
 
-def im2col(x_nhwc, kernel, stride, padding, scratch=None):
+def im2col(x_nhwc, kernel, stride, padding, work_arrays=None):
     """Unfold an (N, H, W, C) image into columns (N, Ho, Wo, kh, kw, C), one copy per block of offsets.
-    With a layer's ``scratch`` dict the columns and the padded canvas are its buffers "columns" and "canvas"."""
-    xp = get_array_module(x_nhwc)
+    With a layer's ``work_arrays`` the columns and the padded canvas are its kept "columns" and "canvas"."""
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     n, h, w, c = x_nhwc.shape
     ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0):
         return x_nhwc.reshape(n, h, w, 1, 1, c)          # a 1x1 conv needs no unfold
-    canvas = scratch_buffer(scratch, "canvas", (n,) + tiled_canvas(kernel, stride, (ho, wo)) + (c,), x_nhwc.dtype,
-                            x_nhwc, key=(h, w, ph, pw))  # only this inside is ever written: the border stays 0
-    cols = scratch_buffer(scratch, "columns", (n, ho, wo, kh, kw, c), x_nhwc.dtype, x_nhwc)
+    arrays = kept_or_fresh(work_arrays)
+    canvas = arrays.canvas((n,) + tiled_canvas(kernel, stride, (ho, wo)) + (c,), x_nhwc.dtype, x_nhwc,
+                           image=(h, w, ph, pw))
+    cols = arrays.columns((n, ho, wo, kh, kw, c), x_nhwc.dtype, x_nhwc)
 
     def unfold(part):                                    # a slice of the batch
         for images in cache_sized_groups(part, canvas):
@@ -104,15 +98,15 @@ def im2col(x_nhwc, kernel, stride, padding, scratch=None):
             for block in stride_blocks(kernel, stride):
                 on_canvas, in_cols = _block_pair(tiles, cols5, block, stride, c, (ho, wo))
                 in_cols[...] = on_canvas
-    parallel_over_batch(unfold, n) if xp is np else unfold(slice(None))
+    over_batch(x_nhwc, unfold)
     return cols
 
 
-def col2im(cols, image_hw, stride, padding, scratch=None):
+def col2im(cols, image_hw, stride, padding, work_arrays=None):
     """Fold columns (N, Ho, Wo, kh, kw, C) back onto a fresh (N, H, W, C) image, summing overlaps.
 
     This is the exact transpose of :func:`im2col`: <im2col(x), c> == <x, col2im(c)>. With a layer's
-    ``scratch`` dict the padded canvas is its buffer "fold canvas", and each group of images is
+    ``work_arrays`` the padded canvas is its kept "fold canvas", and each group of images is
     copied out of it while the group is in the cache.
     """
     xp = get_array_module(cols)
@@ -120,8 +114,8 @@ def col2im(cols, image_hw, stride, padding, scratch=None):
     (h, w), (ph, pw) = image_hw, padding
     if (kh, kw, *stride, ph, pw) == (1, 1, 1, 1, 0, 0) and (ho, wo) == (h, w):
         return cols.reshape(n, h, w, c)
-    canvas = scratch_buffer(scratch, "fold canvas", (n,) + tiled_canvas((kh, kw), stride, (ho, wo)) + (c,),
-                            cols.dtype, cols)
+    canvas = kept_or_fresh(work_arrays).fold_canvas((n,) + tiled_canvas((kh, kw), stride, (ho, wo)) + (c,),
+                                                     cols.dtype, cols)
     image = xp.empty((n, h, w, c), dtype=cols.dtype)
 
     def fold(part):                                      # a slice of the batch
@@ -132,7 +126,7 @@ def col2im(cols, image_hw, stride, padding, scratch=None):
                 on_canvas, in_cols = _block_pair(tiles, cols5, block, stride, c, (ho, wo))
                 on_canvas += in_cols                     # the group's canvas stays in the cache for all blocks
             image[images] = canvas[images, ph:ph + h, pw:pw + w]
-    parallel_over_batch(fold, n) if xp is np else fold(slice(None))
+    over_batch(cols, fold)
     return image
 
 
@@ -145,5 +139,5 @@ def col2im_channels_first(cols, canvas_hw, stride):
     def fold(images):                                    # a slice of the batch (axis 1)
         for i, j, rows, columns in kernel_offsets((kh, kw), stride, (h, w)):
             canvas[:, images, rows, columns] += cols[i, j, :, images]
-    parallel_over_batch(fold, n) if xp is np else fold(slice(None))
+    over_batch(cols, fold, items=n)
     return canvas

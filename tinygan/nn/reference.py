@@ -67,14 +67,18 @@ def im2col(x, kernel, stride, padding):
     return cols
 
 
+def padded_canvas(image_hw, kernel, stride, padding, out_hw):
+    """(Hp, Wp) of the canvas col2im folds onto: the padded image, and also every window's slice when
+    (H + 2p - k) % s != 0 (the last window then reaches past the padded image)."""
+    return tuple(max(size + 2 * p, s * (o - 1) + k) for size, k, s, p, o in zip(image_hw, kernel, stride, padding, out_hw))
+
+
 def col2im(cols, image_hw, stride, padding):
     """Fold columns (N, C, kh, kw, Ho, Wo) back onto an (N, C, H, W) image, adding where windows overlap."""
     xp = get_array_module(cols)
     n, c, kh, kw, ho, wo = cols.shape
     (h, w), (sh, sw), (ph, pw) = image_hw, stride, padding
-    # The padded canvas holds every slice, also the last window when (H + 2p - k) % s != 0.
-    canvas = (max(h + 2 * ph, sh * (ho - 1) + kh), max(w + 2 * pw, sw * (wo - 1) + kw))
-    xpad = xp.zeros((n, c) + canvas, dtype=cols.dtype)
+    xpad = xp.zeros((n, c) + padded_canvas((h, w), (kh, kw), stride, padding, (ho, wo)), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
             xpad[:, :, i:i + sh * ho:sh, j:j + sw * wo:sw] += cols[:, :, i, j]
@@ -101,9 +105,9 @@ def conv2d_weight_grad(g, cols):
     return get_array_module(g).tensordot(g, cols, axes=((0, 2, 3), (0, 4, 5)))
 
 
-def conv2d_forward(x, weight, bias, stride, padding, scratch=None):
-    """y = conv2d(x, W) + b; saved: the columns of x and its size. (``scratch``, the layer's dict of work
-    arrays, is for the fast path: the textbook makes fresh arrays.)"""
+def conv2d_forward(x, weight, bias, stride, padding, work_arrays=None):
+    """y = conv2d(x, W) + b; saved: the columns of x and its size. (``work_arrays``, the layer's kept arrays,
+    are for the fast path: the textbook makes fresh arrays.)"""
     y, cols = conv2d(x, weight, stride, padding)
     if bias is not None:
         y = y + per_channel(bias)
@@ -111,7 +115,7 @@ def conv2d_forward(x, weight, bias, stride, padding, scratch=None):
 
 
 def conv2d_backward(grad_output, saved, weight, stride, padding, need_input_grad=True, need_weight_grad=True,
-                    scratch=None):
+                    work_arrays=None):
     """dL/dx = conv2d_adjoint(g, W), dL/dW = conv2d_weight_grad(g, cols), dL/db = sum of g."""
     cols, x_hw = saved
     dx = dweight = dbias = None
@@ -122,7 +126,7 @@ def conv2d_backward(grad_output, saved, weight, stride, padding, need_input_grad
     return dx, dweight, dbias
 
 
-def conv_transpose2d_forward(x, weight, bias, stride, padding, out_hw, scratch=None):
+def conv_transpose2d_forward(x, weight, bias, stride, padding, out_hw, work_arrays=None):
     """y = conv2d_adjoint(x, W) + b onto an out_hw image (x in the place of a conv's g); saved: x."""
     y = conv2d_adjoint(x, weight, out_hw, stride, padding)
     if bias is not None:
@@ -131,7 +135,7 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, out_hw, scratch=N
 
 
 def conv_transpose2d_backward(grad_output, saved, weight, stride, padding, need_input_grad=True,
-                              need_weight_grad=True, scratch=None):
+                              need_weight_grad=True, work_arrays=None):
     """With cols = im2col(g): dL/dx = conv2d(g, W) (a plain conv), dL/dW = x . cols, dL/db = sum of g."""
     x = saved
     dx, cols = conv2d(grad_output, weight, stride, padding)

@@ -8,7 +8,6 @@ skipped, by file name: it never sees an absolute path.
 """
 import json
 import math
-import re
 import sys
 import threading
 import time
@@ -16,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import checkpoint, sampling
+from .. import logs, model_files, run_folder
+from ..run_folder import SAMPLE_NAME, RunFolder
 
 LOG_TAIL_BYTES = 1 << 20            # the last MB of a log: about 4,000 rows of loss_log.csv
 MAX_SAMPLE_BYTES = 16 << 20         # a sample grid larger than this is not one the run wrote
-SAMPLE_NAME = re.compile(r"step_(\d+)\.png")
 
 
 def file_stamp(path):
@@ -50,8 +49,8 @@ class Models:
     def candidates(self):
         """The files to load from, newest first."""
         if self.run is not None:
-            return [path for _, path in reversed(checkpoint.run_checkpoints(self.run))]
-        return [self.source if self.source is not None else sampling.PRETRAINED]
+            return [path for _, path in reversed(run_folder.run_checkpoints(self.run))]
+        return [self.source if self.source is not None else model_files.PRETRAINED]
 
     def refresh(self):
         """Load G (and D, if the file has one) from the newest checkpoint that loads, unless it is loaded already.
@@ -60,7 +59,7 @@ class Models:
         """
         candidates = self.candidates()
         if not candidates and self.G is None:
-            raise FileNotFoundError(f"no checkpoint found at {self.run} {checkpoint.NOT_FOUND}")
+            raise FileNotFoundError(f"no checkpoint found at {self.run} {run_folder.NOT_FOUND}")
         for path in candidates:
             if path == self.loaded_from or self.load(path):
                 break
@@ -79,12 +78,12 @@ class Models:
         if path in self.failed and self.failed[path][0] == stamp:
             return False
         try:
-            G = sampling.load_generator(path, raw=self.raw)
+            G = model_files.load_generator(path, raw=self.raw)
             try:
-                D = sampling.load_discriminator(path)
+                D = model_files.load_discriminator(path)
             except ValueError:                       # a generator file without D: Judge is off
                 D = None
-            faces = sampling.load_face_model(path) if D is not None and D.role == "judge" else None
+            faces = model_files.load_face_model(path) if D is not None and D.role == "judge" else None
         except (ValueError, OSError) as err:         # truncated, corrupt, or gone since it was listed
             self.failed[path] = (stamp, err)
             print(f"tinygan demo: cannot load {path}: {err}", file=sys.stderr)
@@ -95,7 +94,7 @@ class Models:
     def display_name(self, path):
         """A file as the page may see it: inside the run folder, or its name; never an absolute path."""
         path = Path(path)
-        if path == sampling.PRETRAINED:
+        if path == model_files.PRETRAINED:
             return "tinygan's pretrained generator"
         if self.run is not None and path.is_relative_to(self.run):
             return f"{self.run.name}/{path.relative_to(self.run).as_posix()}"
@@ -121,7 +120,7 @@ def read_log_tail(path, max_bytes=LOG_TAIL_BYTES):
         return [], 0
     if start > len(header):
         data = data[data.find(b"\n") + 1:]                 # the first line read is a piece of a row
-    rows = checkpoint.parse_loss_log((header + data).decode("utf-8", errors="replace"))
+    rows = logs.parse_log((header + data).decode("utf-8", errors="replace"))
     kept = [{key: value if math.isfinite(value) else None for key, value in row.items()}
             for row in rows if None not in row and all(type(v) in (int, float) for v in row.values())]
     return kept, len(rows) - len(kept)
@@ -129,7 +128,7 @@ def read_log_tail(path, max_bytes=LOG_TAIL_BYTES):
 
 def read_config(run):
     try:
-        config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+        config = json.loads(RunFolder(run).config.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return config if isinstance(config, dict) else {}
@@ -137,15 +136,8 @@ def read_config(run):
 
 def newest_sample(run):
     """The newest sample grid step_N.png of the run: a regular file inside the run folder, or None."""
-    folder = run / "samples"
-    try:
-        names = [(int(match.group(1)), name) for name in (p.name for p in folder.iterdir())
-                 if (match := SAMPLE_NAME.fullmatch(name))]
-    except OSError:
-        return None
     inside = run.resolve()
-    for _, name in sorted(names, reverse=True):
-        path = folder / name
+    for _, path in reversed(RunFolder(run).sample_grids()):
         try:
             real = path.resolve(strict=True)
             if real.is_relative_to(inside) and real.is_file() and real.stat().st_size <= MAX_SAMPLE_BYTES:
@@ -157,15 +149,16 @@ def newest_sample(run):
 
 def run_progress(run):
     """The run's log, FID log, judge log and timing, read from its folder: a JSON-able dict."""
-    rows, skipped = read_log_tail(run / "loss_log.csv")
-    fid_rows, fid_skipped = read_log_tail(run / "fid_log.csv")
-    judge_rows, judge_skipped = read_log_tail(run / "judge_log.csv")
+    folder = RunFolder(run)
+    rows, skipped = read_log_tail(folder.loss_log)
+    fid_rows, fid_skipped = read_log_tail(folder.fid_log)
+    judge_rows, judge_skipped = read_log_tail(folder.judge_log)
     config = read_config(run)
     progress = {"rows": rows[-2000:], "fid": fid_rows, "judge": judge_rows[-2000:],
                 "step": rows[-1]["step"] if rows else 0,
                 "skipped_rows": skipped + fid_skipped + judge_skipped, "updated_seconds_ago": None}
     if rows:
-        stamp = file_stamp(run / "loss_log.csv")
+        stamp = file_stamp(folder.loss_log)
         progress["updated_seconds_ago"] = time.time() - stamp[1] / 1e9 if stamp else None
     if rows and rows[-1].get("epoch"):
         per_epoch = rows[-1]["step"] / rows[-1]["epoch"]
