@@ -33,6 +33,21 @@ END = re.compile(r"^\s*### END (SOLUTION|PART)\s*$")
 HINT = re.compile(r"^\s*### (?P<text>.*)$")
 STUB = 'raise NotImplementedError("part {part}: write it here (the hint is above)")'
 PARSING = threading.Lock()
+PARSE_TRIES = 3
+
+
+def parse_python(source):
+    """ast.parse, safe in the grader's threads. CPython 3.11 keeps ast.parse's recursion counter in one place for
+    all threads, so two parses at once can fail with "SystemError: AST constructor recursion depth mismatch":
+    ours hold PARSING, and one that meets a parse of the standard library's own (a traceback's carets call
+    ast.parse) is tried again."""
+    with PARSING:
+        for attempt in range(PARSE_TRIES):
+            try:
+                return ast.parse(source)
+            except SystemError:
+                if attempt == PARSE_TRIES - 1:
+                    raise
 
 @dataclass
 class Region:
@@ -252,8 +267,7 @@ def python_of_cell(source):
             return "\n".join(SKIPPED + line for line in lines)
         return "\n".join([SKIPPED + lines[0], python_of_cell("\n".join(lines[1:]))])
     try:
-        with PARSING:
-            ast.parse(source)
+        parse_python(source)
         return source
     except (SyntaxError, ValueError):
         pass
@@ -301,8 +315,7 @@ def from_notebook(notebook_text, name="the notebook"):
 def library_calls(source, part):
     """The library functions or classes the part must not call (tinygan.course.registry) that the code inside the
     part's regions names."""
-    with PARSING:                                   # the grader's threads: CPython 3.11's ast.parse is not
-        tree = ast.parse(source)                    # thread-safe (SystemError: AST ... recursion depth mismatch)
+    tree = parse_python(source)
     imported = {}                                   # a name in the file -> the tinygan thing it stands for
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tinygan"):
