@@ -287,12 +287,15 @@ report("LeakyReLU backward, g * max([y > 0], a)", best_time(lambda: fast.slope_b
 
 # %% [markdown]
 # ## 10. BLAS's own threads, spinning after every product
-# After a matrix product, OpenBLAS keeps its threads awake for about 0.1 s, spinning in case another
-# product comes. In a training step the copies and elementwise passes come right after a product, so the
-# spinning threads take a share of the cores from them. OpenBLAS reads `OPENBLAS_THREAD_TIMEOUT` once,
-# when NumPy loads it, so the setting is for a whole process: `python -m tinygan train` restarts
-# itself with `OPENBLAS_THREAD_TIMEOUT=4` (`tinygan.blas.restart_with_blas_threads_asleep`). Below, two fresh
-# Python processes run "a product, then im2col's copies" a few times, one with each setting.
+# After a matrix product it spread over its threads, OpenBLAS keeps them awake for about 0.1 s, spinning in
+# case another product comes. In a training step the copies and elementwise passes come right after a
+# product, so the spinning threads take a share of the cores from them. OpenBLAS reads
+# `OPENBLAS_THREAD_TIMEOUT` once, when NumPy loads it, so a notebook whose NumPy is loaded cannot change it
+# (`python -m tinygan train` restarts itself with it set). What a library can change is who multiplies:
+# `fast.gemm` splits a large product over the fast path's own threads, and OpenBLAS computes each part on one
+# thread (`tinygan.blas.one_thread`). Both cores multiply, and OpenBLAS's threads never wake, so nothing
+# spins. Below, fresh Python processes run "a product, then im2col's copies" a few times: NumPy's own
+# product with OpenBLAS's threads spinning, the same with them asleep, and `fast.gemm`'s product.
 
 # %%
 print("\n10. im2col right after a matrix product, with OpenBLAS's idle threads spinning, then asleep")
@@ -308,7 +311,7 @@ a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
 x = np.random.default_rng(1).random(({batch}, 32, 32, 64), dtype=np.float32)
 times = []
 for _ in range({repeats + 2}):
-    a @ a
+    {{product}}
     start = time.perf_counter()
     fast.im2col(x, (4, 4), (2, 2), (1, 1))
     times.append(time.perf_counter() - start)
@@ -316,11 +319,11 @@ print(json.dumps(min(times)))
 """
 
 
-def im2col_after_a_product(blas_timeout):
+def im2col_after_a_product(blas_timeout, product="a @ a"):
     environment = dict(os.environ, OPENBLAS_THREAD_TIMEOUT=blas_timeout)
     environment.pop("OPENBLAS_NUM_THREADS", None)           # the test suite runs lessons with 1 BLAS thread
-    result = subprocess.run([sys.executable, "-c", after_a_product], env=environment, capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", after_a_product.replace("{product}", product)], env=environment,
+                            capture_output=True, text=True, check=True)
     return json.loads(result.stdout)
 
 
@@ -328,6 +331,8 @@ table.append(("im2col after a product, BLAS threads spinning", im2col_after_a_pr
 print(f"  {table[-1][0]:46s} {table[-1][1] * 1e3:9.3f} ms/image")
 report("im2col after a product, BLAS threads asleep", im2col_after_a_product("4"), batch,
        "the same copies", 0.0, 0.0)
+report("im2col after fast.gemm's product, one BLAS thread per part", im2col_after_a_product("28", "fast.gemm(a, a)"),
+       batch, "the same copies", 0.0, 0.0)
 print("  (on a quiet machine with more free cores than BLAS threads the two are close: the spin only"
       " hurts when the cores are shared)")
 

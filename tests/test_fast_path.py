@@ -317,3 +317,26 @@ def test_activations_take_a_0d_array_on_both_paths(make):
         x, upstream = np.array(value, np.float32), np.array(3.0, np.float32)
         results = both_paths(make, x, upstream, np.float32)
         assert_paths_agree(results, np.float32)
+
+
+@pytest.mark.parametrize("shape", [(4096, 64, 48), (64, 2048, 1024), (333, 700, 100)], ids=str)
+def test_a_large_product_split_over_the_threads_is_the_product(shape):
+    """fast.gemm splits a large product by rows (or by columns when it is wider than tall), each part computed
+    by OpenBLAS on one thread (tinygan.blas.one_thread); within float32 rounding it is a @ b, into out too."""
+    from tinygan import blas
+    m, k, n = shape
+    rng = np.random.default_rng(m)
+    a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    bound = 8 * np.finfo(np.float32).eps * np.sqrt(k) * (np.abs(a).astype(np.float64) @ np.abs(b)).max()
+    with cpu.using_threads(2):
+        product = fast.gemm(a, b)
+        into = np.full((m, n), np.nan, np.float32)
+        assert fast.gemm(np.asfortranarray(a), b, out=into) is into
+    assert np.abs(product - exact).max() <= bound and np.abs(into - exact).max() <= bound
+    functions = blas.thread_functions()
+    if functions is not None:                          # NumPy's OpenBLAS: one thread in the block, then as before
+        before = functions[1]()
+        with blas.one_thread() as single, blas.one_thread():
+            assert single and functions[1]() == 1
+        assert functions[1]() == before

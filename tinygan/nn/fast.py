@@ -26,7 +26,8 @@ import numpy as np
 
 from . import reference
 from ..backend import get_array_module
-from .cpu import kept_or_fresh, over_batch
+from ..blas import one_thread
+from .cpu import kept_or_fresh, over_batch, threads
 from .fast_im2col import col2im, col2im_channels_first, im2col
 from .reference import padded_canvas
 
@@ -47,10 +48,31 @@ def as_matrix(a):
     return a.reshape(n * h * w, -1)
 
 
+GEMM_SPLIT_FLOPS = 1 << 22      # smaller products are not worth a hand-over to the threads
+
+
 def gemm(a, b, out=None):
     """a @ b (into ``out`` if given): every matrix product of the fast path goes through here, so that
-    ``benchmarks/step_phases.py`` can time them apart from the copies around them."""
-    return get_array_module(a).matmul(a, b, out=out)
+    ``benchmarks/step_phases.py`` can time them apart from the copies around them.
+
+    On the CPU a large product is split over the fast path's threads, by rows of a (or columns of b when the
+    product is wider than tall), and OpenBLAS computes each part on its own thread only (tinygan.blas): both
+    cores multiply, and OpenBLAS's own threads never wake, so they never spin beside the copies that follow.
+    """
+    xp = get_array_module(a)
+    (m, k), n = a.shape, b.shape[1]
+    if xp is not np or m * k * n < GEMM_SPLIT_FLOPS or threads() < 2:
+        return xp.matmul(a, b, out=out)
+    with one_thread() as single:
+        if not single:                               # another BLAS: its own threads do the splitting
+            return np.matmul(a, b, out=out)
+        if out is None:
+            out = np.empty((m, n), dtype=np.result_type(a, b))
+        if m >= n:
+            over_batch(a, lambda rows: np.matmul(a[rows], b, out=out[rows]), items=m)
+        else:
+            over_batch(b, lambda columns: np.matmul(a, b[:, columns], out=out[:, columns]), items=n)
+    return out
 
 
 def weight_matrix(weight):
