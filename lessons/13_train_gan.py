@@ -67,10 +67,10 @@
 #
 # **Time.** The paper's batch is 128. On a CPU this lesson uses batch 64: the work per image is about the
 # same, so a batch of 64 gives twice as many updates per minute, and early on the number of updates
-# matters most. In a plain Python process like this lesson's, the full DCGAN's step ran at 55 images/s
-# against 58 for `python -m tinygan train` (batch 128, idle 2-core AMD EPYC Zen 4 with AVX-512, NumPy,
-# 2026-12-06): the fast path splits each matrix product over its own threads, so OpenBLAS's idle threads
-# never spin (lesson 12). That is about 3 minutes per epoch of our 10k faces.
+# matters most. In a plain Python process like this lesson's, the full DCGAN's training step ran at 55-57
+# images/s against 57-58 for `python -m tinygan train` (`benchmarks/train_step.py`, batch 128, idle 2-core
+# AMD EPYC Zen 4 with AVX-512, NumPy, 2026-12-06; 51 before): the fast path splits each matrix product over
+# its own threads, so OpenBLAS's idle threads never spin (lesson 12).
 # In a real CPU run (batch 128) the fixed-noise grid showed clearly face-like samples at step 182
 # (2.3 epochs, 23,000 images): about 9 minutes on an idle machine. The 30-minute default budget
 # leaves room for that. On a GPU (CuPy, chosen automatically)

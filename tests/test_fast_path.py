@@ -320,23 +320,47 @@ def test_activations_take_a_0d_array_on_both_paths(make):
 
 
 @pytest.mark.parametrize("shape", [(4096, 64, 48), (64, 2048, 1024), (333, 700, 100)], ids=str)
-def test_a_large_product_split_over_the_threads_is_the_product(shape):
-    """fast.gemm splits a large product by rows (or by columns when it is wider than tall), each part computed
-    by OpenBLAS on one thread (tinygan.blas.one_thread); within float32 rounding it is a @ b, into out too."""
+def test_a_large_product_split_over_the_threads_is_the_product(shape, monkeypatch):
+    """fast.gemm splits a large product by rows (or by columns when it is wider than tall) over two threads, each
+    part computed by OpenBLAS on one thread (tinygan.blas.one_thread); within float32 rounding it is a @ b, into
+    ``out`` too. Where OpenBLAS is held to one thread (the suite's conftest does so) that limit stands."""
     from tinygan import blas
+    functions = blas.thread_functions()
+    if functions is None:
+        pytest.skip("no OpenBLAS in this process: gemm leaves products to the BLAS NumPy has")
+    set_threads, get_threads = functions
     m, k, n = shape
     rng = np.random.default_rng(m)
     a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
     exact = a.astype(np.float64) @ b.astype(np.float64)
     bound = 8 * np.finfo(np.float32).eps * np.sqrt(k) * (np.abs(a).astype(np.float64) @ np.abs(b)).max()
-    with cpu.using_threads(2):
-        product = fast.gemm(a, b)
-        into = np.full((m, n), np.nan, np.float32)
-        assert fast.gemm(np.asfortranarray(a), b, out=into) is into
+    parts = []
+    monkeypatch.setattr(fast, "over_batch", lambda x, work, items: parts.append(items) or cpu.over_batch(x, work,
+                                                                                                      items))
+    held = get_threads()
+    set_threads(2)                                     # what OpenBLAS has where nobody holds it to one thread
+    try:
+        with cpu.using_threads(2):
+            product = fast.gemm(a, b)
+            into = np.full((m, n), np.nan, np.float32)
+            assert fast.gemm(np.asfortranarray(a), b, out=into) is into
+            assert get_threads() == 2                  # put back after each product
+            with blas.one_thread() as single:
+                assert single and get_threads() == 1
+    finally:
+        set_threads(held)
+    assert parts == [max(m, n)] * 2                    # split both times, along the longer side
     assert np.abs(product - exact).max() <= bound and np.abs(into - exact).max() <= bound
-    functions = blas.thread_functions()
-    if functions is not None:                          # NumPy's OpenBLAS: one thread in the block, then as before
-        before = functions[1]()
-        with blas.one_thread() as single, blas.one_thread():
-            assert single and functions[1]() == 1
-        assert functions[1]() == before
+    set_threads(1)
+    try:
+        with cpu.using_threads(2), blas.one_thread() as single:
+            assert not single and get_threads() == 1    # a user's limit of one thread stands
+    finally:
+        set_threads(held)
+
+
+def test_a_product_into_one_of_its_inputs_is_not_split():
+    c = np.random.default_rng(0).standard_normal((512, 512), dtype=np.float32)
+    expected = c @ c
+    with cpu.using_threads(2):
+        np.testing.assert_array_equal(fast.gemm(c, c, out=c), expected)   # NumPy's own, which copies first

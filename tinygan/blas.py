@@ -41,8 +41,10 @@ def openblas_libraries():
             paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
     except OSError:
         paths = set()
-    bundled = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*")
-    return sorted(paths) or sorted(glob.glob(bundled))
+    numpy = os.path.dirname(np.__file__)
+    bundled = [os.path.join(numpy, os.pardir, "numpy.libs", "*openblas*"),    # Linux and Windows wheels
+               os.path.join(numpy, ".dylibs", "*openblas*")]                  # macOS wheels
+    return sorted(paths) or sorted(path for pattern in bundled for path in glob.glob(pattern))
 
 
 def thread_functions():
@@ -66,10 +68,12 @@ def thread_functions():
 
 
 @contextlib.contextmanager
-def one_thread():
-    """Within the block, OpenBLAS computes each product on the calling thread only (its workers stay asleep);
-    yields False, changing nothing, where there is no OpenBLAS. Blocks may overlap across threads: the thread
-    count is put back when the last one ends."""
+def one_thread(most=2):
+    """Within the block, OpenBLAS computes each product on the calling thread only (its workers stay asleep), so
+    that the caller can run ``most`` products at once, one per core. Yields False, changing nothing, where there
+    is no OpenBLAS or where OpenBLAS is held to fewer than ``most`` threads (OPENBLAS_NUM_THREADS, threadpoolctl:
+    its user's limit stands). Blocks may overlap across threads: the count is put back when the last one ends.
+    The count is the process's: while a block is open, a product of another thread runs on one core too."""
     global _users, _saved
     functions = thread_functions()
     if functions is None:
@@ -79,8 +83,14 @@ def one_thread():
     with _lock:
         if _users == 0:
             _saved = get_threads()
-            set_threads(1)
-        _users += 1
+        usable = _saved >= most
+        if usable:
+            if _users == 0:
+                set_threads(1)
+            _users += 1
+    if not usable:
+        yield False
+        return
     try:
         yield True
     finally:
@@ -88,6 +98,19 @@ def one_thread():
             _users -= 1
             if _users == 0:
                 set_threads(_saved)
+
+
+def _after_fork_in_child():
+    """A child forked inside a block has no thread in it: its lock is new and its OpenBLAS count put back."""
+    global _lock, _users
+    _lock = threading.Lock()
+    if _users:
+        _users = 0
+        thread_functions()[0](_saved)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # --- the environment's way, for a whole program -------------------------------------------------

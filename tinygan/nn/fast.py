@@ -27,7 +27,7 @@ import numpy as np
 from . import reference
 from ..backend import get_array_module
 from ..blas import one_thread
-from .cpu import kept_or_fresh, over_batch, threads
+from .cpu import MIN_SHARED_SIZE, kept_or_fresh, over_batch, threads
 from .fast_im2col import col2im, col2im_channels_first, im2col
 from .reference import padded_canvas
 
@@ -49,6 +49,7 @@ def as_matrix(a):
 
 
 GEMM_SPLIT_FLOPS = 1 << 22      # smaller products are not worth a hand-over to the threads
+GEMM_PART_ROWS = 32             # a part of a split product has at least this many rows (or columns)
 
 
 def gemm(a, b, out=None):
@@ -56,15 +57,17 @@ def gemm(a, b, out=None):
     ``benchmarks/step_phases.py`` can time them apart from the copies around them.
 
     On the CPU a large product is split over the fast path's threads, by rows of a (or columns of b when the
-    product is wider than tall), and OpenBLAS computes each part on its own thread only (tinygan.blas): both
-    cores multiply, and OpenBLAS's own threads never wake, so they never spin beside the copies that follow.
+    product is wider than tall), and OpenBLAS computes each part on its own thread only (tinygan.blas): every
+    core multiplies, and OpenBLAS's own threads never wake, so they never spin beside the copies that follow.
+    A product that cannot be split so (too small, too few rows for the threads, an ``out`` that is not a fresh
+    (m, n) array, OpenBLAS held to one thread by its user, or another BLAS) is NumPy's own.
     """
     xp = get_array_module(a)
-    (m, k), n = a.shape, b.shape[1]
-    if xp is not np or m * k * n < GEMM_SPLIT_FLOPS or threads() < 2:
+    if not split_product(xp, a, b, out):
         return xp.matmul(a, b, out=out)
-    with one_thread() as single:
-        if not single:                               # another BLAS: its own threads do the splitting
+    (m, _), n = a.shape, b.shape[1]
+    with one_thread(most=threads()) as single:
+        if not single:
             return np.matmul(a, b, out=out)
         if out is None:
             out = np.empty((m, n), dtype=np.result_type(a, b))
@@ -73,6 +76,18 @@ def gemm(a, b, out=None):
         else:
             over_batch(b, lambda columns: np.matmul(a, b[:, columns], out=out[:, columns]), items=n)
     return out
+
+
+def split_product(xp, a, b, out):
+    """Whether gemm splits a @ b over the fast path's threads (see :func:`gemm`)."""
+    if xp is not np or a.ndim != 2 or b.ndim != 2 or threads() < 2:
+        return False
+    (m, k), n = a.shape, b.shape[1]
+    fresh_out = out is None or (out.shape == (m, n) and not np.may_share_memory(out, a)
+                                and not np.may_share_memory(out, b))
+    split = a if m >= n else b                      # what over_batch shares out: it must be large enough to share
+    return (fresh_out and m * k * n >= GEMM_SPLIT_FLOPS and max(m, n) >= GEMM_PART_ROWS * threads()
+            and split.size >= MIN_SHARED_SIZE)
 
 
 def weight_matrix(weight):
