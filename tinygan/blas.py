@@ -63,6 +63,8 @@ def thread_functions():
                     break
             if found:
                 break
+        if found is not None and hasattr(os, "register_at_fork"):     # on first use, not at import
+            os.register_at_fork(after_in_child=_after_fork_in_child)
         _found.append(found)
     return _found[0]
 
@@ -108,9 +110,6 @@ def _after_fork_in_child():
         _users = 0
         thread_functions()[0](_saved)
 
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # --- the environment's way, for a whole program -------------------------------------------------
