@@ -111,7 +111,6 @@ def _after_fork_in_child():
         thread_functions()[0](_saved)
 
 
-
 # --- the environment's way, for a whole program -------------------------------------------------
 BLAS_THREADS_ASLEEP = {"OPENBLAS_THREAD_TIMEOUT": "4"}
 

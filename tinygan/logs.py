@@ -138,9 +138,6 @@ class LogWindow:
     def __init__(self):
         self.steps, self.seconds = [], 0.0
 
-    def __len__(self):
-        return len(self.steps)
-
     def add(self, stats):
         self.steps.append(stats)
 

@@ -37,6 +37,7 @@ DEBUG_VALUES = ("1", "true", "yes", "on")
 def build_parser():
     parser = argparse.ArgumentParser(prog="tinygan", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    # main() takes --debug out of the line before parsing (so it may stand anywhere); it is here for --help.
     parser.add_argument("--debug", action="store_true", help="print an error's traceback too (anywhere on the "
                         "command line; or TINYGAN_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
