@@ -35,6 +35,8 @@ MISTAKES = [
      "return (-t * xp.log(sigmoid(x)) - (1 - t) * xp.log(1 - sigmoid(x))).mean()", "inf"),
     ("14_explore_generator", "input_gradient", "grad = D.backward(backend.xp.ones_like(logits))",
      "grad = D.backward(backend.xp.ones_like(logits) / len(logits))", "the mean of the logits"),
+    ("17_find_a_photo", "project_pixels", "        z.data = z.data * (nz ** 0.5 / length)",
+     "        z.data = z.data", "goes back onto the sphere"),
 ]
 
 

@@ -4,6 +4,7 @@ import base64
 import io
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -72,7 +73,7 @@ def test_the_page_is_self_contained(server):
     status, headers, body = request(server + "/")
     page = body.decode()
     assert status == 200 and headers["Content-Type"].startswith("text/html")
-    for tab in ("Paint", "Walk", "Arithmetic", "Judge", "Run"):
+    for tab in ("Paint", "Walk", "Arithmetic", "Judge", "Find me", "Run"):
         assert f">{tab}</button>" in page
     assert "http://" not in page and "https://" not in page        # nothing fetched from elsewhere: works offline
 
@@ -208,7 +209,10 @@ def test_bad_requests_get_a_4xx_with_one_line_and_the_server_keeps_serving(serve
          "malformed multipart form"),
         (request(server + "/api/judge", b"", {"Content-Type": "image/png"}), 400, "no image"),
         (request(server + "/api/judge", gif_text, {"Content-Type": "image/gif"}), 415, "not an image"),
-        (request(server + "/api/faces", b"x", {}, "POST"), 405, "only /api/judge takes uploads"),
+        (request(server + "/api/faces", b"x", {}, "POST"), 405, "uploads go to /api/judge or /api/project"),
+        (request(server + "/api/project?id=banana"), 400, "id must be a number"),
+        (request(server + "/api/project?id=999"), 404, "no projection 999"),
+        (request(server + "/api/walk?a=p999&b=2&t=0"), 404, "no finished projection 999"),
         (request(server + "/", method="DELETE"), 405, "use GET or POST"),
         (request(server + "/secret/../../etc/passwd"), 404, "no such page"),
         (request(server + "/api/faces?seeds=banana"), 400, "seeds must look like"),
@@ -220,6 +224,43 @@ def test_bad_requests_get_a_4xx_with_one_line_and_the_server_keeps_serving(serve
     for (status, _, body), expected, words in cases:
         assert_one_line_error(status, body, expected, words)
     assert request(server + "/api/faces?seeds=1")[0] == 200                  # still serving
+
+
+def test_find_me_projects_one_photo_at_a_time_and_walks_from_it_to_a_seed(server):
+    photo = np.random.default_rng(4).integers(0, 256, (150, 120, 3), dtype=np.uint8)
+    status, _, answer = request(server + "/api/project", *form(png(photo), box="10,20,96"))
+    started = json.loads(answer)
+    assert status == 200 and "the box left 10, top 20, side 96" in started["crop"] and started["features"]
+    assert_one_line_error(*request(server + "/api/project", *form(png(photo)))[::2], 409, "one at a time")
+    frames, since = [], 0
+    for _ in range(600):
+        progress = json.loads(request(server + f"/api/project?id={started['id']}&since={since}")[2])
+        frames += progress["frames"]
+        since = progress["count"]
+        if progress["state"] != "running":
+            break
+        time.sleep(0.1)
+    assert progress["state"] == "done" and progress["step"] == progress["steps"] and progress["psnr"] > 0
+    assert len(frames) == progress["steps"] // 10 + 1 == since                     # every frame once, step 0 first
+    start, end = (request(server + f"/api/walk?a=p{started['id']}&b=3&t={t}")[2] for t in (0, 1))
+    assert end == decode_data_url(json.loads(request(server + "/api/faces?seeds=3")[2])["images"][0])
+    assert np.abs(np.asarray(Image.open(io.BytesIO(start))).astype(int) -
+                  np.asarray(Image.open(io.BytesIO(decode_data_url(frames[-1]))))).max() <= 1   # the face it found
+    assert request(server + "/api/project", *form(png(photo)))[0] == 200          # the next one may start
+
+
+def test_a_projection_stops_at_its_time_limit_with_the_best_face_so_far(run_dir):
+    from tinygan.demo.finding import Projections
+    G, D = model_files.load_generator(run_dir), model_files.load_discriminator(run_dir)
+    projections = Projections(steps=10 ** 6, seconds=0.5)
+    job = projections.start(G, D, np.zeros((64, 64, 3), np.uint8))
+    for _ in range(300):
+        if projections.status(job)["state"] != "running":
+            break
+        time.sleep(0.1)
+    status = projections.status(job)
+    assert status["state"] == "done" and 0 < status["step"] < 10 ** 6 and status["seconds"] < 20
+    assert projections.z(job).shape == (1, 8, 1, 1) and len(status["frames"]) >= 2
 
 
 def test_parallel_requests_are_served_one_model_call_at_a_time(server):

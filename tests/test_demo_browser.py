@@ -166,6 +166,19 @@ def test_the_page_paints_walks_and_judges_in_a_real_browser(run_dir, tmp_path):
         browser.wait("document.getElementById('judge-explain-img').naturalWidth === 3 * 256 + 8")
         if shots:
             browser.screenshot(f"{shots}-judge.png")
+        # Find me: the framed photo projected into z, frame after frame, then a walk from it to a seed
+        browser.click("#judge-find")
+        assert browser.script("return " + shown.format("find"))
+        browser.wait("document.getElementById('find-result').dataset.state === 'done'")
+        assert browser.script("return document.querySelectorAll('#find-frames img').length;") >= 2
+        assert "PSNR" in browser.script("return document.getElementById('find-status').textContent;")
+        browser.wait("document.getElementById('find-walk-img').naturalWidth === 64")
+        browser.script("const s = document.getElementById('find-t'); s.value = 1; s.dispatchEvent(new Event('input'));")
+        browser.wait("document.getElementById('find-t-value').textContent === '1.00'")
+        browser.type("#find-file", str(photo))                      # a second photo, from the tab's own picker
+        browser.wait("document.querySelectorAll('#find-from option').length === 2", timeout=120)
+        if shots:
+            browser.screenshot(f"{shots}-find.png")
         # Run: the run's progress and its newest grid
         browser.click("nav button[data-tab=run]")
         browser.wait("document.getElementById('run-step').textContent === '2 / 2'")

@@ -110,6 +110,23 @@ def test_the_pretrained_generator_paints_the_same_faces_on_the_device(gpu):
     assert difference.max() <= 1, "a seed must give the same face on the CPU and the GPU (up to rounding)"
 
 
+def test_a_projection_and_its_z_file_run_on_the_device(gpu, tmp_path):
+    from tinygan import projection
+    trainer(tmp_path / "run", max_steps=1).run()
+    ckpt = tmp_path / "run/checkpoints/ckpt_000001.npz"
+    results = {}
+    for which in ("numpy", "cupy"):
+        backend.use(which)
+        G, D = model_files.load_generator(ckpt), model_files.load_discriminator(ckpt)
+        found = projection.project(G, FACES[0], D, steps=3, every=1)
+        sampling.save_z(found["z"], tmp_path / f"{which}.npy")
+        painted = sampling.generate_images(G, [str(tmp_path / f"{which}.npy"), 3])
+        assert found["face"].dtype == np.uint8 and len(found["frames"]) == 4
+        results[which] = found["z"] if isinstance(found["z"], np.ndarray) else backend.to_numpy(found["z"]), painted
+    np.testing.assert_allclose(results["cupy"][0], results["numpy"][0], rtol=1e-3, atol=1e-4)
+    assert np.abs(results["cupy"][1].astype(int) - results["numpy"][1]).max() <= 1
+
+
 def test_judge_and_fid_features_run_on_the_device(gpu, tmp_path):
     trainer(tmp_path / "run", max_steps=1).run()
     ckpt = tmp_path / "run/checkpoints/ckpt_000001.npz"

@@ -33,8 +33,8 @@ def report(result):
             f"--- stderr ---\n{result.stderr[-4000:]}")
 
 
-def test_the_lessons_are_numbered_01_to_16():
-    assert [p.name[:2] for p in LESSONS] == [f"{i:02d}" for i in range(1, 17)]
+def test_the_lessons_are_numbered_01_to_17():
+    assert [p.name[:2] for p in LESSONS] == [f"{i:02d}" for i in range(1, 18)]
 
 
 def cells(path):

@@ -5,6 +5,7 @@ by FID. Any mode Pillow opens (grey, palette, RGBA, CMYK, 16-bit grey) becomes R
 white; a phone photo is turned by its EXIF orientation; a bad file is a ValueError that says why.
 """
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,10 @@ CELEBA_CROP = 128 / 178   # the usual CelebA face crop: 128 px of the 178 px wid
 # the darkest spots (dark_centroid) of the mean of the 10,000 aligned faces (celeba_align_89x109_10k.tar) after the
 # centre crop CELEBA_CROP. tests/test_judge.py measures them again from the data when it is there.
 GUIDE = {"left_eye": (0.330, 0.515), "right_eye": (0.668, 0.515), "mouth": (0.503, 0.844)}
+# One photo to judge or project (the CLI; the demo's uploads have tighter bounds): a 108-megapixel phone photo
+# passes, a file that would take gigabytes to decode does not.
+MAX_PHOTO_BYTES = 200 * 1024 * 1024
+MAX_PHOTO_PIXELS = 120_000_000
 
 
 def _check_count(value, what, low=0):
@@ -211,6 +216,14 @@ def load_image(path, image_size=64, crop=CELEBA_CROP):
 
 
 def prepare_for_judging(raw, image_size, crop=None, box=None, eyes=None):
+    """:func:`framed_for_judging`, without Pillow's warning about images over 89 megapixels: MAX_PHOTO_PIXELS is
+    this function's bound, and a refusal is one ValueError."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return framed_for_judging(raw, image_size, crop, box, eyes)
+
+
+def framed_for_judging(raw, image_size, crop=None, box=None, eyes=None):
     """The bytes of an image file -> what D sees: (uint8 (S, S, 3), how it was framed, in words).
 
     ``box`` (left, top, side) or ``eyes`` ((x, y), (x, y)), in the photo's pixels as it is shown (after its
@@ -220,17 +233,19 @@ def prepare_for_judging(raw, image_size, crop=None, box=None, eyes=None):
     """
     if box is not None and eyes is not None:
         raise ValueError("give a box or the eyes, not both")
+    try:
+        with Image.open(io.BytesIO(raw)) as img:
+            size = img.size
+    except Exception as err:   # PIL raises many kinds for what is not an image
+        raise ValueError(f"not an image ({type(err).__name__})") from None
+    if size[0] * size[1] > MAX_PHOTO_PIXELS:
+        raise ValueError(f"{size[0]}x{size[1]} pixels is too large a photo (at most {MAX_PHOTO_PIXELS:,} pixels)")
     if box is not None:
         return _decode(raw, image_size, None, box_frame(box)), (f"the box left {box[0]:g}, top {box[1]:g}, side "
                                                                 f"{box[2]:g} px, resized to {image_size}")
     if eyes is not None:
         return _decode(raw, image_size, None, eyes_frame(eyes)), (f"aligned by the eyes at {eyes[0]} and "
                                                                   f"{eyes[1]}, resized to {image_size}")
-    try:
-        with Image.open(io.BytesIO(raw)) as img:
-            size = img.size
-    except Exception as err:   # PIL raises many kinds for what is not an image
-        raise ValueError(f"not an image ({type(err).__name__})") from None
     if crop is None and size == (image_size, image_size):
         return _decode(raw, image_size, 1.0), f"already {image_size}x{image_size}: judged as it is"
     crop = CELEBA_CROP if crop is None else crop
@@ -241,6 +256,8 @@ def load_for_judging(path, image_size, crop=None, box=None, eyes=None):
     """:func:`prepare_for_judging` of an image file; the ValueError names the file."""
     path = Path(path).expanduser()
     try:
+        if path.stat().st_size > MAX_PHOTO_BYTES:
+            raise ValueError(f"{path.stat().st_size:,} bytes is too large a photo (at most {MAX_PHOTO_BYTES:,})")
         return prepare_for_judging(path.read_bytes(), image_size, crop, box, eyes)
     except ValueError as err:
         raise ValueError(f"cannot use image {path}: {err}") from None

@@ -6,7 +6,13 @@ with s alone, and G runs in eval mode (BatchNorm uses its running statistics),
 so an image never depends on the other images in its batch. The same seed
 gives the same face in a batch of 1 or of 1,000, on the CPU or the GPU (matrix
 products of other sizes round differently, so a pixel may differ by 1/255).
+
+Wherever a seed goes, a z file may go too: a ``.npy`` file holding one z, such as
+the one ``tinygan project`` (tinygan.projection) finds for a photo. So "walk from
+my photo to seed 42" is ``interpolate --seeds me.npy,42``.
 """
+from pathlib import Path
+
 import numpy as np
 
 from . import backend
@@ -17,14 +23,18 @@ MAX_FACES = 100_000     # faces one command may paint: 1.2 GB of 64x64 RGB, abou
 
 
 def parse_seeds(text):
-    """'0-7' -> [0..7]; '1,5,9' -> [1, 5, 9]; mixes allowed: '0-3,10'. A ValueError says what is wrong."""
+    """'0-7' -> [0..7]; '1,5,9' -> [1, 5, 9]; a z file: 'me.npy,42' -> ['me.npy', 42]; mixes allowed: '0-3,10'.
+    A ValueError says what is wrong."""
     seeds = []
     for part in text.split(","):
         part = part.strip()
+        if is_z_file(part):
+            seeds.append(part)
+            continue
         try:
             bounds = [int(v) for v in part.split("-", 1)] if "-" in part[1:] else [int(part)] if part else []
         except ValueError:
-            raise ValueError(f"seeds must look like '0-7' or '1,5,9', got {text!r}") from None
+            raise ValueError(f"seeds must look like '0-7', '1,5,9' or 'me.npy,42', got {text!r}") from None
         if len(bounds) == 2:
             lo, hi = bounds
             if hi < lo:
@@ -34,20 +44,60 @@ def parse_seeds(text):
             seeds += list(range(lo, hi + 1))
         else:
             seeds += bounds
-    if not seeds or min(seeds) < 0:
-        raise ValueError(f"expected one or more non-negative seeds, got {text!r}")
+    if not seeds or any(isinstance(seed, int) and seed < 0 for seed in seeds):
+        raise ValueError(f"expected one or more non-negative seeds or z files (.npy), got {text!r}")
     if len(seeds) > MAX_FACES:
         raise ValueError(f"{text!r} names more than {MAX_FACES:,} seeds")
     return seeds
 
 
+def is_z_file(seed):
+    """Whether a seed names a z file (a path ending in .npy) rather than a number."""
+    return isinstance(seed, (str, Path)) and str(seed).lower().endswith(".npy")
+
+
+def seed_name(seed):
+    """How a seed is named in messages: '42', or a z file's name ('me.npy')."""
+    return Path(seed).name if is_z_file(seed) else str(seed)
+
+
+def save_z(z, path):
+    """One z (nz numbers in any shape) as a .npy file of float32 (nz,), which every seed option accepts."""
+    np.save(path, backend.to_numpy(z).astype(np.float32).reshape(-1), allow_pickle=False)
+
+
+def load_z(path, nz):
+    """A z file -> (1, nz, 1, 1) float32 on the active backend; a ValueError names the file and what is wrong."""
+    try:
+        z = np.load(Path(path).expanduser(), allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        reason = "no such file" if not Path(path).expanduser().exists() else f"not a NumPy .npy file ({err})"
+        raise ValueError(f"cannot use z file {path}: {reason}") from None
+    if not np.issubdtype(z.dtype, np.floating) or z.size != nz:
+        raise ValueError(f"cannot use z file {path}: expected {nz} floating-point numbers (this generator's nz), "
+                         f"got {z.size} of {z.dtype}")
+    if not np.isfinite(z).all():
+        raise ValueError(f"cannot use z file {path}: it holds NaN or infinite numbers")
+    return backend.to_device(z.reshape(1, nz, 1, 1), np.float32)
+
+
 # --- generating ----------------------------------------------------------------
 def noise_for_seeds(seeds, nz, z_dist="normal"):
-    """One z per seed, (len(seeds), nz, 1, 1), each drawn from its own seeded generator."""
-    seeds = [int(s) for s in seeds]
-    if not seeds or any(s < 0 for s in seeds):
-        raise ValueError(f"expected one or more non-negative seeds, got {seeds}")
-    return backend.xp.concatenate([sample_noise(backend.default_rng(s), 1, nz, z_dist) for s in seeds])
+    """One z per seed, (len(seeds), nz, 1, 1): a number is drawn from its own seeded generator, a z file
+    (:func:`is_z_file`) is loaded, an array of nz numbers is taken as it is."""
+    zs = []
+    for seed in seeds:
+        if is_z_file(seed):
+            zs.append(load_z(seed, nz))
+        elif hasattr(seed, "shape") and not np.shape(seed) == ():
+            zs.append(backend.to_device(backend.to_numpy(seed).reshape(1, nz, 1, 1), np.float32))
+        elif isinstance(seed, (int, np.integer)) and seed >= 0:
+            zs.append(sample_noise(backend.default_rng(int(seed)), 1, nz, z_dist))
+        else:
+            raise ValueError(f"expected non-negative whole seeds, z files (.npy) or z arrays, got {seed!r}")
+    if not zs:
+        raise ValueError("expected one or more seeds, got none")
+    return backend.xp.concatenate(zs)
 
 
 def _run_generator(G, z, batch_size):

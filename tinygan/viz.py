@@ -103,13 +103,15 @@ def save_image(image, path, fmt="PNG"):
 
 
 def save_seed_images(images, seeds, folder):
-    """Save one PNG per image as ``folder/seed_000042.png``; returns the file names' pattern."""
+    """Save one PNG per image as ``folder/seed_000042.png`` (a z file's face as ``folder/<its name>.png``);
+    returns the file names' pattern."""
     folder = Path(folder)
     if len(seeds) != len(images):
         raise ValueError(f"save_seed_images: {len(images)} images but {len(seeds)} seeds")
     for seed, image in zip(seeds, images):
-        save_image(image, folder / f"seed_{int(seed):06d}.png")
-    return folder / "seed_*.png"
+        name = f"seed_{int(seed):06d}" if isinstance(seed, (int, np.integer)) else Path(str(seed)).stem
+        save_image(image, folder / f"{name}.png")
+    return folder / ("seed_*.png" if all(isinstance(seed, (int, np.integer)) for seed in seeds) else "*.png")
 
 
 def save_strip(images, path, padding=2):

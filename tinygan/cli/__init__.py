@@ -5,6 +5,7 @@
     interpolate  a strip or GIF along a slerp path between seeds
     arithmetic   z arithmetic: mean(A) - mean(B) + mean(C)
     judge        D's probability that images are real
+    project      find a photo in the generator: its z, a seed for the commands above
     gif          the training-progress GIF of a run
     export       a checkpoint's G and D as PyTorch-layout state_dicts (.npz)
     import       a PyTorch-layout generator state_dict (.npz) as a tinygan generator file
@@ -24,10 +25,11 @@ import sys
 import traceback
 
 from ..options import use_backend
-from . import course, exchange, faces, fid, judge, runs, web
+from . import course, exchange, faces, fid, judge, project, runs, web
 
 COMMANDS = (runs.add_train, faces.add_generate, faces.add_interpolate, faces.add_arithmetic, judge.add_judge,
-            runs.add_gif, exchange.add_export, exchange.add_import, fid.add_fid, web.add_demo, course.add_course)
+            project.add_project, runs.add_gif, exchange.add_export, exchange.add_import, fid.add_fid, web.add_demo,
+            course.add_course)
 # What a user's input can cause, said in one line (--debug adds the traceback); any other exception is a bug and
 # shows its traceback anyway.
 USER_ERRORS = (ValueError, OSError, RuntimeError, MemoryError)

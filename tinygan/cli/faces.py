@@ -14,7 +14,8 @@ def add_generate(sub):
     add_checkpoint(p)
     p.add_argument("--n", type=positive_int, default=64, help="number of faces")
     p.add_argument("--seed", type=int, default=0, help="first seed (faces use seed, seed+1, ...)")
-    p.add_argument("--seeds", type=parse_seeds, help="explicit seeds, e.g. '3,14,15' or '0-9'")
+    p.add_argument("--seeds", type=parse_seeds, help="explicit seeds, e.g. '3,14,15' or '0-9'; a z file from "
+                                                     "`project` counts as a seed: 'me.npy,3'")
     p.add_argument("--out", help="image file (.png, .jpg, ...): a grid, or one face for one seed (default: "
                                  "faces.png); with --separate a folder (default: faces)")
     p.add_argument("--separate", action="store_true", help="one PNG per face in the folder --out")
@@ -40,14 +41,24 @@ def generate(args):
     faces = sampling.generate_images(G, seeds)
     if args.separate:
         pattern = viz.save_seed_images(faces, seeds, args.out)
-        print(f"wrote {len(seeds)} faces (seeds {seeds[0]}..{seeds[-1]}) as {pattern}")
+        print(f"wrote {len(seeds)} faces ({seed_range(seeds)}) as {pattern}")
     elif len(seeds) == 1:
         viz.save_image(faces[0], args.out, fmt)
-        print(f"wrote the face of seed {seeds[0]} ({faces.shape[2]}x{faces.shape[1]}) to {args.out}")
+        print(f"wrote the face of {seed_range(seeds)} ({faces.shape[2]}x{faces.shape[1]}) to {args.out}")
     else:
         viz.save_grid(faces, args.out, nrow=args.nrow, fmt=fmt)
-        print(f"wrote a grid of {len(seeds)} faces (seeds {seeds[0]}..{seeds[-1]}) to {args.out}")
+        print(f"wrote a grid of {len(seeds)} faces ({seed_range(seeds)}) to {args.out}")
     return 0
+
+
+def seed_range(seeds):
+    """'seed 3', 'seeds 0..63', or, with z files among them, 'seeds me, 3, 4'."""
+    if len(seeds) == 1:
+        return f"seed {sampling.seed_name(seeds[0])}"
+    if all(isinstance(seed, int) for seed in seeds):
+        return f"seeds {seeds[0]}..{seeds[-1]}"
+    names = [sampling.seed_name(seed) for seed in seeds]
+    return "seeds " + ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
 
 
 def add_interpolate(sub):
@@ -55,7 +66,8 @@ def add_interpolate(sub):
                        description="Walk through z from seed to seed (slerp: along the sphere where the noise lives) "
                                    "and paint the faces on the way: a strip image or a GIF.")
     add_checkpoint(p)
-    p.add_argument("--seeds", type=parse_seeds, default="0,1", help="two or more seeds to pass through")
+    p.add_argument("--seeds", type=parse_seeds, default="0,1", help="two or more seeds to pass through; z files "
+                                                                     "from `project` too: 'me.npy,42'")
     p.add_argument("--steps", type=lambda text: whole_number(text, 2, 1000), default=10,
                    help="faces per leg, 2-1000")
     p.add_argument("--method", choices=sampling.PATHS, default=sampling.PATHS[0], help="path in z space")
@@ -76,7 +88,8 @@ def interpolate(args):
         viz.save_gif(frames, args.out, duration_ms=args.duration)
     else:
         viz.save_grid(faces, args.out, nrow=args.steps, fmt=fmt)
-    print(f"wrote {len(faces)} faces along a {args.method} path through seeds {args.seeds} to {args.out}")
+    print(f"wrote {len(faces)} faces along a {args.method} path through "
+          f"{', '.join(map(sampling.seed_name, args.seeds))} to {args.out}")
     return 0
 
 
@@ -87,7 +100,8 @@ def add_arithmetic(sub):
                                    "tends to be a smiling man. Browse faces with `generate` to choose the seeds.")
     add_checkpoint(p)
     for name in "abc":
-        p.add_argument(f"--{name}", type=parse_seeds, required=True, help=f"seeds of group {name.upper()}")
+        p.add_argument(f"--{name}", type=parse_seeds, required=True,
+                       help=f"seeds (or z files from `project`) of group {name.upper()}")
     p.add_argument("--out", default="arithmetic.png", help="output image")
     p.set_defaults(func=arithmetic)
 
@@ -99,6 +113,7 @@ def arithmetic(args):
     groups, result = sampling.vector_arithmetic(G, args.a, args.b, args.c)
     viz.save_grid(sampling.arithmetic_picture(groups, result), args.out, nrow=max(len(g) for g in groups) + 1,
                   fmt=fmt)
-    print(f"wrote {args.out}: rows A={args.a}, B={args.b}, C={args.c} (last column: the face of each mean z); "
+    a, b, c = (",".join(map(sampling.seed_name, group)) for group in (args.a, args.b, args.c))
+    print(f"wrote {args.out}: rows A={a}, B={b}, C={c} (last column: the face of each mean z); "
           f"bottom right: mean(A) - mean(B) + mean(C)")
     return 0

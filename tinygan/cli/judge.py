@@ -23,6 +23,33 @@ def eyes_option(text):
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def add_framing(p):
+    """--crop, --box and --eyes: how a photo is framed for D (and for `project`): tinygan.images."""
+    p.add_argument("--crop", type=float, help="centred crop as a fraction of the width (default: CelebA's 128/178 "
+                                              "for photos, none for images of the model's size)")
+    p.add_argument("--box", type=box_option, metavar="LEFT,TOP,SIDE",
+                   help="frame the face by hand: the square (in the photo's pixels) that D judges, resized")
+    p.add_argument("--eyes", type=eyes_option, metavar="XL,YL,XR,YR",
+                   help="frame the face as CelebA's alignment did: the two eyes (either first) in the photo's pixels; "
+                        "the photo is turned until they are level and cropped so they sit where the training "
+                        "faces have theirs")
+
+
+def check_files(paths, folder_hint=" (it is a folder)"):
+    """A ValueError for the first path that is no file."""
+    for path in paths:
+        if not Path(path).expanduser().is_file():
+            raise ValueError(f"{path} is not an image file" + (folder_hint if Path(path).expanduser().is_dir()
+                                                               else ""))
+
+
+def framed_photos(paths, image_size, args):
+    """Each photo framed for D as --crop, --box and --eyes say (tinygan.images.load_for_judging): a list of
+    (uint8 (S, S, 3), how it was framed in words)."""
+    from ..data import load_for_judging
+    return [load_for_judging(path, image_size, args.crop, args.box, args.eyes) for path in paths]
+
+
 def add_judge(sub):
     p = sub.add_parser("judge", help="D's probability that images are real (not a deepfake detector)",
                        description="Score images with a trained discriminator. " + judge.JUDGE_WARNING,
@@ -37,14 +64,7 @@ def add_judge(sub):
     p.add_argument("--fake", metavar="SOURCE", help="a folder (.zip, .tar) of generated faces (e.g. `generate "
                                                     "--separate`): print the share D calls fake")
     p.add_argument("--limit", type=positive_int, help="judge only the first N images (by name) of --real and --fake")
-    p.add_argument("--crop", type=float, help="centred crop as a fraction of the width (default: CelebA's 128/178 "
-                                              "for photos, none for images of the model's size)")
-    p.add_argument("--box", type=box_option, metavar="LEFT,TOP,SIDE",
-                   help="frame the face by hand: the square (in the photo's pixels) that D judges, resized")
-    p.add_argument("--eyes", type=eyes_option, metavar="XL,YL,XR,YR",
-                   help="frame the face as CelebA's alignment did: the two eyes (either first) in the photo's pixels; "
-                        "the photo is turned until they are level and cropped so they sit where the training "
-                        "faces have theirs")
+    add_framing(p)
     p.add_argument("--explain", metavar="OUT.png", help="write where D looks: the gradient of its logit with "
                                                         "respect to the pixels, over the face")
     p.add_argument("--which", choices=model_files.WHICH_D, default=model_files.WHICH_D[0],
@@ -62,17 +82,13 @@ def judge_images(args):
         raise ValueError("--box, --eyes and --explain frame or explain one photo: give exactly one image file")
     D = model_files.load_discriminator(args.checkpoint, which=args.which)
     face_model = model_files.load_face_model(args.checkpoint) if D.role == "judge" else None
-    for path in args.images:
-        if not Path(path).is_file():
-            raise ValueError(f"{path} is not an image file" + (" (it is a folder: pass it as --real or --fake "
-                                                               "for D's accuracy on it)" if Path(path).is_dir()
-                                                               else ""))
+    check_files(args.images, " (it is a folder: pass it as --real or --fake for D's accuracy on it)")
     for option, source in (("--real", args.real), ("--fake", args.fake)):
         if source is not None and not Path(source).expanduser().exists():
             raise ValueError(f"{option} {source} does not exist; expected a folder of images, a .zip or a .tar")
     explain = args.explain and image_format(free_output(args.explain, "--explain"), "--explain")
     size = D.config["image_size"]
-    framed = [data.load_for_judging(path, size, args.crop, args.box, args.eyes) for path in args.images]
+    framed = framed_photos(args.images, size, args)
     print(judge.JUDGE_WARNING)
     if D.role == "gan":
         print("note: this is the D the GAN trained against, not a judge fitted for judging, and in eval mode it "

@@ -145,3 +145,30 @@ def g_step_reference(G, D, opt_G, loss, fake, saturating=False, target=1.0):
     D.requires_grad_(True)
     opt_G.step()
     return g_loss
+
+
+def project_pixels_reference(G, photo, z, steps, lr, h=1e-6, sphere=True, sign=1.0, b1=0.9, b2=0.999, eps=1e-8):
+    """(z after ``steps`` Adam steps on the mean squared pixel distance of G(z) to photo, each z back on the sphere
+    |z| = sqrt(nz); the distances before each step), with dd/dz by central differences (float64, G in eval mode),
+    Adam written out. ``sphere=False`` (no projection) and ``sign=-1`` (ascent) are typical mistakes."""
+    from ..backend import to_numpy
+
+    def distance(v):                                    # (N,): each z's own face (eval mode: independent)
+        diff = to_numpy(G(v)) - photo
+        return (diff * diff).reshape(len(v), -1).mean(axis=1)
+
+    z, m, v, distances = z.copy(), np.zeros_like(z), np.zeros_like(z), []
+    for t in range(1, steps + 1):
+        distances.append(distance(z))
+        grad = np.zeros_like(z)
+        for k in range(z.shape[1]):                     # each z's own entry k, all z at once
+            step = np.zeros_like(z)
+            step[:, k] = h
+            grad[:, k, 0, 0] = (distance(z + step) - distance(z - step)) / (2 * h)
+        grad *= sign
+        m = b1 * m + (1 - b1) * grad
+        v = b2 * v + (1 - b2) * grad ** 2
+        z = z - lr / (1 - b1 ** t) * m / (np.sqrt(v) / np.sqrt(1 - b2 ** t) + eps)
+        if sphere:
+            z = z * np.sqrt(z.shape[1]) / np.sqrt((z * z).sum(axis=(1, 2, 3), keepdims=True))
+    return z, np.stack(distances)

@@ -264,6 +264,28 @@ def check_input_gradient(i, out):
     return r
 
 
+@functools.lru_cache(maxsize=None)
+def project_pixels_answers():
+    i = probes.inputs("project_pixels")
+    G = probes.projection_generator()
+    return {name: answers.project_pixels_reference(G, i["photo"], i["z"], probes.PROJECT_STEPS, probes.PROJECT_LR,
+                                                   **mistake)
+            for name, mistake in (("right", {}), ("no sphere", {"sphere": False}), ("ascent", {"sign": -1.0}))}
+
+
+def check_project_pixels(i, out):
+    a, r = project_pixels_answers(), Result()
+    r.array(f"z after {probes.PROJECT_STEPS} steps", out["z"], a["right"][0], rtol=1e-6, mistakes=[
+        ("z left where Adam put it gives: after each step z goes back onto the sphere |z| = sqrt(nz)",
+         lambda: a["no sphere"][0]),
+        ("a step up the gradient gives: Adam descends dd/dz (z.grad is the gradient, the optimiser subtracts it)",
+         lambda: a["ascent"][0])])
+    r.array("the distances before each step (steps, N)", out["distances"], a["right"][1], rtol=1e-6, mistakes=[
+        ("z left off the sphere gives", lambda: a["no sphere"][1]), ("a step up the gradient gives",
+                                                                    lambda: a["ascent"][1])])
+    return r
+
+
 CHECKS = {part: globals()[f"check_{part}"] for part in registry.PARTS}
 
 

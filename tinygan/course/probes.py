@@ -214,6 +214,31 @@ def probe_input_gradient(ns, i):
     return {"grad": grad, "frozen": as_output(sum(not p.requires_grad for p in D.parameters()))}
 
 
+def inputs_project_pixels(rng):
+    return dict(photo=rng.uniform(-1, 1, size=(1, 3, 64, 64)), z=rng.normal(size=(2, 4, 1, 1)))
+
+
+PROJECT_STEPS, PROJECT_LR = 3, 0.1
+
+
+def projection_generator():
+    """tiny_gan's G made to paint faces that vary with z, as a trained G does: its BatchNorm statistics set from a
+    batch of z (eval mode), its last layer 30 times stronger (DCGAN's initial weights paint an almost flat grey,
+    whose dd/dz is too small for Adam's eps and for finite differences)."""
+    from ..ema import recalibrate_batchnorm
+    G = tiny_gan(7)[0]
+    G.main[-2].weight.data *= 30
+    return recalibrate_batchnorm(G, [np.random.default_rng(SEED + 2).normal(size=(16, 4, 1, 1))])
+
+
+def probe_project_pixels(ns, i):
+    project_pixels = needs(ns, "project_pixels", "project_pixels")
+    G = projection_generator()
+    returned = project_pixels(G, i["photo"].copy(), i["z"].copy(), PROJECT_STEPS, PROJECT_LR)
+    z, distances = returned if isinstance(returned, tuple) and len(returned) == 2 else (returned, None)
+    return {"z": as_output(z), "distances": as_output(distances)}
+
+
 PARTS = {part: (globals()[f"inputs_{part}"] if f"inputs_{part}" in globals() else inputs_gan, globals()[f"probe_{part}"])
          for part in registry.PARTS}
 

@@ -34,6 +34,7 @@ PARTS = {part.name: part for part in (
     Part("d_step", "13_train_gan", ("tinygan.train",)),
     Part("g_step", "13_train_gan", ("tinygan.train",)),
     Part("input_gradient", "14_explore_generator", ("tinygan.judge",)),
+    Part("project_pixels", "17_find_a_photo", ("tinygan.projection",)),
 )}
 
 

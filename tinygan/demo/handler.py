@@ -128,7 +128,7 @@ class GuardedHandler(BaseHTTPRequestHandler):
             self.receive_upload(getattr(self, self.POST_PATHS[url.path]))
         elif self.command == "POST":
             self.send_error_line(HTTPStatus.METHOD_NOT_ALLOWED,
-                                 f"cannot POST to {url.path}; only {', '.join(self.POST_PATHS)} takes uploads")
+                                 f"cannot POST to {url.path}; uploads go to {' or '.join(self.POST_PATHS)}")
         else:
             self.send_error_line(HTTPStatus.METHOD_NOT_ALLOWED,
                                  f"{self.command} is not supported here; use GET or POST")

@@ -6,12 +6,17 @@
                                     from elsewhere, so it works offline)
     GET  /api/info                  the model, and whether a discriminator and a training run are there
     GET  /api/faces?seeds=0-15      one face per seed: JSON {"seeds": [...], "images": [PNG data URLs]}
-    GET  /api/walk?a=3&b=14&t=0.5   the face at t of the slerp path from seed a to seed b: PNG
+    GET  /api/walk?a=3&b=14&t=0.5   the face at t of the slerp path from seed a to seed b: PNG (a seed may be
+                                    p7: the z that projection 7 found)
     GET  /api/arithmetic?a=1,2&b=3&c=4,5   mean(A) - mean(B) + mean(C), with every group's faces: PNG
     POST /api/judge                 an uploaded image (multipart form field "image", or the raw bytes), and
                                     optional form fields "box" (left,top,side) or "eyes" (xl,yl,xr,yr) that
                                     frame it, "explain" (1: where D looks): JSON {"probability", "verdict",
                                     "is_face", "crop", "face": what D saw, "explain", "role", "warning"}
+    POST /api/project               an uploaded photo (framed as for /api/judge: "box" or "eyes") to find in G:
+                                    JSON {"id", "photo": what is projected, "crop"}; one at a time (409)
+    GET  /api/project?id=7&since=0  its progress: JSON {"state", "step", "steps", "distance", "psnr", "seconds",
+                                    "frames": the best face every few steps from frame "since" on, "count"}
     GET  /api/run                   the run's progress: step, img/s, ETA, loss-log rows, FID rows
     GET  /api/run/samples.png       the run's newest fixed-noise grid
     HEAD any of the GETs; OPTIONS   says which methods there are
@@ -20,7 +25,7 @@ Safe to leave running, as careful as Jupyter's server:
 - who: it listens on 127.0.0.1 unless --host says otherwise, answers only its own Host names, refuses requests
   from other sites' pages, and asks for a token when it listens beyond this machine (guard.py);
 - how much: uploads are bounded in bytes, in form parts and in decoded size, and read UPLOAD_SLOTS at a time
-  (uploads.py); a fixed pool of threads answers, and a client gets HEADER_SECONDS for its headers
+  (uploads.py); one projection runs at a time, for at most finding.SECONDS; a fixed pool of threads answers, and a client gets HEADER_SECONDS for its headers
   (connections.py) and BODY_SECONDS for its upload (handler.py, the HTTP side of every request);
 - what: nothing the client sends becomes a file path; a damaged run folder leaves the last good state serving
   (reading.py); the page never sees an absolute path.
@@ -40,6 +45,7 @@ from pathlib import Path
 from .. import judge, sampling
 from ..images import CELEBA_CROP, GUIDE
 from .connections import PooledHTTPServer
+from .finding import Projections
 from .guard import Guard, is_loopback, new_token
 from .reading import Models, newest_sample, run_progress
 from .handler import UPLOAD_SLOTS, GuardedHandler
@@ -93,14 +99,15 @@ def as_json(payload):
 
 
 GET_PATHS = {"/": "page", "/index.html": "page", "/api/info": "info", "/api/faces": "faces", "/api/walk": "walk",
-             "/api/arithmetic": "arithmetic", "/api/run": "run", "/api/run/samples.png": "run_samples"}
-POST_PATHS = {"/api/judge": "judge"}
+             "/api/arithmetic": "arithmetic", "/api/project": "projected", "/api/run": "run",
+             "/api/run/samples.png": "run_samples"}
+POST_PATHS = {"/api/judge": "judge", "/api/project": "project"}
 
 
 class Handler(GuardedHandler):
     """What the demo's paths answer; the HTTP around it is GuardedHandler's."""
     GET_PATHS, POST_PATHS = GET_PATHS, POST_PATHS
-    models = None                               # set by make_server
+    models = projections = None                 # set by make_server
 
     # --- GET -------------------------------------------------------------------------
     def page(self, query):
@@ -123,8 +130,15 @@ class Handler(GuardedHandler):
             faces = sampling.generate_images(self.models.G, seeds)
         return as_json({"seeds": seeds, "images": [data_url(face) for face in faces]})
 
+    def walk_end(self, query, name):
+        """A seed, or 'p7': the z that projection 7 found."""
+        text = query.get(name, [""])[0]
+        if text.startswith("p") and text[1:].isdigit() and len(text) < 12:
+            return self.projections.z(int(text[1:]))[0]
+        return int(number_parameter(query, name, 0, MAX_SEED, int))
+
     def walk(self, query):
-        a, b = (int(number_parameter(query, name, 0, MAX_SEED, int)) for name in ("a", "b"))
+        a, b = (self.walk_end(query, name) for name in ("a", "b"))
         t = number_parameter(query, "t", 0.0, 1.0)
         with self.models.lock:
             self.models.refresh()
@@ -139,6 +153,13 @@ class Handler(GuardedHandler):
         from ..viz import make_grid
         picture = make_grid(sampling.arithmetic_picture(faces, result), nrow=max(len(g) for g in groups) + 1)
         return HTTPStatus.OK, png_bytes(picture), "image/png"
+
+    def projected(self, query):
+        job = int(number_parameter(query, "id", 1, 2 ** 31, int))
+        since = int(number_parameter(query, "since", 0, 10 ** 6, int)) if query.get("since") else 0
+        answer = self.projections.status(job, since)
+        answer["frames"] = [data_url(face) for face in answer["frames"]]
+        return as_json(answer)
 
     def the_run(self):
         if self.models.run is None:
@@ -158,8 +179,8 @@ class Handler(GuardedHandler):
         return HTTPStatus.OK, grid.read_bytes(), "image/png"
 
     # --- POST ------------------------------------------------------------------------
-    def judge(self, body):
-        from .. import judge
+    def framed_upload(self, body, image_size):
+        """The uploaded photo framed as its fields say (box, eyes, or the training crop): (uint8 face, in words)."""
         from ..images import parse_eyes, parse_numbers, prepare_for_judging
         data, fields = uploaded_image(self.headers.get("Content-Type", ""), body)
         try:
@@ -168,21 +189,39 @@ class Handler(GuardedHandler):
         except ValueError as err:
             raise BadRequest(str(err)) from None
         check_image(data)
+        try:
+            return prepare_for_judging(data, image_size, box=box, eyes=eyes) + (fields,)
+        except ValueError as err:
+            raise BadRequest(f"cannot use this image: {err}", HTTPStatus.UNPROCESSABLE_ENTITY) from None
+
+    def image_size(self, need_d=False):
         with self.models.lock:
             self.models.refresh()
-            D, faces = self.models.D, self.models.faces
-            if D is None:
+            if need_d and self.models.D is None:
                 raise BadRequest(f"{self.models.display_name(self.models.loaded_from)} holds no discriminator "
                                  "to judge with", HTTPStatus.CONFLICT)
-            try:
-                face, crop = prepare_for_judging(data, D.config["image_size"], box=box, eyes=eyes)
-            except ValueError as err:
-                raise BadRequest(f"cannot use this image: {err}", HTTPStatus.UNPROCESSABLE_ENTITY) from None
+            return self.models.G.config["image_size"]
+
+    def judge(self, body):
+        from .. import judge
+        face, crop, fields = self.framed_upload(body, self.image_size(need_d=True))    # decoded outside the lock
+        with self.models.lock:
+            D, faces = self.models.D, self.models.faces
+            if D is None:                                       # a newer checkpoint without D loaded meanwhile
+                raise BadRequest("the model holds no discriminator to judge with", HTTPStatus.CONFLICT)
             answer = judge.judge_faces(D, face[None], faces)[0]
             if fields.get("explain") == "1":
                 answer["explain"] = data_url(judge.saliency_picture(face, judge.saliency(D, face)))
         return as_json(dict(answer, crop=crop, face=data_url(face), role=D.role, warning=judge.JUDGE_WARNING,
                             not_a_face=None if answer["is_face"] else judge.NOT_A_FACE))
+
+
+    def project(self, body):
+        face, crop, _ = self.framed_upload(body, self.image_size())
+        with self.models.lock:
+            job = self.projections.start(self.models.G, self.models.D, face)
+        return as_json({"id": job, "photo": data_url(face), "crop": crop, "steps": self.projections.steps,
+                        "seconds": self.projections.seconds, "features": self.models.D is not None})
 
 
 def make_server(source=None, host="127.0.0.1", port=8000, raw=False, token=None):
@@ -192,7 +231,8 @@ def make_server(source=None, host="127.0.0.1", port=8000, raw=False, token=None)
     loopback, none otherwise. It is ``server.token``.
     """
     models = Models(source, raw=raw)
-    handler = type("DemoHandler", (Handler,), {"models": models, "upload_slots": threading.Semaphore(UPLOAD_SLOTS)})
+    handler = type("DemoHandler", (Handler,), {"models": models, "upload_slots": threading.Semaphore(UPLOAD_SLOTS),
+                                               "projections": Projections()})
     try:
         server = PooledHTTPServer((host, port), handler)
     except OSError as err:             # the port is taken, or the host is not an address of this machine
