@@ -211,6 +211,8 @@ def test_bad_requests_get_a_4xx_with_one_line_and_the_server_keeps_serving(serve
         (request(server + "/api/judge", gif_text, {"Content-Type": "image/gif"}), 415, "not an image"),
         (request(server + "/api/faces", b"x", {}, "POST"), 405, "uploads go to /api/judge or /api/project"),
         (request(server + "/api/project?id=banana"), 400, "id must be a number"),
+        (request(server + "/api/faces?seeds=3,../../x.npy"), 400, "seeds must be numbers here"),
+        (request(server + "/api/walk?a=p%C2%B2&b=2&t=0"), 400, "a must be a number"),
         (request(server + "/api/project?id=999"), 404, "no projection 999"),
         (request(server + "/api/walk?a=p999&b=2&t=0"), 404, "no finished projection 999"),
         (request(server + "/", method="DELETE"), 405, "use GET or POST"),

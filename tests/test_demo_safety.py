@@ -173,6 +173,7 @@ def test_every_error_is_one_line_of_json_and_head_and_options_work(demo):
     assert status == 200 and body == b"" and int(headers["content-length"]) > 100
     status, headers, body = http(demo, "OPTIONS", "/api/judge")
     assert status == 204 and headers["allow"] == "POST, OPTIONS" and "access-control-allow-origin" not in headers
+    assert http(demo, "OPTIONS", "/api/project")[1]["allow"] == "GET, HEAD, POST, OPTIONS"
     assert http(demo, path="/")[1]["x-frame-options"] == "DENY"
 
 

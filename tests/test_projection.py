@@ -12,9 +12,16 @@ from tinygan.gradcheck import relative_error
 
 
 def tiny_pair(seed=0):
+    """A tiny G that paints faces which vary with z, as a trained G does (DCGAN's initial weights paint a nearly
+    flat grey: its last layer 30 times stronger, its BatchNorm statistics from a batch of z), and a tiny D with
+    the running statistics of faces."""
+    from tinygan.ema import recalibrate_batchnorm
     D = Discriminator(ndf=4, rng=seed)
-    D(to_float(face_images(8)))                         # running statistics of faces, as a trained D has
-    return Generator(nz=8, ngf=4, rng=seed).eval(), D.eval()
+    D(to_float(face_images(8)))
+    G = Generator(nz=8, ngf=4, rng=seed)
+    G.main[-2].weight.data *= 30
+    return recalibrate_batchnorm(G, [np.random.default_rng(seed).normal(size=(16, 8, 1, 1)).astype(np.float32)]), \
+        D.eval()
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +98,14 @@ def test_a_z_file_is_a_seed_and_paints_the_projected_face(tmp_path):
 
 @pytest.mark.parametrize("content, words", [
     (None, "no such file"), (b"not numpy", "not a NumPy .npy file"), (np.zeros(7, np.float32), "expected 8"),
-    (np.zeros(8, np.int64), "floating-point"), (np.full(8, np.nan, np.float32), "NaN")])
+    (np.zeros(8, np.int64), "floating-point"), (np.full(8, np.nan, np.float32), "NaN"), ("npz", ".npz archive")])
 def test_a_bad_z_file_is_refused_naming_the_file(tmp_path, content, words):
     path = tmp_path / "z.npy"
     if isinstance(content, bytes):
         path.write_bytes(content)
+    elif isinstance(content, str):
+        with open(path, "wb") as f:
+            np.savez(f, z=np.zeros(8, np.float32))
     elif content is not None:
         np.save(path, content)
     with pytest.raises(ValueError, match=words) as err:
@@ -140,12 +150,37 @@ def test_a_bad_photo_or_option_is_one_error_line_and_nothing_is_written(ckpt, tm
     assert not (tmp_path / "out").exists() and (tmp_path / "FILE").read_text() == "keep me"
 
 
+@pytest.mark.parametrize("names", [("a/me.png", "b/me.png"), ("a/Me.png", "b/me.jpg"), ("a/me.png", "b/me_steps.png")])
+def test_photos_whose_files_would_overwrite_each_other_are_refused(ckpt, tmp_path, capsys, names):
+    for name in names:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.new("RGB", (80, 80)).save(tmp_path / name)
+    out = tmp_path / "out"
+    assert main(["project", *(str(tmp_path / name) for name in names), "-c", str(ckpt), "--out", str(out)]) == 2
+    assert "would both write" in capsys.readouterr().err and not out.exists()
+
+
+def test_dotted_names_keep_their_dots_and_the_photo_itself_is_never_replaced(ckpt, tmp_path, capsys):
+    for name in ("john.1.png", "john.2.png"):
+        Image.new("RGB", (80, 80), (40 * len(name), 90, 20)).save(tmp_path / name)
+    out = tmp_path / "out"
+    assert main(["project", str(tmp_path / "john.1.png"), str(tmp_path / "john.2.png"), "-c", str(ckpt), "--steps",
+                 "0", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["john.1.npy", "john.1.png", "john.1_steps.png", "john.2.npy",
+                                                     "john.2.png", "john.2_steps.png"]
+    photo = tmp_path / "me.png"
+    Image.new("RGB", (80, 80)).save(photo)
+    before = photo.read_bytes()
+    assert main(["project", str(photo), "-c", str(ckpt), "--out", str(tmp_path)]) == 2
+    assert "is a photo being projected" in capsys.readouterr().err and photo.read_bytes() == before
+
+
 def test_two_photos_of_one_name_and_bad_feature_weights_are_refused(ckpt, tmp_path, capsys):
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         Image.new("RGB", (80, 80)).save(tmp_path / folder / "me.png")
     assert main(["project", str(tmp_path / "a" / "me.png"), str(tmp_path / "b" / "me.png"), "-c", str(ckpt)]) == 2
-    assert "both called 'me'" in capsys.readouterr().err
+    assert "would both write" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["project", str(tmp_path / "a" / "me.png"), "--features", "-1"])
     assert "expected a number >= 0" in capsys.readouterr().err
@@ -159,7 +194,8 @@ def test_a_generator_without_d_projects_by_pixels_and_says_so(ckpt, tmp_path, ca
     Image.fromarray(face_images(1)[0]).save(photo)
     assert main(["project", str(photo), "-c", str(tmp_path / "g.npz"), "--steps", "2", "--out",
                  str(tmp_path / "out")]) == 0
-    assert "holds no discriminator, so the distance is pixels only" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "no discriminator for the feature distance" in printed and "the distance is pixels only" in printed
 
 
 def test_a_photo_too_large_in_pixels_or_bytes_is_one_error_line(ckpt, tmp_path, capsys, monkeypatch):
@@ -173,3 +209,15 @@ def test_a_photo_too_large_in_pixels_or_bytes_is_one_error_line(ckpt, tmp_path, 
     assert main(["judge", str(photo), "-c", str(ckpt)]) == 2
     assert "bytes is too large a photo" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_generate_separate_refuses_two_z_files_of_one_name(ckpt, tmp_path, capsys):
+    G = model_files.load_generator(ckpt)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        sampling.save_z(sampling.noise_for_seeds([len(folder)], 8), tmp_path / folder / "me.npy")
+    seeds = f"{tmp_path / 'a' / 'me.npy'},{tmp_path / 'b' / 'me.npy'}"
+    assert main(["generate", "-c", str(ckpt), "--seeds", seeds, "--separate", "--out", str(tmp_path / "o")]) == 2
+    assert "would both be written as" in capsys.readouterr().err
+    assert main(["generate", "-c", str(ckpt), "--seeds", "3,3", "--separate", "--out", str(tmp_path / "o")]) == 0
+    assert G is not None

@@ -236,6 +236,8 @@ def framed_for_judging(raw, image_size, crop=None, box=None, eyes=None):
     try:
         with Image.open(io.BytesIO(raw)) as img:
             size = img.size
+    except Image.DecompressionBombError as err:                  # over twice Pillow's own limit of 89 megapixels
+        raise ValueError(f"too large a photo ({err})") from None
     except Exception as err:   # PIL raises many kinds for what is not an image
         raise ValueError(f"not an image ({type(err).__name__})") from None
     if size[0] * size[1] > MAX_PHOTO_PIXELS:

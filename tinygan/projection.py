@@ -64,30 +64,36 @@ class Likeness:
         self.D = D if feature_weight else None
         self.weight = float(feature_weight)
         self.taps = [] if self.D is None else [i for i, layer in enumerate(D.main) if isinstance(layer, LeakyReLU)]
-        self.floors = [0.0] * len(self.taps)
-        self.floors = [FLOOR * float(length.mean()) for _, length in self.features(photo)]
-        self.photo_units = [u for u, _ in self.features(photo)]
+        xp = backend.get_array_module(photo)
+        photo_features = self.features(photo)
+        self.floors = [FLOOR * float(xp.sqrt((f * f).sum(axis=1)).mean()) for f in photo_features]
+        self.photo_units = [self.units(f, floor)[0] for f, floor in zip(photo_features, self.floors)]
+        if self.D is not None:
+            self.D.free_activations()
 
     def features(self, images):
-        """What the distance reads of images beside their pixels: per tap of D, the unit features u (N, C, H, W)
-        and the lengths |f| (N, 1, H, W). Empty without D.
-
-        |f| is sqrt(|f|^2 + floor^2), the floor a tenth of the photo's mean length at that tap: where D sees
-        next to nothing (a grey wall gives f ~ 0 at the first layer, which has no bias) u is then short, not a
-        unit vector pointing wherever float32's rounding points."""
+        """What the distance reads of images beside their pixels: D's activations f (N, C, H, W) after each
+        LeakyReLU (a tap). Empty without D. (They do not depend on the photo: compute them once to compare many
+        faces with many photos.)"""
         out, x = [], images
         for i, layer in enumerate(self.D.main[:self.taps[-1] + 1] if self.taps else []):
             x = layer(x)
             if i in self.taps:
-                xp = backend.get_array_module(x)
-                floor = self.floors[self.taps.index(i)]
-                length = xp.sqrt((x * x).sum(axis=1, keepdims=True) + (floor * floor + EPS))
-                out.append((x / length, length))
+                out.append(x)
         return out
+
+    def units(self, f, floor):
+        """(u, |f|): each position's channels f divided by their length |f| = sqrt(sum f^2 + floor^2), (N, C, H, W)
+        and (N, 1, H, W). The floor, a tenth of the photo's mean length at that tap, keeps u short where D sees
+        next to nothing (a grey wall gives f ~ 0 at the first layer, which has no bias), instead of a unit vector
+        that points wherever float32's rounding points."""
+        xp = backend.get_array_module(f)
+        length = xp.sqrt((f * f).sum(axis=1, keepdims=True) + (floor * floor + EPS))
+        return f / length, length
 
     def distances(self, faces, features=None):
         """d for each face (N,) as float64 NumPy; ``features``: ``self.features(faces)`` if already at hand
-        (from a Likeness with the same D), to compare many faces with many photos."""
+        (from any Likeness with the same D)."""
         return self.gradient(faces, need_gradient=False, features=features)[0]
 
     def gradient(self, faces, need_gradient=True, features=None):
@@ -95,15 +101,16 @@ class Likeness:
 
         Pixels: dd/dx = 2 (x - y) / P. A tap: with u = f/|f| and g = dd/du = 2 w (u - u_y) / positions,
         dd/df = (g - u <u, g>) / |f| (the part of g along u only changes |f|, which u ignores; exact for the
-        floored |f| of :meth:`features` too)."""
+        floored |f| of :meth:`units` too)."""
         diff = faces - self.photo
         per_image = faces[0].size
         dist = (diff * diff).reshape(len(faces), -1).sum(axis=1) / per_image
         grad = 2 * diff / per_image if need_gradient else None
         if self.D is not None:
             tap_grads = []
-            for (u, length), u_photo in zip(self.features(faces) if features is None else features,
-                                            self.photo_units):
+            for f, floor, u_photo in zip(self.features(faces) if features is None else features, self.floors,
+                                         self.photo_units):
+                u, length = self.units(f, floor)
                 positions = u.shape[2] * u.shape[3]
                 du = u - u_photo
                 dist = dist + self.weight * (du * du).reshape(len(u), -1).sum(axis=1) / positions
@@ -138,7 +145,8 @@ def project(G, photo_uint8, D=None, steps=STEPS, starts=STARTS, keep=KEEP, lr=LE
 
     Tries ``starts`` random z (seeds from START_SEED + seed), keeps the ``keep`` closest, and improves them
     together with ``steps`` Adam steps on dd/dz through G in eval mode (each z stays on the prior, see
-    :func:`onto_prior`), the learning rate ramping up over the first 5% and down as a cosine over the rest.
+    :func:`onto_prior`), the learning rate ramping up over the first 5% and down as a cosine (:func:`ramp`). G
+    and D are used in eval mode and put back in the mode they were in.
     ``report(step, distance, face_uint8)`` is called with the best so far after each step (or every ``every``
     steps, and after the last). ``seconds``: a time limit; the loop ends after the step that passes it.
     Returns a dict: ``z`` (1, nz, 1, 1) float32, ``face`` uint8 (S, S, 3), ``distance``, ``psnr`` (dB, face
@@ -153,7 +161,9 @@ def project(G, photo_uint8, D=None, steps=STEPS, starts=STARTS, keep=KEEP, lr=LE
     size = G.config["image_size"]
     if np.shape(photo_uint8) != (size, size, 3):
         raise ValueError(f"project: expected a uint8 photo of shape ({size}, {size}, 3), got {np.shape(photo_uint8)}")
-    for module in (G,) + ((D,) if D is not None else ()):
+    modules = [G] + ([D] if D is not None else [])
+    modes = [module.training for module in modules]
+    for module in modules:
         module.eval()
     likeness = Likeness(to_float(np.asarray(photo_uint8)[None]), D, feature_weight)
     candidates = sample_noise(backend.default_rng(START_SEED + seed), starts, nz, z_dist)
@@ -180,17 +190,20 @@ def project(G, photo_uint8, D=None, steps=STEPS, starts=STARTS, keep=KEEP, lr=LE
             if last:
                 break
             z.grad = G.backward(grad)
-            opt.lr = lr * ramp((step + 1) / steps)
+            opt.lr = lr * ramp((step + 0.5) / steps)
             opt.step()
             z.data = onto_prior(z.data, z_dist)
     finally:
         G.free_activations()
         for p, flag in zip(G.parameters(), G_trainable):
             p.requires_grad = flag
+        for module, mode in zip(modules, modes):
+            module.train(mode)
     return {"z": best["z"].astype(np.float32), "face": best["face"], "distance": best["distance"],
             "psnr": psnr(best["face"], photo_uint8), "steps": step, "frames": frames}
 
 
 def ramp(t, up=0.05):
-    """The learning rate's share at fraction t of the way: up linearly over ``up``, then down as a cosine."""
+    """The learning rate's share at fraction t of the way: up linearly over the first ``up``, and down as a
+    half cosine over the whole way (StyleGAN2's projector ramps so)."""
     return min(1.0, t / up) * 0.5 * (1 + math.cos(math.pi * t))

@@ -22,12 +22,15 @@ PATHS = ("slerp", "linear")      # how interpolate and walk go from one z to the
 MAX_FACES = 100_000     # faces one command may paint: 1.2 GB of 64x64 RGB, about 6 minutes on a 2-core CPU
 
 
-def parse_seeds(text):
+def parse_seeds(text, z_files=True):
     """'0-7' -> [0..7]; '1,5,9' -> [1, 5, 9]; a z file: 'me.npy,42' -> ['me.npy', 42]; mixes allowed: '0-3,10'.
-    A ValueError says what is wrong."""
+    ``z_files=False`` refuses z files (the demo: nothing a client sends becomes a path). A ValueError says what
+    is wrong."""
     seeds = []
     for part in text.split(","):
         part = part.strip()
+        if is_z_file(part) and not z_files:
+            raise ValueError(f"seeds must be numbers here, got {part!r}")
         if is_z_file(part):
             seeds.append(part)
             continue
@@ -73,6 +76,9 @@ def load_z(path, nz):
     except (OSError, ValueError, EOFError) as err:
         reason = "no such file" if not Path(path).expanduser().exists() else f"not a NumPy .npy file ({err})"
         raise ValueError(f"cannot use z file {path}: {reason}") from None
+    if not isinstance(z, np.ndarray):                        # a .npz archive under a .npy name
+        z.close()
+        raise ValueError(f"cannot use z file {path}: it is a .npz archive, not a .npy file of one z")
     if not np.issubdtype(z.dtype, np.floating) or z.size != nz:
         raise ValueError(f"cannot use z file {path}: expected {nz} floating-point numbers (this generator's nz), "
                          f"got {z.size} of {z.dtype}")
@@ -91,7 +97,7 @@ def noise_for_seeds(seeds, nz, z_dist="normal"):
             zs.append(load_z(seed, nz))
         elif hasattr(seed, "shape") and not np.shape(seed) == ():
             zs.append(backend.to_device(backend.to_numpy(seed).reshape(1, nz, 1, 1), np.float32))
-        elif isinstance(seed, (int, np.integer)) and seed >= 0:
+        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
             zs.append(sample_noise(backend.default_rng(int(seed)), 1, nz, z_dist))
         else:
             raise ValueError(f"expected non-negative whole seeds, z files (.npy) or z arrays, got {seed!r}")

@@ -108,8 +108,14 @@ def save_seed_images(images, seeds, folder):
     folder = Path(folder)
     if len(seeds) != len(images):
         raise ValueError(f"save_seed_images: {len(images)} images but {len(seeds)} seeds")
-    for seed, image in zip(seeds, images):
-        name = f"seed_{int(seed):06d}" if isinstance(seed, (int, np.integer)) else Path(str(seed)).stem
+    names = [f"seed_{int(seed):06d}" if isinstance(seed, (int, np.integer)) else Path(str(seed)).stem
+             for seed in seeds]
+    owner = {}
+    for name, seed in zip(names, seeds):
+        other = owner.setdefault(name.lower(), str(seed))
+        if other != str(seed):
+            raise ValueError(f"{other} and {seed} would both be written as {folder / name}.png; rename a z file")
+    for name, image in zip(names, images):
         save_image(image, folder / f"{name}.png")
     return folder / ("seed_*.png" if all(isinstance(seed, (int, np.integer)) for seed in seeds) else "*.png")
 

@@ -43,26 +43,44 @@ def add_project(sub):
     p.set_defaults(func=project)
 
 
+def check_outputs(out, names, photos):
+    """The files each photo's projection writes, (NAME.npy, NAME.png, NAME_steps.png) in ``out``; a ValueError if
+    two of them are one file (names that differ only in case count as one, as on macOS and Windows), or if one
+    is a photo being projected."""
+    written = [tuple(out / f"{name}{ending}" for ending in (".npy", ".png", "_steps.png")) for name in names]
+    seen = {}
+    for photo, files in zip(photos, written):
+        for path in files:
+            other = seen.setdefault(str(path).lower(), photo)
+            if other != photo:
+                raise ValueError(f"{other} and {photo} would both write {path}; project them into different "
+                                 "folders or rename one")
+    inputs = {Path(photo).expanduser().resolve() for photo in photos}
+    for files in written:
+        for path in files:
+            if path.resolve() in inputs:
+                raise ValueError(f"{path} is a photo being projected; writing there would replace it (choose "
+                                 "another --out)")
+    return written
+
+
 def project(args):
     from .. import viz
     check_files(args.photos)
     if (args.box or args.eyes) and len(args.photos) != 1:
         raise ValueError("--box and --eyes frame one photo: give exactly one photo")
-    names = [Path(photo).stem for photo in args.photos]
-    twice = sorted({name for name in names if names.count(name) > 1})
-    if twice:
-        raise ValueError(f"two photos are both called {twice[0]!r}: their files in --out would overwrite each "
-                         "other; project them into different folders")
     out = Path(args.out).expanduser()
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {args.out} is a file; expected a folder")
+    names = [Path(photo).stem for photo in args.photos]
+    written = check_outputs(out, names, args.photos)
     G = model_files.load_generator(args.checkpoint, raw=args.raw)
     D = None
     if args.features:
         try:
             D = model_files.load_discriminator(args.checkpoint)
-        except ValueError:
-            print(f"note: {args.checkpoint} holds no discriminator, so the distance is pixels only")
+        except ValueError as err:
+            print(f"note: no discriminator for the feature distance ({err}); the distance is pixels only")
     framed = framed_photos(args.photos, G.config["image_size"], args)
     out.mkdir(parents=True, exist_ok=True)
     for k, (photo, (face, how)) in enumerate(zip(args.photos, framed)):
@@ -79,11 +97,11 @@ def project(args):
                                     every=args.every, report=report)
         if sys.stdout.isatty():
             print()
-        stem = out / names[k]
-        sampling.save_z(result["z"], stem.with_suffix(".npy"))
-        viz.save_image(result["face"], stem.with_suffix(".png"))
-        viz.save_strip([face] + result["frames"], out / f"{names[k]}_steps.png")
-        print(f"wrote {stem}.npy (z), {stem}.png and {stem}_steps.png: distance {result['distance']:.4f}, "
+        z_file, face_file, steps_file = written[k]
+        sampling.save_z(result["z"], z_file)
+        viz.save_image(result["face"], face_file)
+        viz.save_strip([face] + result["frames"], steps_file)
+        print(f"wrote {z_file} (z), {face_file} and {steps_file}: distance {result['distance']:.4f}, "
               f"PSNR {result['psnr']:.2f} dB ({how}; {time.perf_counter() - started:.0f} s)")
-    print(f"use a z file as a seed: python -m tinygan interpolate --seeds {out / names[0]}.npy,42 --out walk.gif")
+    print(f"use a z file as a seed: python -m tinygan interpolate --seeds '{written[0][0]},42' --out walk.gif")
     return 0

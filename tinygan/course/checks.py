@@ -268,9 +268,12 @@ def check_input_gradient(i, out):
 def project_pixels_answers():
     i = probes.inputs("project_pixels")
     G = probes.projection_generator()
-    return {name: answers.project_pixels_reference(G, i["photo"], i["z"], probes.PROJECT_STEPS, probes.PROJECT_LR,
-                                                   **mistake)
-            for name, mistake in (("right", {}), ("no sphere", {"sphere": False}), ("ascent", {"sign": -1.0}))}
+    found = {name: answers.project_pixels_reference(G, i["photo"], i["z"], probes.PROJECT_STEPS + extra,
+                                                    probes.PROJECT_LR, **mistake)
+             for name, extra, mistake in (("right", 0, {}), ("no sphere", 0, {"sphere": False}),
+                                          ("ascent", 0, {"sign": -1.0}), ("one more", 1, {}))}
+    found["after"] = (None, found.pop("one more")[1][1:])     # the distances measured after each step
+    return found
 
 
 def check_project_pixels(i, out):
@@ -282,7 +285,9 @@ def check_project_pixels(i, out):
          lambda: a["ascent"][0])])
     r.array("the distances before each step (steps, N)", out["distances"], a["right"][1], rtol=1e-6, mistakes=[
         ("z left off the sphere gives", lambda: a["no sphere"][1]), ("a step up the gradient gives",
-                                                                    lambda: a["ascent"][1])])
+                                                                    lambda: a["ascent"][1]),
+        ("the distances measured after each step give: measure the faces before the step, as the docstring says",
+         lambda: a["after"][1])])
     return r
 
 

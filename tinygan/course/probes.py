@@ -235,7 +235,7 @@ def probe_project_pixels(ns, i):
     project_pixels = needs(ns, "project_pixels", "project_pixels")
     G = projection_generator()
     returned = project_pixels(G, i["photo"].copy(), i["z"].copy(), PROJECT_STEPS, PROJECT_LR)
-    z, distances = returned if isinstance(returned, tuple) and len(returned) == 2 else (returned, None)
+    z, distances = returned if isinstance(returned, (tuple, list)) and len(returned) == 2 else (returned, None)
     return {"z": as_output(z), "distances": as_output(distances)}
 
 

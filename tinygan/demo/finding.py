@@ -2,8 +2,8 @@
 thread on its own copies of G and D (so painting and judging go on meanwhile), with a time limit. The page polls
 for the frames as they come; the z of the last KEEP projections stay here, so that the page can walk from one.
 """
-import copy
 import itertools
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -34,19 +34,19 @@ class Projections:
             if any(job["state"] == "running" for job in self.jobs.values()):
                 raise BadRequest("a projection is under way; one at a time (wait for it to finish)",
                                  HTTPStatus.CONFLICT)
+            G, D = weights_of(G), None if D is None else weights_of(D)
             job_id = next(self.ids)
-            self.jobs[job_id] = {"state": "running", "step": 0, "steps": self.steps, "distance": None, "psnr": None,
-                                 "frames": [], "z": None, "error": None, "started": time.monotonic(), "ended": None}
+            job = {"state": "running", "step": 0, "steps": self.steps, "distance": None, "psnr": None,
+                   "frames": [], "z": None, "error": None, "started": time.monotonic(), "ended": None}
+            thread = threading.Thread(target=self._run, args=(job, G, D, face), daemon=True,
+                                      name=f"projection {job_id}")
+            thread.start()                      # before the job is listed: a thread that cannot start blocks nothing
+            self.jobs[job_id] = job
             while len(self.jobs) > KEEP:
                 self.jobs.popitem(last=False)
-        G, D = copy.deepcopy(G), None if D is None else copy.deepcopy(D)
-        threading.Thread(target=self._run, args=(job_id, G, D, face), daemon=True,
-                         name=f"projection {job_id}").start()
         return job_id
 
-    def _run(self, job_id, G, D, face):
-        job = self.jobs[job_id]
-
+    def _run(self, job, G, D, face):
         def report(step, distance, best_face):
             with self.lock:
                 job.update(step=step, distance=distance, psnr=projection.psnr(best_face, face))
@@ -71,6 +71,9 @@ class Projections:
             if job is None:
                 raise BadRequest(f"no projection {job_id} (the page keeps the last {KEEP})", HTTPStatus.NOT_FOUND)
             answer = {key: job[key] for key in ("state", "step", "steps", "distance", "psnr", "error")}
+            for key in ("distance", "psnr"):                  # JSON has no infinity: an exact match's PSNR is null
+                if answer[key] is not None and not math.isfinite(answer[key]):
+                    answer[key] = None
             answer["seconds"] = round((job["ended"] or time.monotonic()) - job["started"], 1)
             answer["frames"] = list(job["frames"][since:])
             answer["count"] = len(job["frames"])
@@ -83,3 +86,11 @@ class Projections:
             if job is None or job["z"] is None:
                 raise BadRequest(f"no finished projection {job_id} to walk from", HTTPStatus.NOT_FOUND)
             return job["z"]
+
+
+def weights_of(module):
+    """A module of the same kind and config holding the same weights, and nothing else: no cached activations
+    or work arrays (a copy.deepcopy of the demo's G would take them along, 280 MB after one batch of faces)."""
+    twin = type(module)(**module.config).load_state_dict(module.state_dict()).eval()
+    twin.role = getattr(module, "role", None)
+    return twin

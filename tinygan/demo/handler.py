@@ -116,7 +116,8 @@ class GuardedHandler(BaseHTTPRequestHandler):
         if url.path not in self.GET_PATHS and url.path not in self.POST_PATHS:
             self.send_error_line(HTTPStatus.NOT_FOUND, f"no such page: {url.path}")
         elif self.command == "OPTIONS":
-            allowed = "POST, OPTIONS" if url.path in self.POST_PATHS else "GET, HEAD, OPTIONS"
+            allowed = ", ".join((["GET", "HEAD"] if url.path in self.GET_PATHS else []) +
+                                (["POST"] if url.path in self.POST_PATHS else []) + ["OPTIONS"])
             self.send_response(HTTPStatus.NO_CONTENT)
             self.send_header("Allow", allowed)
             self.send_header("Content-Length", "0")

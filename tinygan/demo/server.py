@@ -14,7 +14,8 @@
                                     frame it, "explain" (1: where D looks): JSON {"probability", "verdict",
                                     "is_face", "crop", "face": what D saw, "explain", "role", "warning"}
     POST /api/project               an uploaded photo (framed as for /api/judge: "box" or "eyes") to find in G:
-                                    JSON {"id", "photo": what is projected, "crop"}; one at a time (409)
+                                    JSON {"id", "photo": what is projected, "crop", "steps", "seconds",
+                                    "features": whether D's features count}; one at a time (409)
     GET  /api/project?id=7&since=0  its progress: JSON {"state", "step", "steps", "distance", "psnr", "seconds",
                                     "frames": the best face every few steps from frame "since" on, "count"}
     GET  /api/run                   the run's progress: step, img/s, ETA, loss-log rows, FID rows
@@ -62,7 +63,7 @@ def seeds_parameter(query, name, most=MAX_SEEDS):
     """A seed list like the CLI's ('0-15', '1,5,9'), checked: BadRequest otherwise."""
     text = query.get(name, [""])[0]
     try:
-        seeds = sampling.parse_seeds(text)
+        seeds = sampling.parse_seeds(text, z_files=False)
     except ValueError as err:
         raise BadRequest(f"{name}: {err}") from None
     if len(seeds) > most or max(seeds) > MAX_SEED:
@@ -133,7 +134,7 @@ class Handler(GuardedHandler):
     def walk_end(self, query, name):
         """A seed, or 'p7': the z that projection 7 found."""
         text = query.get(name, [""])[0]
-        if text.startswith("p") and text[1:].isdigit() and len(text) < 12:
+        if text.startswith("p") and text[1:].isascii() and text[1:].isdigit() and len(text) < 12:
             return self.projections.z(int(text[1:]))[0]
         return int(number_parameter(query, name, 0, MAX_SEED, int))
 
