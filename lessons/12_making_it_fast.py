@@ -293,8 +293,8 @@ report("LeakyReLU backward, g * max([y > 0], a)", best_time(lambda: fast.slope_b
 # `OPENBLAS_THREAD_TIMEOUT` once, when NumPy loads it, so a notebook whose NumPy is loaded cannot change it
 # (`python -m tinygan train` restarts itself with it set). What a library can change is who multiplies:
 # `fast.gemm` splits a large product over the fast path's own threads, and OpenBLAS computes each part on one
-# thread (`tinygan.blas.one_thread`). Both cores multiply, and OpenBLAS's threads never wake, so nothing
-# spins. Below, fresh Python processes run "a product, then im2col's copies" a few times: NumPy's own
+# thread (`tinygan.blas.one_thread`); a small product (D's last layer: one logit per image) runs on the calling
+# thread alone. Both cores multiply, and OpenBLAS's threads never wake, so nothing spins. Below, fresh Python processes run "a product, then im2col's copies" a few times: NumPy's own
 # product with OpenBLAS's threads spinning, the same with them asleep, and `fast.gemm`'s product.
 
 # %%

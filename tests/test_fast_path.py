@@ -359,6 +359,31 @@ def test_a_large_product_split_over_the_threads_is_the_product(shape, monkeypatc
         set_threads(held)
 
 
+def test_a_small_product_runs_on_the_calling_thread_with_openblas_asleep(monkeypatch):
+    """D's last layer (one logit per image, 1M multiply-adds at batch 128) is too small to split: gemm runs it inside
+    blas.one_thread, so that OpenBLAS's workers do not wake for it and then spin beside the copies that follow
+    (what made a plain Python process 6% slower than `tinygan train`)."""
+    import contextlib
+    entered, real = [], fast.one_thread
+
+    @contextlib.contextmanager
+    def recording(most=2):
+        with real(most=most) as single:
+            entered.append(most)
+            yield single
+    monkeypatch.setattr(fast, "one_thread", recording)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((128, 8192), dtype=np.float32), rng.standard_normal((8192, 1), dtype=np.float32)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    bound = 8 * np.finfo(np.float32).eps * np.sqrt(8192) * (np.abs(a).astype(np.float64) @ np.abs(b)).max()
+    with cpu.using_threads(2):
+        assert np.abs(fast.gemm(a, b) - exact).max() <= bound
+    assert entered == [2]
+    with cpu.using_threads(1):
+        assert np.abs(fast.gemm(a, b) - exact).max() <= bound            # one thread: NumPy's own
+    assert entered == [2]
+
+
 def test_a_product_into_one_of_its_inputs_is_not_split():
     c = np.random.default_rng(0).standard_normal((512, 512), dtype=np.float32)
     expected = c @ c

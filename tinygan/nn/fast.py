@@ -56,18 +56,22 @@ def gemm(a, b, out=None):
     """a @ b (into ``out`` if given): every matrix product of the fast path goes through here, so that
     ``benchmarks/step_phases.py`` can time them apart from the copies around them.
 
-    On the CPU a large product is split over the fast path's threads, by rows of a (or columns of b when the
-    product is wider than tall), and OpenBLAS computes each part on its own thread only (tinygan.blas): every
-    core multiplies, and OpenBLAS's own threads never wake, so they never spin beside the copies that follow.
-    A product that cannot be split so (too small, too few rows for the threads, an ``out`` that is not a fresh
-    (m, n) array, OpenBLAS held to one thread by its user, or another BLAS) is NumPy's own.
+    On the CPU, with two or more threads, OpenBLAS's own threads never wake (tinygan.blas.one_thread), so they
+    never spin beside the copies that follow: a large product is split over the fast path's threads, by rows of
+    a (or columns of b when the product is wider than tall), and OpenBLAS computes each part on its own thread;
+    a small one (under GEMM_SPLIT_FLOPS, such as D's last layer, one logit per image) runs on the calling thread.
+    A large product that cannot be split (too few rows for the threads, an ``out`` that is not a fresh (m, n)
+    array), or a process where OpenBLAS is held to one thread by its user, or another BLAS, is NumPy's own.
     """
     xp = get_array_module(a)
-    if not split_product(xp, a, b, out):
+    if xp is not np or a.ndim != 2 or b.ndim != 2 or threads() < 2:
         return xp.matmul(a, b, out=out)
-    (m, _), n = a.shape, b.shape[1]
+    (m, k), n = a.shape, b.shape[1]
+    small = m * k * n < GEMM_SPLIT_FLOPS
+    if not small and not split_product(a, b, out):
+        return np.matmul(a, b, out=out)
     with one_thread(most=threads()) as single:
-        if not single:
+        if not single or small:
             return np.matmul(a, b, out=out)
         if out is None:
             out = np.empty((m, n), dtype=np.result_type(a, b))
@@ -78,16 +82,13 @@ def gemm(a, b, out=None):
     return out
 
 
-def split_product(xp, a, b, out):
-    """Whether gemm splits a @ b over the fast path's threads (see :func:`gemm`)."""
-    if xp is not np or a.ndim != 2 or b.ndim != 2 or threads() < 2:
-        return False
-    (m, k), n = a.shape, b.shape[1]
+def split_product(a, b, out):
+    """Whether gemm can split a large product a @ b (2-D NumPy arrays) over the fast path's threads."""
+    (m, _), n = a.shape, b.shape[1]
     fresh_out = out is None or (out.shape == (m, n) and not np.may_share_memory(out, a)
                                 and not np.may_share_memory(out, b))
     split = a if m >= n else b                      # what over_batch shares out: it must be large enough to share
-    return (fresh_out and m * k * n >= GEMM_SPLIT_FLOPS and max(m, n) >= GEMM_PART_ROWS * threads()
-            and split.size >= MIN_SHARED_SIZE)
+    return fresh_out and max(m, n) >= GEMM_PART_ROWS * threads() and split.size >= MIN_SHARED_SIZE
 
 
 def weight_matrix(weight):
