@@ -397,6 +397,18 @@ def test_requires_grad_false_skips_parameter_grads(name, make, shape):
     assert all(p.grad is not None for p in module.parameters())
 
 
+def test_frozen_turns_gradients_off_in_its_block_and_puts_each_flag_back():
+    from tinygan.dcgan import Discriminator
+    D = Discriminator(ndf=4, rng=0)
+    flags = [i % 2 == 0 for i in range(len(D.parameters()))]        # a mix, as a partly frozen model has
+    for p, flag in zip(D.parameters(), flags):
+        p.requires_grad = flag
+    with pytest.raises(RuntimeError), D.frozen() as inside:
+        assert inside is D and not any(p.requires_grad for p in D.parameters())
+        raise RuntimeError("the flags come back after an error too")
+    assert [p.requires_grad for p in D.parameters()] == flags
+
+
 @pytest.mark.parametrize("name, make, shape", PARAMETRIC, ids=PARAMETRIC_IDS)
 def test_gradients_accumulate_over_two_backward_passes(name, make, shape):
     """D sees a real batch, then a fake one: dL/dw must be the sum of the two."""

@@ -258,8 +258,9 @@ def load_for_judging(path, image_size, crop=None, box=None, eyes=None):
     """:func:`prepare_for_judging` of an image file; the ValueError names the file."""
     path = Path(path).expanduser()
     try:
-        if path.stat().st_size > MAX_PHOTO_BYTES:
-            raise ValueError(f"{path.stat().st_size:,} bytes is too large a photo (at most {MAX_PHOTO_BYTES:,})")
+        size = path.stat().st_size
+        if size > MAX_PHOTO_BYTES:
+            raise ValueError(f"{size:,} bytes is too large a photo (at most {MAX_PHOTO_BYTES:,})")
         return prepare_for_judging(path.read_bytes(), image_size, crop, box, eyes)
     except ValueError as err:
         raise ValueError(f"cannot use image {path}: {err}") from None

@@ -179,15 +179,11 @@ def input_gradient(D, images):
     """
     logits = D(images)                                            # (N, 1, 1, 1)
     xp = backend.get_array_module(logits)
-    trainable = [p.requires_grad for p in D.parameters()]
-    D.requires_grad_(False)                                       # no dL/dW wanted: only dL/dx
     try:
-        grad = D.backward(xp.ones_like(logits))                   # d(sum of logits)/dx: each image its own
+        with D.frozen():                                          # no dL/dW wanted: only dL/dx
+            return D.backward(xp.ones_like(logits))               # d(sum of logits)/dx: each image its own
     finally:
-        for p, flag in zip(D.parameters(), trainable):
-            p.requires_grad = flag
         D.free_activations()
-    return grad
 
 
 def saliency(D, face_uint8, width=5):

@@ -124,18 +124,13 @@ class Likeness:
 
     def _backward(self, tap_grads):
         """D's backward pass from its taps down to its input, adding each tap's gradient on the way."""
-        trainable = [p.requires_grad for p in self.D.parameters()]
-        self.D.requires_grad_(False)                             # dd/dimage only, no dd/dW
-        try:
-            grad = None
+        grad = None
+        with self.D.frozen():                                    # dd/dimage only, no dd/dW
             for i in range(self.taps[-1], -1, -1):
                 if i in self.taps:
                     tap = tap_grads[self.taps.index(i)]
                     grad = tap if grad is None else grad + tap
                 grad = self.D.main[i].backward(grad)
-        finally:
-            for p, flag in zip(self.D.parameters(), trainable):
-                p.requires_grad = flag
         return grad
 
 
@@ -165,38 +160,35 @@ def project(G, photo_uint8, D=None, steps=STEPS, starts=STARTS, keep=KEEP, lr=LE
     modes = [module.training for module in modules]
     for module in modules:
         module.eval()
-    likeness = Likeness(to_float(np.asarray(photo_uint8)[None]), D, feature_weight)
-    candidates = sample_noise(backend.default_rng(START_SEED + seed), starts, nz, z_dist)
-    first = np.concatenate([likeness.distances(G(candidates[i:i + 64])) for i in range(0, starts, 64)])
-    best_first = np.argsort(first, kind="stable")[:keep]
-    z = Parameter(onto_prior(candidates[backend.to_device(best_first)], z_dist))
-    opt = Adam([z], lr=lr, betas=(0.9, 0.999))
-    G_trainable = [p.requires_grad for p in G.parameters()]
-    G.requires_grad_(False)
-    best = {"distance": float(first[best_first[0]]), "z": z.data[:1].copy(), "face": None}
-    frames, deadline = [], None if seconds is None else time.perf_counter() + seconds
+    best, frames = None, []
     try:
-        for step in range(steps + 1):
-            last = step == steps or (deadline is not None and time.perf_counter() > deadline)
-            faces = G(z.data)
-            dist, grad = likeness.gradient(faces, need_gradient=not last)
-            i = int(np.argmin(dist))
-            if step == 0 or dist[i] < best["distance"]:
-                best = {"distance": float(dist[i]), "z": z.data[i:i + 1].copy(), "face": to_uint8(faces[i:i + 1])[0]}
-            if every and (step % every == 0 or last):
-                frames.append(best["face"])
-            if report is not None and (not every or step % every == 0 or last):
-                report(step, best["distance"], best["face"])
-            if last:
-                break
-            z.grad = G.backward(grad)
-            opt.lr = lr * ramp((step + 0.5) / steps)
-            opt.step()
-            z.data = onto_prior(z.data, z_dist)
+        likeness = Likeness(to_float(np.asarray(photo_uint8)[None]), D, feature_weight)
+        candidates = sample_noise(backend.default_rng(START_SEED + seed), starts, nz, z_dist)
+        first = np.concatenate([likeness.distances(G(candidates[i:i + 64])) for i in range(0, starts, 64)])
+        z = Parameter(onto_prior(candidates[backend.to_device(np.argsort(first, kind="stable")[:keep])], z_dist))
+        opt = Adam([z], lr=lr, betas=(0.9, 0.999))
+        deadline = None if seconds is None else time.perf_counter() + seconds
+        with G.frozen():                                         # dd/dz only: G's weights stay as they are
+            for step in range(steps + 1):
+                last = step == steps or (deadline is not None and time.perf_counter() > deadline)
+                faces = G(z.data)
+                dist, grad = likeness.gradient(faces, need_gradient=not last)
+                i = int(np.argmin(dist))
+                if best is None or dist[i] < best["distance"]:
+                    best = {"distance": float(dist[i]), "z": z.data[i:i + 1].copy(),
+                            "face": to_uint8(faces[i:i + 1])[0]}
+                if every and (step % every == 0 or last):
+                    frames.append(best["face"])
+                if report is not None and (not every or step % every == 0 or last):
+                    report(step, best["distance"], best["face"])
+                if last:
+                    break
+                z.grad = G.backward(grad)
+                opt.lr = lr * ramp((step + 0.5) / steps)
+                opt.step()
+                z.data = onto_prior(z.data, z_dist)
     finally:
         G.free_activations()
-        for p, flag in zip(G.parameters(), G_trainable):
-            p.requires_grad = flag
         for module, mode in zip(modules, modes):
             module.train(mode)
     return {"z": best["z"].astype(np.float32), "face": best["face"], "distance": best["distance"],

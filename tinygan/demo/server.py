@@ -26,8 +26,9 @@ Safe to leave running, as careful as Jupyter's server:
 - who: it listens on 127.0.0.1 unless --host says otherwise, answers only its own Host names, refuses requests
   from other sites' pages, and asks for a token when it listens beyond this machine (guard.py);
 - how much: uploads are bounded in bytes, in form parts and in decoded size, and read UPLOAD_SLOTS at a time
-  (uploads.py); one projection runs at a time, for at most finding.SECONDS; a fixed pool of threads answers, and a client gets HEADER_SECONDS for its headers
-  (connections.py) and BODY_SECONDS for its upload (handler.py, the HTTP side of every request);
+  (uploads.py); one projection runs at a time, for at most finding.SECONDS; a fixed pool of threads answers,
+  and a client gets HEADER_SECONDS for its headers (connections.py) and BODY_SECONDS for its upload (handler.py,
+  the HTTP side of every request);
 - what: nothing the client sends becomes a file path; a damaged run folder leaves the last good state serving
   (reading.py); the page never sees an absolute path.
 The networks keep activations between forward and backward and are not thread-safe, so every model call holds
@@ -215,7 +216,6 @@ class Handler(GuardedHandler):
                 answer["explain"] = data_url(judge.saliency_picture(face, judge.saliency(D, face)))
         return as_json(dict(answer, crop=crop, face=data_url(face), role=D.role, warning=judge.JUDGE_WARNING,
                             not_a_face=None if answer["is_face"] else judge.NOT_A_FACE))
-
 
     def project(self, body):
         face, crop, _ = self.framed_upload(body, self.image_size())

@@ -9,6 +9,7 @@ The contract is one forward, then at most one backward: a second forward
 overwrites the cache. That keeps every layer's backward short enough to read.
 """
 from collections import OrderedDict
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -109,6 +110,18 @@ class Module:
         for p in self.parameters():
             p.requires_grad = flag
         return self
+
+    @contextmanager
+    def frozen(self):
+        """Within the block no parameter accumulates a gradient (a backward then gives only dL/dinput); each
+        parameter's requires_grad is put back afterwards, whatever it was."""
+        flags = [p.requires_grad for p in self.parameters()]
+        self.requires_grad_(False)
+        try:
+            yield self
+        finally:
+            for p, flag in zip(self.parameters(), flags):
+                p.requires_grad = flag
 
     def train(self, mode=True):
         for m in self.modules():
