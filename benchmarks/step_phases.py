@@ -5,13 +5,18 @@ while the real Trainer.train_step runs; the step's own wall time is measured on 
 same steps, and what no wrapper saw is "other" (Python, reshapes, small arrays).
 
     phase          what it is
-    GEMM           every matrix product of the fast path (tinygan.nn.fast.gemm)
-    unfold / fold  im2col's and col2im's copies (and the RGB convT's channels-first fold)
+    GEMM           every matrix product of the fast path (tinygan.nn.fast_gemm: gemm, multiply)
+    unfold / fold  im2col's and col2im's copies (and the RGB layers' channels-first ones)
+    conv, rest     what else the convs' group loops do: bias, dW's partial sums, dbias
     elementwise    LeakyReLU, ReLU, Tanh forward and backward
     BatchNorm      BatchNorm forward and backward (their sums and affine passes)
     loss           BCE-with-logits forward and backward, D's sigmoid outputs
     optimizer      Adam's updates of G and D, the EMA update
     data           the batch (gather, flip, uint8 -> float) and the noise
+
+The convs run on both threads at once, a group of images at a time (tinygan.nn.cpu.over_groups); inside
+them the clock adds up each thread's seconds per phase and shares the loop's wall time out in
+those proportions.
 
 The last column divides the step's GEMM FLOPs by this machine's float32 matmul
 rate (a 4096x4096 product, measured in the same run): the time the step would take
@@ -24,6 +29,7 @@ import argparse
 import collections
 import os
 import sys
+import threading
 import time
 
 import numpy as np
@@ -32,14 +38,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from tinygan import backend, blas, data, ema, losses, nn, optim, train  # noqa: E402
 from tinygan.options import add_backend, use_backend  # noqa: E402
 from tinygan.dcgan import Generator  # noqa: E402
-from tinygan.nn import activations, fast  # noqa: E402
+from tinygan.nn import activations, fast, fast_gemm  # noqa: E402
 
 from layers import matmul_ceiling, sync  # noqa: E402
 
 PHASES = {
-    "GEMM": [(fast, "gemm")],
-    "unfold (im2col)": [(fast, "im2col")],
-    "fold (col2im)": [(fast, "col2im"), (fast, "col2im_channels_first")],
+    "GEMM": [(fast, "gemm"), (fast, "multiply"), (fast_gemm, "multiply")],     # fast_gemm's: add_product's
+    "unfold (im2col)": [(fast, "im2col"), (fast, "unfold"), (fast, "unfold_channels_first")],
+    "fold (col2im)": [(fast, "fold"), (fast, "fold_channels_first")],
+    "conv, rest": [],
     "elementwise": [(fast, "leaky_relu_forward"), (fast, "relu_forward"), (fast, "slope_backward"),
                     (activations.Tanh, "forward"), (activations.Tanh, "backward")],
     "BatchNorm": [(fast, "batchnorm_forward"), (fast, "batchnorm_backward")],
@@ -51,12 +58,25 @@ PHASES = {
 
 
 class PhaseClock:
-    """Wraps each phase's functions with a timer; the wrappers add up seconds (and GEMM FLOPs)."""
+    """Wraps each phase's functions with a timer; the wrappers add up seconds (and GEMM FLOPs).
+
+    Inside a conv's group loop (fast.over_groups, two threads at once) the timers add up thread seconds, and
+    the loop's wall time is shared out over its phases in proportion to them ("conv, rest": what no wrapper
+    inside saw)."""
 
     def __init__(self):
         self.seconds = collections.Counter()
         self.gemm_flops = 0
         self.on = False
+        self.in_groups = None          # thread seconds per phase while a group loop runs, else None
+        self.lock = threading.Lock()
+
+    def add(self, phase, seconds):
+        with self.lock:
+            if self.in_groups is not None:
+                self.in_groups[phase] += seconds
+            else:
+                self.seconds[phase] += seconds
 
     def wrap(self, phase, owner, name):
         original = getattr(owner, name)
@@ -65,21 +85,49 @@ class PhaseClock:
         def timed(*args, **kwargs):
             if not clock.on:
                 return original(*args, **kwargs)
-            sync()
+            if clock.in_groups is None:
+                sync()
             start = time.perf_counter()
             result = original(*args, **kwargs)
-            sync()
-            clock.seconds[phase] += time.perf_counter() - start
+            if clock.in_groups is None:
+                sync()
+            clock.add(phase, time.perf_counter() - start)
             if phase == "GEMM":
                 a, b = args[0], args[1]
-                clock.gemm_flops += 2 * a.shape[0] * a.shape[1] * b.shape[1]
+                with clock.lock:
+                    clock.gemm_flops += 2 * a.shape[0] * a.shape[1] * b.shape[1]
             return result
         setattr(owner, name, timed)
+
+    def wrap_group_loop(self):
+        original, clock = fast.over_groups, self
+
+        def timed(x, work, *args, **kwargs):
+            if not clock.on:
+                return original(x, work, *args, **kwargs)
+
+            def timed_work(images, arrays):
+                start = time.perf_counter()
+                work(images, arrays)
+                clock.add("group work", time.perf_counter() - start)
+            sync()
+            clock.in_groups, start = collections.Counter(), time.perf_counter()
+            try:
+                return original(x, timed_work, *args, **kwargs)
+            finally:
+                sync()
+                wall, inside, clock.in_groups = time.perf_counter() - start, clock.in_groups, None
+                thread_seconds = max(inside.pop("group work"), 1e-12)
+                inside["conv, rest"] = max(thread_seconds - sum(inside.values()), 0)
+                for phase, seconds in inside.items():
+                    clock.seconds[phase] += wall * seconds / thread_seconds
+        fast.over_groups = timed
 
     def install(self):
         for phase, places in PHASES.items():
             for owner, name in places:
                 self.wrap(phase, owner, name)
+        self.wrap_group_loop()
 
 
 def main():

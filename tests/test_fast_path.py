@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tinygan import nn
 from tinygan.fid.conv import conv2d_relu
-from tinygan.nn import cpu, fast, paths, reference as F
+from tinygan.nn import cpu, fast, fast_gemm, paths, reference as F
 
 from strategies import conv_cases
 
@@ -94,6 +94,44 @@ def test_conv_transpose2d(dtype, c, seed, data):
     x = normal((c["n"], c["cin"], h, w), seed)
     upstream = normal((c["n"], c["cout"]) + out_hw, seed + 1)
     assert_paths_agree(both_paths(layer, x, upstream, dtype), dtype)
+
+
+@pytest.mark.parametrize("kind, cin, cout", [("conv", 5, 4), ("conv", 3, 4), ("convT", 5, 4), ("convT", 4, 3)],
+                         ids=["conv", "conv from RGB", "convT", "convT to RGB"])
+@pytest.mark.parametrize("need_input_grad, frozen", [(True, False), (False, False), (True, True)])
+def test_a_conv_over_several_groups_and_threads_equals_the_reference(kind, cin, cout, need_input_grad, frozen,
+                                                                     monkeypatch):
+    """The fast convs work a group of images at a time, each thread on its part of the batch (cpu.over_groups),
+    and add dW and db up group by group and thread by thread. With one image per group, 6 images on two threads
+    are 6 groups in 2 parts; the output and every gradient must still be the reference's (float64), for NHWC
+    columns and for an RGB image's channels-first ones."""
+    from tinygan import blas
+    functions = blas.thread_functions()
+    if functions is None:
+        pytest.skip("no OpenBLAS in this process: the groups run on one thread")
+    monkeypatch.setattr(cpu, "GROUP_ROWS", 1)
+    monkeypatch.setattr(cpu, "GROUP_BYTES", 1)
+    seen, real = [], cpu.over_groups
+
+    def counting(x, work, *args, **kwargs):
+        return real(x, lambda images, arrays: seen.append((images, id(arrays))) or work(images, arrays), *args,
+                    **kwargs)
+    monkeypatch.setattr(fast, "over_groups", counting)
+    set_threads, get_threads = functions
+    held = get_threads()
+    set_threads(2)
+    try:
+        with cpu.using_threads(2):
+            layer = nn.Conv2d if kind == "conv" else nn.ConvTranspose2d
+            x = normal((6, cin, 8, 8), 1)
+            y_shape = (6, cout, 4, 4) if kind == "conv" else (6, cout, 16, 16)
+            results = both_paths(lambda: layer(cin, cout, 4, 2, 1, rng=0), x, normal(y_shape, 2), np.float64,
+                                 need_input_grad=need_input_grad, frozen=frozen)
+    finally:
+        set_threads(held)
+    assert_paths_agree(results, np.float64)
+    assert sorted(images.start for images, _ in seen) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]   # forward, backward
+    assert len({part for _, part in seen}) == 2                    # two parts, each with its own work arrays
 
 
 @pytest.mark.parametrize("kind", ["conv", "convT"])
@@ -335,8 +373,8 @@ def test_a_large_product_split_over_the_threads_is_the_product(shape, monkeypatc
     exact = a.astype(np.float64) @ b.astype(np.float64)
     bound = 8 * np.finfo(np.float32).eps * np.sqrt(k) * (np.abs(a).astype(np.float64) @ np.abs(b)).max()
     parts = []
-    monkeypatch.setattr(fast, "over_batch", lambda x, work, items: parts.append(items) or cpu.over_batch(x, work,
-                                                                                                      items))
+    monkeypatch.setattr(fast_gemm, "over_batch", lambda x, work, items: parts.append(items) or cpu.over_batch(
+        x, work, items))
     held = get_threads()
     set_threads(2)                                     # what OpenBLAS has where nobody holds it to one thread
     try:
@@ -364,14 +402,14 @@ def test_a_small_product_runs_on_the_calling_thread_with_openblas_asleep(monkeyp
     blas.one_thread, so that OpenBLAS's workers do not wake for it and then spin beside the copies that follow
     (what made a plain Python process 6% slower than `tinygan train`)."""
     import contextlib
-    entered, real = [], fast.one_thread
+    entered, real = [], fast_gemm.one_thread
 
     @contextlib.contextmanager
     def recording(most=2):
         with real(most=most) as single:
             entered.append(most)
             yield single
-    monkeypatch.setattr(fast, "one_thread", recording)
+    monkeypatch.setattr(fast_gemm, "one_thread", recording)
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((128, 8192), dtype=np.float32), rng.standard_normal((8192, 1), dtype=np.float32)
     exact = a.astype(np.float64) @ b.astype(np.float64)

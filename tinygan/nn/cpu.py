@@ -1,11 +1,15 @@
-"""What the fast path does about the CPU it runs on: threads over the batch, and kept work arrays. (OpenBLAS's own
-idle threads: tinygan.blas.)
+"""What the fast path does about the CPU it runs on: threads over the batch, groups of images that fit in the cache,
+and kept work arrays. (OpenBLAS's own idle threads: tinygan.blas.)
 
 * Threads over the batch (``over_batch``). NumPy copies, computes elementwise and sums on one core
-  and releases the GIL while it does, so im2col/col2im, the activations and BatchNorm split over the
-  batch keep every core busy (on the CPU; on the GPU one call does the whole batch).
+  and releases the GIL while it does, so the activations and BatchNorm split over the batch keep
+  every core busy (on the CPU; on the GPU one call does the whole batch).
+* Groups of images (``over_groups``). A conv unfolds a few images at a time and multiplies their columns at
+  once, while they are still in the core's cache: the batch's columns (134 MB for D's second conv at batch
+  128) are never written to memory and read back. Each thread takes its part of the batch, group by group,
+  with its own small work arrays, and OpenBLAS computes each product on the thread that asks for it.
 * Kept work arrays (``WorkArrays``). A layer keeps its columns and canvases from step to step: a
-  fresh 134 MB array costs page faults as long as the copy into it.
+  fresh array costs page faults as long as the copy into it.
 
 The number of threads is chosen like the path (tinygan.nn.paths): ``with using_threads(1):`` for a block
 (per thread: a context variable; lesson 12 times one thread against two), else $TINYGAN_THREADS, else one
@@ -19,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..backend import get_array_module
+from ..blas import one_thread
 
 _chosen = contextvars.ContextVar("tinygan_threads", default=None)
 MIN_SHARED_SIZE = 1 << 16      # smaller arrays are not worth a hand-over to the threads
@@ -86,21 +91,71 @@ def over_batch(x, work, items=None):
     return list(_pool().map(work, parts))
 
 
+GROUP_ROWS = 512         # a group of images gives its matrix products at least this many rows (pixels) ...
+GROUP_BYTES = 2 << 20    # ... or holds this many bytes of columns, whichever is more images
+
+
+def over_groups(x, work, work_arrays=None, rows_per_image=1, bytes_per_image=0):
+    """A conv's loop: ``work(images, arrays)`` for each group of images of the batch (a slice of x's first axis),
+    where ``arrays`` are the work arrays of the thread that runs it. Returns each thread's WorkArrays, whose
+    ``totals`` hold what the groups added up (a weight's gradient, part by part).
+
+    A group has enough images for GROUP_ROWS rows (``rows_per_image``: the conv's pixels per image) or GROUP_BYTES
+    of columns (``bytes_per_image``), so that its products stay efficient, and few enough that what one step of
+    ``work`` writes is still in the core's cache when the next reads it. On the CPU each thread takes its part of
+    the batch (batch_parts) and OpenBLAS computes each product on that thread (tinygan.blas.one_thread); without
+    that control (another BLAS), or with one thread (``using_threads(1)``), one thread runs every group and the
+    BLAS threads each product as it does. On the GPU the whole batch is one group.
+    """
+    arrays, n = kept_or_fresh(work_arrays), x.shape[0]
+    on_cpu = get_array_module(x) is np
+    per_group = max(1, GROUP_ROWS // max(rows_per_image, 1), GROUP_BYTES // max(bytes_per_image, 1)) if on_cpu else n
+    with one_thread(most=threads()) if on_cpu and threads() > 1 else contextlib.nullcontext(False) as shared:
+        parts = batch_parts(n) if shared else [slice(0, n)]
+
+        def run(k):
+            mine = arrays.part(k).start_totals()
+            start, stop, _ = parts[k].indices(n)
+            for first in range(start, stop, per_group):
+                work(slice(first, min(first + per_group, stop)), mine)
+            return mine
+        if len(parts) == 1:
+            return [run(0)]
+        return list(_pool().map(run, range(len(parts))))
+
+
 class WorkArrays:
     """A layer's work arrays, kept from call to call: the fast path's columns and canvases.
 
     A fresh 134 MB array (the columns of D's second conv at batch 128) costs about 11 ms in page
     faults the first time it is written, as much as the copy into it; an array kept from the last
     step is already in memory. A conv layer holds one (``layer.work_arrays``) and passes it to its path;
-    ``FRESH`` (keep=False) gives new arrays of zeros every time, for a call without a layer.
+    ``FRESH`` (keep=False) gives new arrays of zeros every time, for a call without a layer. Each thread
+    of a group loop has its own (``part(k)``), and its running ``totals`` (name -> array) for the call.
+    A kept array serves any call up to its size (a group of fewer images, a smaller layer).
     """
 
     def __init__(self, keep=True):
-        self.keep, self._kept = keep, {}          # name -> (key, array)
+        self.keep, self._kept, self._parts, self.totals = keep, {}, {}, {}      # _kept: name -> (key, array)
+
+    def part(self, k):
+        """The work arrays of thread k of a group loop (cpu.over_groups), kept with this layer's."""
+        if not self.keep:
+            return WorkArrays(keep=False)
+        return self._parts.setdefault(k, WorkArrays())
+
+    def start_totals(self):
+        """Forget the last call's totals: the first group of a call writes each total, the next ones add to it."""
+        self.totals = {}
+        return self
 
     def columns(self, shape, dtype, like):
         """A conv's unfolded input (im2col's output; the backward writes dcols over it), or a convT's x @ W."""
         return self._array("columns", shape, dtype, like)
+
+    def scratch(self, name, shape, dtype, like):
+        """An array for one group's part of a total (its product, before it is added)."""
+        return self._array(name, shape, dtype, like)
 
     def canvas(self, shape, dtype, like, image):
         """The canvas im2col copies the image into. Only its inside is ever written, so its zero border holds
@@ -111,19 +166,20 @@ class WorkArrays:
         """The canvas col2im adds the columns onto (zeroed by col2im before each use)."""
         return self._array("fold canvas", shape, dtype, like)
 
-    def holds_columns(self, array):
-        """True if ``array`` is the kept columns array itself (not a view of another array, or a copy)."""
-        return self._kept.get("columns", (None, None))[1] is array
-
     def _array(self, name, shape, dtype, like, key=None):
-        xp = get_array_module(like)
+        """A kept array of this shape. A canvas (``key``: its image) keeps its shape, and serves a group of fewer
+        images with its first ones, whose zero borders stay where they are; any other array is the first
+        elements of a kept buffer at least that large, as a contiguous array of the shape asked for."""
+        xp, shape, size = get_array_module(like), tuple(shape), int(np.prod(shape))
         kept_key, array = self._kept.get(name, (None, None))
-        if (array is None or kept_key != key or array.shape != tuple(shape) or array.dtype != dtype
-                or get_array_module(array) is not xp):
-            array = xp.zeros(shape, dtype=dtype)
+        fits = (array is not None and kept_key == key and array.dtype == dtype and get_array_module(array) is xp
+                and (array.shape[1:] == shape[1:] and array.shape[0] >= shape[0] if key is not None
+                     else array.size >= size))
+        if not fits:
+            array = xp.zeros(shape if key is not None else size, dtype=dtype)
             if self.keep:
                 self._kept[name] = (key, array)
-        return array
+        return array[:shape[0]] if key is not None else array[:size].reshape(shape)
 
 
 FRESH = WorkArrays(keep=False)

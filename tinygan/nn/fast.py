@@ -11,12 +11,15 @@ shows where a training step's time goes):
   ``x.transpose(0, 2, 3, 1)`` is free, and im2col copies whole C-long rows
   (the C values of one pixel are adjacent in NHWC).
 * im2col and col2im a block of kernel offsets per copy (tinygan.nn.fast_im2col).
-* Threads over the batch (over_batch), and work arrays kept by the layer from step to step (WorkArrays,
-  tinygan.nn.cpu).
+* A conv works a group of images at a time (over_groups): it unfolds a group and multiplies its columns
+  at once, while they are in the cache; the backward unfolds the group again instead of keeping the
+  batch's columns, and folds each group's dcols as soon as they are made.
+* Threads over the batch (over_batch, over_groups), and work arrays kept by the layer from step to step
+  (WorkArrays, tinygan.nn.cpu). The products: tinygan.nn.fast_gemm.
 * No branch per element: LeakyReLU's and ReLU's backward build the slope arithmetically.
 * A 1x1 conv needs no unfold.
-* RGB. A convT with fewer than 4 output channels folds in channels-first memory,
-  where each strided add moves whole rows instead of runs of 3 floats.
+* RGB. A conv with an RGB input (D's first), and a convT with an RGB output (G's last), unfold and fold
+  channel planes (rows of pixels) instead of runs of 3 floats.
 * BatchNorm keeps x - mean and sums against it with einsum; in eval mode it is one affine
   map per channel (2 passes over memory instead of 4). LeakyReLU is max(x, a x): 2 passes.
 
@@ -26,10 +29,10 @@ import numpy as np
 
 from . import reference
 from ..backend import get_array_module
-from ..blas import one_thread
-from .cpu import MIN_SHARED_SIZE, kept_or_fresh, over_batch, threads
-from .fast_im2col import col2im, col2im_channels_first, im2col
-from .reference import padded_canvas
+from .cpu import over_batch, over_groups
+from .fast_gemm import add_product, add_sum, gemm, multiply, totals  # noqa: F401 (gemm: also tinygan.fid's)
+from .fast_im2col import fold, fold_channels_first, im2col, unfold, unfold_channels_first  # noqa: F401 (im2col:
+from .reference import conv_output_size                                                   # lesson 12 times it)
 
 
 def nhwc(x):
@@ -48,49 +51,6 @@ def as_matrix(a):
     return a.reshape(n * h * w, -1)
 
 
-GEMM_SPLIT_FLOPS = 1 << 22      # smaller products are not worth a hand-over to the threads
-GEMM_PART_ROWS = 32             # a part of a split product has at least this many rows (or columns)
-
-
-def gemm(a, b, out=None):
-    """a @ b (into ``out`` if given): every matrix product of the fast path goes through here, so that
-    ``benchmarks/step_phases.py`` can time them apart from the copies around them.
-
-    On the CPU, with two or more threads, OpenBLAS's own threads never wake (tinygan.blas.one_thread), so they
-    never spin beside the copies that follow: a large product is split over the fast path's threads, by rows of
-    a (or columns of b when the product is wider than tall), and OpenBLAS computes each part on its own thread;
-    a small one (under GEMM_SPLIT_FLOPS, such as D's last layer, one logit per image) runs on the calling thread.
-    A large product that cannot be split (too few rows for the threads, an ``out`` that is not a fresh (m, n)
-    array), or a process where OpenBLAS is held to one thread by its user, or another BLAS, is NumPy's own.
-    """
-    xp = get_array_module(a)
-    if xp is not np or a.ndim != 2 or b.ndim != 2 or threads() < 2:
-        return xp.matmul(a, b, out=out)
-    (m, k), n = a.shape, b.shape[1]
-    small = m * k * n < GEMM_SPLIT_FLOPS
-    if not small and not split_product(a, b, out):
-        return np.matmul(a, b, out=out)
-    with one_thread(most=threads()) as single:
-        if not single or small:
-            return np.matmul(a, b, out=out)
-        if out is None:
-            out = np.empty((m, n), dtype=np.result_type(a, b))
-        if m >= n:
-            over_batch(a, lambda rows: np.matmul(a[rows], b, out=out[rows]), items=m)
-        else:
-            over_batch(b, lambda columns: np.matmul(a, b[:, columns], out=out[:, columns]), items=n)
-    return out
-
-
-def split_product(a, b, out):
-    """Whether gemm can split a large product a @ b (2-D NumPy arrays) over the fast path's threads."""
-    (m, _), n = a.shape, b.shape[1]
-    fresh_out = out is None or (out.shape == (m, n) and not np.may_share_memory(out, a)
-                                and not np.may_share_memory(out, b))
-    split = a if m >= n else b                      # what over_batch shares out: it must be large enough to share
-    return fresh_out and max(m, n) >= GEMM_PART_ROWS * threads() and split.size >= MIN_SHARED_SIZE
-
-
 def weight_matrix(weight):
     """(O, C, kh, kw) -> (O, kh*kw*C), the row order that matches im2col's columns."""
     o = weight.shape[0]
@@ -103,100 +63,145 @@ def weight_from_matrix(wmat, shape):
     return wmat.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)
 
 
+RGB_CHANNELS = 3   # up to this many channels (an RGB image), a conv's columns are made from channel planes
+
+
+def pixel_columns(x, kernel, stride, padding, arrays):
+    """im2col of a group of images x (k, C, H, W) as a (k*Ho*Wo, kh*kw*C) matrix, one row per output pixel: the
+    NHWC unfold, or for an RGB image the transpose of its channels-first columns (a view, which BLAS reads as
+    it is)."""
+    if x.shape[1] <= RGB_CHANNELS:
+        cols = unfold_channels_first(x, kernel, stride, padding, arrays)       # (kh, kw, C, k, Ho, Wo)
+        return cols.reshape(-1, cols[0, 0, 0].size).T
+    return as_matrix(unfold(nhwc(x), kernel, stride, padding, arrays))
+
+
 def conv2d_forward(x, weight, bias, stride, padding, work_arrays=None):
-    """y = conv2d(x, W) + b as one matrix product on NHWC columns; saved: the columns (in the layer's
-    ``work_arrays`` if given) and x's size."""
-    n = x.shape[0]
+    """y = conv2d(x, W) + b, a group of images at a time (cpu.over_groups): the group's columns (im2col) and at
+    once their product with the weight matrix, while they are still in the cache.
+
+    saved: x and whether there is a bias. The backward unfolds x again, group by group, rather than keep the
+    batch's columns (134 MB for D's second conv at batch 128, written once and read back).
+    """
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
-    cols = im2col(nhwc(x), (kh, kw), stride, padding, work_arrays)
-    ho, wo = cols.shape[1], cols.shape[2]
-    out = gemm(as_matrix(cols), weight_matrix(weight).T)                # (N*Ho*Wo, O)
-    if bias is not None:
-        out += bias
-    return nchw(out.reshape(n, ho, wo, o)), (cols, x.shape[2:])
+    ho, wo = (conv_output_size(size, k, s, p) for size, k, s, p in zip((h, w), (kh, kw), stride, padding))
+    y = xp.empty((n, ho, wo, o), dtype=x.dtype)
+    wmat = weight_matrix(weight).T                                     # (kh*kw*C, O)
+
+    def group(images, arrays):
+        out = multiply(pixel_columns(x[images], (kh, kw), stride, padding, arrays), wmat, out=as_matrix(y[images]))
+        if bias is not None:
+            out += bias
+    over_groups(x, group, work_arrays, rows_per_image=ho * wo, bytes_per_image=y.itemsize * ho * wo * kh * kw * c)
+    return nchw(y), (x, bias is not None)
 
 
 def conv2d_backward(grad_output, saved, weight, stride, padding, need_input_grad=True, need_weight_grad=True,
                     work_arrays=None):
-    """Gradients of y = conv2d(x, W) + b.
+    """Gradients of y = conv2d(x, W) + b, a group of images at a time:
 
-        dW = g^T @ cols           (O, kh*kw*C)
-        db = sum of g over N, Ho, Wo
-        dx = col2im(g @ Wmat)     the adjoint of the unfold
-
-    When cols is the layer's kept "columns" array, dcols is written over it (the same shape, not needed after dW).
+        dW += g^T @ cols          (O, kh*kw*C), cols = im2col of the group (again, into the cache)
+        db += sum of g over the group's pixels
+        dx  = col2im(g @ Wmat)    the adjoint of the unfold, folded while dcols is in the cache
+    An RGB input's dcols are made as (g @ Wmat)^T, the channels-first columns, and its dx is in (C, N, H, W) memory.
     """
     xp = get_array_module(grad_output)
-    cols, x_hw = saved
-    n, o, ho, wo = grad_output.shape
-    g = nhwc(grad_output).reshape(n * ho * wo, o)
-    dx = dweight = dbias = None
-    if need_weight_grad:
-        dweight = weight_from_matrix(gemm(g.T, as_matrix(cols)), weight.shape)
-        dbias = g.sum(axis=0)
+    x, has_bias = saved
+    n, c, h, w = x.shape
+    _, o, ho, wo = grad_output.shape
+    kernel = weight.shape[2:]
+    g4, rgb = nhwc(grad_output), c <= RGB_CHANNELS
+    wmat = weight_matrix(weight)                                       # (O, kh*kw*C)
+    dx = None
     if need_input_grad:
-        owned = work_arrays is not None and work_arrays.holds_columns(cols)    # not x (a 1x1 conv)
-        # Not empty_like: for a 1x1 conv cols is a view of x in x's memory order, and as_matrix of such a view
-        # would be a copy, so the product would land in a temporary and dcols stay unwritten.
-        dcols = cols if owned else xp.empty(cols.shape, dtype=cols.dtype)
-        gemm(g, weight_matrix(weight), out=as_matrix(dcols))
-        dx = nchw(col2im(dcols, x_hw, stride, padding, work_arrays))
+        dx = xp.empty((c, n, h, w), dtype=x.dtype).transpose(1, 0, 2, 3) if rgb else nchw(xp.empty((n, h, w, c),
+                                                                                                   dtype=x.dtype))
+
+    def group(images, arrays):
+        g = as_matrix(g4[images])                                      # (k*Ho*Wo, O)
+        if need_weight_grad:
+            add_product(arrays, "dW", g.T, pixel_columns(x[images], kernel, stride, padding, arrays))
+            if has_bias:
+                add_sum(arrays, "db", g)
+        if need_input_grad:
+            k = g.shape[0] // (ho * wo)
+            if rgb:
+                dcols = arrays.columns(tuple(kernel) + (c, k, ho, wo), g.dtype, g)
+                multiply(wmat.T, g.T, out=dcols.reshape(-1, k * ho * wo))
+                fold_channels_first(dcols, dx[images], stride, padding, arrays)
+            else:
+                dcols = arrays.columns((k, ho, wo) + tuple(kernel) + (c,), g.dtype, g)
+                multiply(g, wmat, out=as_matrix(dcols))
+                fold(dcols, nhwc(dx[images]), stride, padding, arrays)
+    parts = over_groups(grad_output, group, work_arrays, rows_per_image=ho * wo,
+                        bytes_per_image=g4.itemsize * ho * wo * wmat.shape[1])
+    dweight = weight_from_matrix(totals(parts, "dW"), weight.shape) if need_weight_grad else None
+    dbias = totals(parts, "db") if need_weight_grad and has_bias else None
     return dx, dweight, dbias
 
 
 def conv_transpose2d_forward(x, weight, bias, stride, padding, out_hw, work_arrays=None):
     """Transposed conv = the adjoint of conv2d with the same weight.
 
-    The weight (Cin, Cout, kh, kw) read as a conv weight maps Cout channels to
-    Cin channels; its adjoint maps our Cin-channel input to Cout channels:
-    ``cols = x @ Wmat`` then ``col2im``. saved: x's NHWC matrix and x's size.
+    The weight (Cin, Cout, kh, kw) read as a conv weight maps Cout channels to Cin channels; its adjoint maps
+    our Cin-channel input to Cout channels: ``cols = x @ Wmat`` then ``col2im``, a group of images at a time
+    (the group's columns folded while they are in the cache). An RGB output (G's last layer) is folded from
+    channels-first columns, (x @ Wmat)^T, into (C, N, H, W) memory. saved: x and whether there is a bias.
     """
+    xp = get_array_module(x)
     n, cin, h, w = x.shape
     _, cout, kh, kw = weight.shape
-    x_mat = nhwc(x).reshape(n * h * w, cin)
-    if cout <= RGB_CHANNELS:
-        return _conv_transpose2d_rgb(x_mat, weight, bias, (n, h, w), stride, padding, out_hw), (x_mat, (h, w))
-    cols = kept_or_fresh(work_arrays).columns((n, h, w, kh, kw, cout), x.dtype, x)
-    gemm(x_mat, weight_matrix(weight), out=as_matrix(cols))
-    out = col2im(cols, out_hw, stride, padding, work_arrays)
-    if bias is not None:
-        out += bias
-    return nchw(out), (x_mat, (h, w))
+    x4, rgb = nhwc(x), cout <= RGB_CHANNELS
+    if rgb:
+        y = xp.empty((cout, n) + tuple(out_hw), dtype=x.dtype).transpose(1, 0, 2, 3)
+    else:
+        y = nchw(xp.empty((n,) + tuple(out_hw) + (cout,), dtype=x.dtype))
+    wmat = weight_matrix(weight)                                       # (Cin, kh*kw*Cout)
 
-
-RGB_CHANNELS = 3   # up to this many output channels (an RGB image), convT folds in channels-first memory
-
-
-def _conv_transpose2d_rgb(x_mat, weight, bias, nhw, stride, padding, out_hw):
-    """convT for an RGB output layer. In NHWC memory every strided add of col2im
-    would move runs of only 3 floats; in (C, N, H, W) memory the runs are whole rows."""
-    n, h, w = nhw
-    _, cout, kh, kw = weight.shape
-    ph, pw = padding
-    cols = gemm(weight_matrix(weight).T, x_mat.T).reshape(kh, kw, cout, n, h, w)
-    canvas = col2im_channels_first(cols, padded_canvas(out_hw, (kh, kw), stride, padding, (h, w)), stride)
-    out = canvas[:, :, ph:ph + out_hw[0], pw:pw + out_hw[1]]
-    if bias is not None:
-        out += bias.reshape(-1, 1, 1, 1)
-    return out.transpose(1, 0, 2, 3)                                  # NCHW view of CNHW memory
+    def group(images, arrays):
+        k = y[images].shape[0]
+        if rgb:
+            cols = arrays.columns((kh, kw, cout, k, h, w), x.dtype, x)
+            multiply(wmat.T, as_matrix(x4[images]).T, out=cols.reshape(-1, k * h * w))
+            fold_channels_first(cols, y[images], stride, padding, arrays)
+        else:
+            cols = arrays.columns((k, h, w, kh, kw, cout), x.dtype, x)
+            multiply(as_matrix(x4[images]), wmat, out=as_matrix(cols))
+            fold(cols, nhwc(y[images]), stride, padding, arrays)
+        if bias is not None:
+            y[images] += bias.reshape(1, -1, 1, 1)
+    over_groups(x, group, work_arrays, rows_per_image=h * w, bytes_per_image=y.itemsize * h * w * wmat.shape[1])
+    return y, (x, bias is not None)
 
 
 def conv_transpose2d_backward(grad_output, saved, weight, stride, padding, need_input_grad=True,
                               need_weight_grad=True, work_arrays=None):
-    """Gradients of y = convT(x, W) + b. The adjoint of the adjoint is a plain conv:
+    """Gradients of y = convT(x, W) + b. The adjoint of the adjoint is a plain conv, a group of images at a time:
 
-        cols = im2col(g)         dx = cols @ Wmat^T      dW = x_mat^T @ cols
+        cols = im2col(g)         dx = cols @ Wmat^T      dW += x^T @ cols      db += sum of g
     """
-    x_mat, x_hw = saved
-    n = grad_output.shape[0]
-    cin, cout, kh, kw = weight.shape
-    cols = im2col(nhwc(grad_output), (kh, kw), stride, padding, work_arrays).reshape(n * x_hw[0] * x_hw[1], -1)
-    dx = dweight = dbias = None
-    if need_weight_grad:
-        dweight = weight_from_matrix(gemm(x_mat.T, cols), weight.shape)
-        dbias = grad_output.sum(axis=(0, 2, 3))
-    if need_input_grad:
-        dx = nchw(gemm(cols, weight_matrix(weight).T).reshape(n, x_hw[0], x_hw[1], cin))
+    xp = get_array_module(grad_output)
+    x, has_bias = saved
+    n, cin, h, w = x.shape
+    kernel = weight.shape[2:]
+    x4 = nhwc(x)
+    wmat = weight_matrix(weight).T                                     # (kh*kw*Cout, Cin)
+    dx = nchw(xp.empty((n, h, w, cin), dtype=x.dtype)) if need_input_grad else None
+
+    def group(images, arrays):
+        cols = pixel_columns(grad_output[images], kernel, stride, padding, arrays)   # (k*H*W, kh*kw*Cout)
+        if need_weight_grad:
+            add_product(arrays, "dW", as_matrix(x4[images]).T, cols)
+            if has_bias:
+                add_sum(arrays, "db", as_matrix(nhwc(grad_output[images])))
+        if need_input_grad:
+            multiply(cols, wmat, out=as_matrix(nhwc(dx[images])))
+    parts = over_groups(grad_output, group, work_arrays, rows_per_image=h * w,
+                        bytes_per_image=x.itemsize * h * w * wmat.shape[0])
+    dweight = weight_from_matrix(totals(parts, "dW"), weight.shape) if need_weight_grad else None
+    dbias = totals(parts, "db") if need_weight_grad and has_bias else None
     return dx, dweight, dbias
 
 

@@ -8,15 +8,17 @@ organised for speed (lesson 12 times each trick):
   pixels touch disjoint, neighbouring rows, so an s x s block of offsets tiles the image:
   im2col and col2im move a whole block in one strided copy (4 instead of 16 for D's 4x4
   kernels at stride 2), in runs of s*C floats, a cache-sized group of images at a time.
-* Threads over the batch and a layer's kept work arrays (tinygan.nn.cpu: over_batch, WorkArrays).
-* RGB: col2im_channels_first folds in (C, N, H, W) memory, where each strided add moves whole
-  rows instead of runs of 3 floats.
+* unfold and fold work on a few images on the calling thread: the fast convs call them for one group of
+  images at a time, between the group's products (tinygan.nn.fast, tinygan.nn.cpu.over_groups). im2col
+  unfolds a whole batch alone, shared out over the threads (lesson 12 times it).
+* RGB: unfold_channels_first and fold_channels_first copy and add channel planes (rows of pixels)
+  instead of runs of 3 floats.
 """
 import numpy as np
 
 from ..backend import get_array_module
 from .cpu import kept_or_fresh, over_batch
-from .reference import conv_output_size
+from .reference import conv_output_size, padded_canvas
 
 
 def kernel_offsets(kernel, stride, out_hw):
@@ -78,66 +80,110 @@ def cache_sized_groups(part, canvas):
         yield slice(first, min(first + step, stop))
 
 
+def unfold(x_nhwc, kernel, stride, padding, arrays):
+    """im2col of a few images on the calling thread: (k, H, W, C) -> columns (k, Ho, Wo, kh, kw, C) in
+    ``arrays``' kept "columns", through its kept "canvas" (a 1x1 conv's columns are x itself)."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    k, h, w, c = x_nhwc.shape
+    if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0):
+        return x_nhwc.reshape(k, h, w, 1, 1, c)          # a 1x1 conv needs no unfold
+    ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    canvas = arrays.canvas((k,) + tiled_canvas(kernel, stride, (ho, wo)) + (c,), x_nhwc.dtype, x_nhwc,
+                           image=(h, w, ph, pw))
+    cols = arrays.columns((k, ho, wo, kh, kw, c), x_nhwc.dtype, x_nhwc)
+    unfold_into(x_nhwc, canvas, cols, stride, padding)
+    return cols
+
+
+def unfold_into(x_nhwc, canvas, cols, stride, padding):
+    """Copy x (k, H, W, C) into the inside of ``canvas`` (its border: zeros) and unfold the canvas into ``cols``
+    (k, Ho, Wo, kh, kw, C), one strided copy per block of kernel offsets."""
+    k, h, w, c = x_nhwc.shape
+    _, ho, wo, kh, kw, _ = cols.shape
+    ph, pw = padding
+    canvas[:, ph:ph + h, pw:pw + w] = x_nhwc
+    tiles, cols5 = _tiles(canvas, stride), cols.reshape(k, ho, wo, kh, kw * c)
+    for block in stride_blocks((kh, kw), stride):
+        on_canvas, in_cols = _block_pair(tiles, cols5, block, stride, c, (ho, wo))
+        in_cols[...] = on_canvas
+
+
+def fold(cols, image, stride, padding, arrays):
+    """col2im of a few images' columns (k, Ho, Wo, kh, kw, C) onto ``image`` (k, H, W, C), on the calling
+    thread, through ``arrays``' kept "fold canvas"."""
+    xp = get_array_module(cols)
+    k, ho, wo, kh, kw, c = cols.shape
+    h, w = image.shape[1:3]
+    if (kh, kw, *stride, *padding) == (1, 1, 1, 1, 0, 0) and (ho, wo) == (h, w):
+        xp.copyto(image, cols.reshape(k, h, w, c))
+        return image
+    canvas = arrays.fold_canvas((k,) + tiled_canvas((kh, kw), stride, (ho, wo)) + (c,), cols.dtype, cols)
+    fold_into(cols, canvas, image, stride, padding)
+    return image
+
+
+def fold_into(cols, canvas, image, stride, padding):
+    """Zero ``canvas``, add the columns (k, Ho, Wo, kh, kw, C) onto it, one strided add per block of kernel
+    offsets, and copy its inside into ``image`` (k, H, W, C)."""
+    k, ho, wo, kh, kw, c = cols.shape
+    h, w = image.shape[1:3]
+    ph, pw = padding
+    canvas[...] = 0
+    tiles, cols5 = _tiles(canvas, stride), cols.reshape(k, ho, wo, kh, kw * c)
+    for block in stride_blocks((kh, kw), stride):
+        on_canvas, in_cols = _block_pair(tiles, cols5, block, stride, c, (ho, wo))
+        on_canvas += in_cols                             # the canvas stays in the cache for all blocks
+    image[...] = canvas[:, ph:ph + h, pw:pw + w]
+
+
 def im2col(x_nhwc, kernel, stride, padding, work_arrays=None):
-    """Unfold an (N, H, W, C) image into columns (N, Ho, Wo, kh, kw, C), one copy per block of offsets.
-    With a layer's ``work_arrays`` the columns and the padded canvas are its kept "columns" and "canvas"."""
+    """Unfold a whole batch (N, H, W, C) into columns (N, Ho, Wo, kh, kw, C), a cache-sized group of images at a
+    time, the groups shared out over the threads. With a layer's ``work_arrays`` the columns and the padded
+    canvas are its kept "columns" and "canvas". (The fast convs unfold a group and multiply it at once,
+    tinygan.nn.fast; this is the unfold of a batch alone, which lesson 12 times.)"""
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     n, h, w, c = x_nhwc.shape
-    ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0):
-        return x_nhwc.reshape(n, h, w, 1, 1, c)          # a 1x1 conv needs no unfold
+        return x_nhwc.reshape(n, h, w, 1, 1, c)
+    ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     arrays = kept_or_fresh(work_arrays)
     canvas = arrays.canvas((n,) + tiled_canvas(kernel, stride, (ho, wo)) + (c,), x_nhwc.dtype, x_nhwc,
                            image=(h, w, ph, pw))
     cols = arrays.columns((n, ho, wo, kh, kw, c), x_nhwc.dtype, x_nhwc)
 
-    def unfold(part):                                    # a slice of the batch
+    def unfold_part(part):                               # a slice of the batch
         for images in cache_sized_groups(part, canvas):
-            canvas[images, ph:ph + h, pw:pw + w] = x_nhwc[images]
-            tiles, cols5 = _tiles(canvas[images], stride), cols[images].reshape(-1, ho, wo, kh, kw * c)
-            for block in stride_blocks(kernel, stride):
-                on_canvas, in_cols = _block_pair(tiles, cols5, block, stride, c, (ho, wo))
-                in_cols[...] = on_canvas
-    over_batch(x_nhwc, unfold)
+            unfold_into(x_nhwc[images], canvas[images], cols[images], stride, padding)
+    over_batch(x_nhwc, unfold_part)
     return cols
 
 
-def col2im(cols, image_hw, stride, padding, work_arrays=None):
-    """Fold columns (N, Ho, Wo, kh, kw, C) back onto a fresh (N, H, W, C) image, summing overlaps.
+def unfold_channels_first(x, kernel, stride, padding, arrays):
+    """im2col of a few images with few channels (an RGB image), x (k, C, H, W) in any memory order: columns
+    (kh, kw, C, k, Ho, Wo) in ``arrays``' kept "columns", through its kept NCHW "canvas", one strided copy per
+    kernel offset. Each copy moves rows of Wo pixels; in NHWC memory it would move runs of C = 3 floats. The
+    columns are a (kh*kw*C, k*Ho*Wo) matrix: its transpose is the usual (pixels, kh*kw*C) one."""
+    (kh, kw), (ph, pw) = kernel, padding
+    k, c, h, w = x.shape
+    ho, wo = (conv_output_size(size, kk, s, p) for size, kk, s, p in zip((h, w), kernel, stride, padding))
+    canvas = arrays.canvas((k, c) + padded_canvas((h, w), kernel, stride, padding, (ho, wo)), x.dtype, x,
+                           image=(h, w, ph, pw))
+    cols = arrays.columns((kh, kw, c, k, ho, wo), x.dtype, x)
+    canvas[:, :, ph:ph + h, pw:pw + w] = x
+    for i, j, rows, columns in kernel_offsets(kernel, stride, (ho, wo)):
+        cols[i, j] = canvas[:, :, rows, columns].transpose(1, 0, 2, 3)
+    return cols
 
-    This is the exact transpose of :func:`im2col`: <im2col(x), c> == <x, col2im(c)>. With a layer's
-    ``work_arrays`` the padded canvas is its kept "fold canvas", and each group of images is
-    copied out of it while the group is in the cache.
-    """
-    xp = get_array_module(cols)
-    n, ho, wo, kh, kw, c = cols.shape
-    (h, w), (ph, pw) = image_hw, padding
-    if (kh, kw, *stride, ph, pw) == (1, 1, 1, 1, 0, 0) and (ho, wo) == (h, w):
-        return cols.reshape(n, h, w, c)
-    canvas = kept_or_fresh(work_arrays).fold_canvas((n,) + tiled_canvas((kh, kw), stride, (ho, wo)) + (c,),
-                                                     cols.dtype, cols)
-    image = xp.empty((n, h, w, c), dtype=cols.dtype)
 
-    def fold(part):                                      # a slice of the batch
-        for images in cache_sized_groups(part, canvas):
-            canvas[images] = 0
-            tiles, cols5 = _tiles(canvas[images], stride), cols[images].reshape(-1, ho, wo, kh, kw * c)
-            for block in stride_blocks((kh, kw), stride):
-                on_canvas, in_cols = _block_pair(tiles, cols5, block, stride, c, (ho, wo))
-                on_canvas += in_cols                     # the group's canvas stays in the cache for all blocks
-            image[images] = canvas[images, ph:ph + h, pw:pw + w]
-    over_batch(cols, fold)
+def fold_channels_first(cols, image, stride, padding, arrays):
+    """col2im of a few images' columns (kh, kw, C, k, Ho, Wo) onto ``image`` (k, C, H, W), any memory order,
+    through ``arrays``' kept NCHW "fold canvas", one strided add per kernel offset."""
+    kh, kw, c, k, ho, wo = cols.shape
+    (h, w), (ph, pw) = image.shape[2:], padding
+    canvas = arrays.fold_canvas((k, c) + padded_canvas((h, w), (kh, kw), stride, padding, (ho, wo)), cols.dtype,
+                                cols)
+    canvas[...] = 0
+    for i, j, rows, columns in kernel_offsets((kh, kw), stride, (ho, wo)):
+        canvas[:, :, rows, columns] += cols[i, j].transpose(1, 0, 2, 3)
+    image[...] = canvas[:, :, ph:ph + h, pw:pw + w]
     return image
-
-
-def col2im_channels_first(cols, canvas_hw, stride):
-    """col2im of cols (kh, kw, C, N, H, W) onto a (C, N, Hp, Wp) canvas, one strided add per kernel offset."""
-    xp = get_array_module(cols)
-    kh, kw, c, n, h, w = cols.shape
-    canvas = xp.zeros((c, n) + tuple(canvas_hw), dtype=cols.dtype)
-
-    def fold(images):                                    # a slice of the batch (axis 1)
-        for i, j, rows, columns in kernel_offsets((kh, kw), stride, (h, w)):
-            canvas[:, images, rows, columns] += cols[i, j, :, images]
-    over_batch(cols, fold, items=n)
-    return canvas
