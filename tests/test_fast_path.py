@@ -134,6 +134,14 @@ def test_a_conv_over_several_groups_and_threads_equals_the_reference(kind, cin, 
     assert len({part for _, part in seen}) == 2                    # two parts, each with its own work arrays
 
 
+@pytest.mark.parametrize("cin", [3, 5])
+def test_an_empty_batch_gives_empty_outputs_and_zero_gradients_on_both_paths(cin):
+    for layer in (lambda: nn.Conv2d(cin, 4, 4, 2, 1, rng=0), lambda: nn.ConvTranspose2d(cin, 4, 4, 2, 1, rng=0)):
+        x = normal((0, cin, 8, 8), 0)
+        out_shape = layer()(x.astype(np.float32)).shape
+        assert_paths_agree(both_paths(layer, x, normal(out_shape, 1), np.float64), np.float64)
+
+
 @pytest.mark.parametrize("kind", ["conv", "convT"])
 def test_a_layer_reused_on_other_sizes_gives_what_a_fresh_layer_gives(kind):
     """A layer keeps its columns and canvas from call to call (cpu.WorkArrays). A call on another

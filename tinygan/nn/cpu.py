@@ -116,7 +116,7 @@ def over_groups(x, work, work_arrays=None, rows_per_image=1, bytes_per_image=0):
         def run(k):
             mine = arrays.part(k).start_totals()
             start, stop, _ = parts[k].indices(n)
-            for first in range(start, stop, per_group):
+            for first in range(start, stop, per_group) if stop > start else [start]:   # no images: one empty group
                 work(slice(first, min(first + per_group, stop)), mine)
             return mine
         if len(parts) == 1:

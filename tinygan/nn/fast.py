@@ -48,7 +48,7 @@ def nchw(x):
 def as_matrix(a):
     """(N, H, W, ...) -> (N*H*W, ...): one row per pixel (a view of contiguous memory)."""
     n, h, w = a.shape[:3]
-    return a.reshape(n * h * w, -1)
+    return a.reshape(n * h * w, int(np.prod(a.shape[3:])))
 
 
 def weight_matrix(weight):
@@ -71,8 +71,9 @@ def pixel_columns(x, kernel, stride, padding, arrays):
     NHWC unfold, or for an RGB image the transpose of its channels-first columns (a view, which BLAS reads as
     it is)."""
     if x.shape[1] <= RGB_CHANNELS:
-        cols = unfold_channels_first(x, kernel, stride, padding, arrays)       # (kh, kw, C, k, Ho, Wo)
-        return cols.reshape(-1, cols[0, 0, 0].size).T
+        cols = unfold_channels_first(x, kernel, stride, padding, arrays)
+        kh, kw, c, k, ho, wo = cols.shape
+        return cols.reshape(kh * kw * c, k * ho * wo).T
     return as_matrix(unfold(nhwc(x), kernel, stride, padding, arrays))
 
 
@@ -129,7 +130,7 @@ def conv2d_backward(grad_output, saved, weight, stride, padding, need_input_grad
             k = g.shape[0] // (ho * wo)
             if rgb:
                 dcols = arrays.columns(tuple(kernel) + (c, k, ho, wo), g.dtype, g)
-                multiply(wmat.T, g.T, out=dcols.reshape(-1, k * ho * wo))
+                multiply(wmat.T, g.T, out=dcols.reshape(wmat.shape[1], k * ho * wo))
                 fold_channels_first(dcols, dx[images], stride, padding, arrays)
             else:
                 dcols = arrays.columns((k, ho, wo) + tuple(kernel) + (c,), g.dtype, g)
@@ -164,7 +165,7 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, out_hw, work_arra
         k = y[images].shape[0]
         if rgb:
             cols = arrays.columns((kh, kw, cout, k, h, w), x.dtype, x)
-            multiply(wmat.T, as_matrix(x4[images]).T, out=cols.reshape(-1, k * h * w))
+            multiply(wmat.T, as_matrix(x4[images]).T, out=cols.reshape(wmat.shape[1], k * h * w))
             fold_channels_first(cols, y[images], stride, padding, arrays)
         else:
             cols = arrays.columns((k, h, w, kh, kw, cout), x.dtype, x)
