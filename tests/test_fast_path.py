@@ -199,6 +199,29 @@ def test_leaky_relu(dtype, shape, slope, seed):
     assert_paths_agree(both_paths(lambda: nn.LeakyReLU(slope), x, normal(shape, seed + 1), dtype), dtype)
 
 
+@pytest.mark.parametrize("make, training", [(lambda: nn.BatchNorm2d(16), True), (lambda: nn.BatchNorm2d(16), False),
+                                            (lambda: nn.LeakyReLU(0.2), True), (nn.ReLU, True)],
+                         ids=["BatchNorm", "eval BatchNorm", "LeakyReLU", "ReLU"])
+def test_passes_over_a_batch_in_cache_sized_groups_equal_the_reference(make, training, monkeypatch):
+    """BatchNorm's and the activations' passes run a cache-sized group of images at a time on each thread
+    (cpu.over_batch(in_cache=True)); with one image per group the numbers are still the reference path's."""
+    monkeypatch.setattr(cpu, "CACHE_CHUNK_BYTES", 16 * 32 * 32 * 8)         # one float64 image
+    x = normal((8, 16, 32, 32), 0)                                           # above MIN_SHARED_SIZE: shared out
+    grad_scales = {"weight": float(np.abs(normal(x.shape, 1) * 3).sum(axis=(0, 2, 3)).max()),
+                   "bias": float(np.abs(normal(x.shape, 1)).sum(axis=(0, 2, 3)).max())}
+    groups, real = [], cpu.over_batch
+
+    def counting(*args, **kwargs):
+        results = real(*args, **kwargs)
+        groups.append(len(results))
+        return results
+    monkeypatch.setattr(fast, "over_batch", counting)
+    with cpu.using_threads(2):
+        results = both_paths(make, x, normal(x.shape, 1), np.float64, training=training)
+    assert_paths_agree(results, np.float64, grad_scales)
+    assert max(groups) == 8                                                  # one result per image
+
+
 @settings(deadline=None, max_examples=30)
 @given(n=st.integers(1, 3), channels=st.lists(st.integers(1, 4), min_size=1, max_size=4), seed=st.integers(0, 99))
 def test_concat_channels(n, channels, seed):

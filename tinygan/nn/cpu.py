@@ -76,19 +76,34 @@ def batch_parts(n):
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def over_batch(x, work, items=None):
+def over_batch(x, work, items=None, in_cache=False):
     """``[work(part) for part in batch_parts(items)]``, the parts at the same time, one per thread, where x is a
     NumPy array of at least MIN_SHARED_SIZE elements; else one call over the whole batch (the GPU's way).
 
     x: the array the work reads (its module and size decide); items: how many images the batch has (default:
     x's first axis); work(part): does the work for a slice of the batch. Returns the parts' results.
+    in_cache: each thread calls work on its part a group of images at a time, each group at most
+    CACHE_CHUNK_BYTES of x (all their results are returned): work that makes several passes over its slice
+    (LeakyReLU's max(x, a x), BatchNorm's x - mean and its sums) then finds the second one in the cache.
     """
     if get_array_module(x) is not np or x.size < MIN_SHARED_SIZE or x.ndim == 0:
         return [work(slice(None) if x.ndim else Ellipsis)]              # a 0-d array has no batch axis
-    parts = batch_parts(x.shape[0] if items is None else items)
+    n = x.shape[0] if items is None else items
+    parts = batch_parts(n)
+    if in_cache:
+        step, whole = max(1, CACHE_CHUNK_BYTES * n // max(x.nbytes, 1)), work
+
+        def work(part):
+            start, stop, _ = part.indices(n)
+            return [whole(slice(first, min(first + step, stop))) for first in range(start, stop, step)]
     if len(parts) == 1:
-        return [work(parts[0])]
-    return list(_pool().map(work, parts))
+        results = [work(parts[0])]
+    else:
+        results = list(_pool().map(work, parts))
+    return [result for part in results for result in part] if in_cache else results
+
+
+CACHE_CHUNK_BYTES = 1 << 20     # over_batch(in_cache=True): a group of images whose slices of 3 arrays fit in L2
 
 
 GROUP_ROWS = 512         # a group of images gives its matrix products at least this many rows (pixels) ...

@@ -230,7 +230,7 @@ def batchnorm_forward(x, gamma, beta, eps, statistics=None):
             xp.subtract(x4[part], mean, out=centred[part])
             flat = centred[part].reshape(-1, centred.shape[3])
             return (xp.einsum("mc,mc->c", flat, flat),)
-        squares, = _channel_sums(*over_batch(x, centre))
+        squares, = _channel_sums(*over_batch(x, centre, in_cache=True))
         var = squares / m
     else:
         mean, var = statistics
@@ -254,7 +254,7 @@ def _affine(x, scale, shift):
         xp.multiply(x4[part], scale, out=y[part])
         if shift is not None:
             y[part] += shift
-    over_batch(x, work)
+    over_batch(x, work, in_cache=True)
     return nchw(y)
 
 
@@ -273,7 +273,7 @@ def batchnorm_backward(grad_output, saved, gamma, need_input_grad=True):
     def sums(part):
         g, c = g4[part].reshape(-1, g4.shape[3]), c4[part].reshape(-1, c4.shape[3])
         return g.sum(axis=0), xp.einsum("mc,mc->c", g, c)
-    sum_g, sum_gc = _channel_sums(*over_batch(grad_output, sums))
+    sum_g, sum_gc = _channel_sums(*over_batch(grad_output, sums, in_cache=True))
     dgamma, dbeta = (None, None) if gamma is None else (sum_gc * inv_std, sum_g)
     if not need_input_grad:
         return None, dgamma, dbeta
@@ -288,7 +288,7 @@ def batchnorm_backward(grad_output, saved, gamma, need_input_grad=True):
         xp.multiply(g4[part], k, out=dx[part])
         dx[part] += shift
         dx[part] += c4[part] * slope
-    over_batch(grad_output, work)
+    over_batch(grad_output, work, in_cache=True)
     return nchw(dx), dgamma, dbeta
 
 
@@ -304,7 +304,7 @@ def leaky_relu_forward(x, negative_slope):
     def work(part):
         xp.multiply(x[part], a, out=y[part])
         xp.maximum(y[part], x[part], out=y[part])
-    over_batch(x, work)
+    over_batch(x, work, in_cache=True)
     return y, y
 
 
@@ -335,7 +335,7 @@ def slope_backward(y, grad_output, negative_slope):
         if a != 0:
             np.maximum(slope, a, out=slope)                        # 1.0 where y > 0, else a
         slope *= grad_output[part]
-    over_batch(y, work)
+    over_batch(y, work, in_cache=True)
     return dx
 
 
