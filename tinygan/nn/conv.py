@@ -49,11 +49,12 @@ class _Conv(Module):
         return None if self.bias is None else self.bias.data
 
     def accumulate(self, dw, db):
-        """Add dL/dW and dL/db to the parameters' gradients (dw is None when W is frozen)."""
+        """Add dL/dW and dL/db to the parameters' gradients (dw is None when W is frozen). Both paths return
+        fresh arrays."""
         if dw is not None:
-            self.weight.accumulate(dw)
+            self.weight.accumulate(dw, fresh=True)
             if self.bias is not None:
-                self.bias.accumulate(db)
+                self.bias.accumulate(db, fresh=True)
 
 
 class Conv2d(_Conv):

@@ -17,6 +17,7 @@ per core.
 """
 import contextlib
 import contextvars
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,6 +30,12 @@ _chosen = contextvars.ContextVar("tinygan_threads", default=None)
 MIN_SHARED_SIZE = 1 << 16      # smaller arrays are not worth a hand-over to the threads
 
 
+@functools.lru_cache(maxsize=None)
+def _cores():
+    """os.cpu_count(), asked once (it reads the system's CPU list: 20 us a call, and a step asks 350 times)."""
+    return os.cpu_count() or 1
+
+
 def threads():
     """How many threads the fast path's loops use: using_threads' number, else $TINYGAN_THREADS, else one per core.
     Read when a loop runs (not at import, so that a bad value is an error the program can report)."""
@@ -37,7 +44,7 @@ def threads():
         return chosen
     text = os.environ.get("TINYGAN_THREADS", "").strip()
     try:
-        return int(text) if text else (os.cpu_count() or 1)
+        return int(text) if text else _cores()
     except ValueError:
         raise ValueError(f"TINYGAN_THREADS={text!r} is not a number of threads; expected a whole number "
                          "such as 2") from None

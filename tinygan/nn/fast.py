@@ -81,22 +81,24 @@ def conv2d_forward(x, weight, bias, stride, padding, work_arrays=None):
     """y = conv2d(x, W) + b, a group of images at a time (cpu.over_groups): the group's columns (im2col) and at
     once their product with the weight matrix, while they are still in the cache.
 
-    saved: x and whether there is a bias. The backward unfolds x again, group by group, rather than keep the
-    batch's columns (134 MB for D's second conv at batch 128, written once and read back).
+    saved: x, whether there is a bias, and the weight matrix (the backward's too: a copy of the weight is 20 ms a
+    step). The backward unfolds x again, group by group, rather than keep the batch's columns (134 MB for D's
+    second conv at batch 128, written once and read back).
     """
     xp = get_array_module(x)
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
     ho, wo = (conv_output_size(size, k, s, p) for size, k, s, p in zip((h, w), (kh, kw), stride, padding))
     y = xp.empty((n, ho, wo, o), dtype=x.dtype)
-    wmat = weight_matrix(weight).T                                     # (kh*kw*C, O)
+    wmat = weight_matrix(weight)                                       # (O, kh*kw*C)
 
     def group(images, arrays):
-        out = multiply(pixel_columns(x[images], (kh, kw), stride, padding, arrays), wmat, out=as_matrix(y[images]))
+        out = multiply(pixel_columns(x[images], (kh, kw), stride, padding, arrays), wmat.T,
+                       out=as_matrix(y[images]))
         if bias is not None:
             out += bias
     over_groups(x, group, work_arrays, rows_per_image=ho * wo, bytes_per_image=y.itemsize * ho * wo * kh * kw * c)
-    return nchw(y), (x, bias is not None)
+    return nchw(y), (x, bias is not None, wmat)
 
 
 def conv2d_backward(grad_output, saved, weight, stride, padding, need_input_grad=True, need_weight_grad=True,
@@ -109,12 +111,11 @@ def conv2d_backward(grad_output, saved, weight, stride, padding, need_input_grad
     An RGB input's dcols are made as (g @ Wmat)^T, the channels-first columns, and its dx is in (C, N, H, W) memory.
     """
     xp = get_array_module(grad_output)
-    x, has_bias = saved
+    x, has_bias, wmat = saved                                          # wmat: (O, kh*kw*C), the forward's
     n, c, h, w = x.shape
     _, o, ho, wo = grad_output.shape
     kernel = weight.shape[2:]
     g4, rgb = nhwc(grad_output), c <= RGB_CHANNELS
-    wmat = weight_matrix(weight)                                       # (O, kh*kw*C)
     dx = None
     if need_input_grad:
         dx = xp.empty((c, n, h, w), dtype=x.dtype).transpose(1, 0, 2, 3) if rgb else nchw(xp.empty((n, h, w, c),
@@ -149,7 +150,7 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, out_hw, work_arra
     The weight (Cin, Cout, kh, kw) read as a conv weight maps Cout channels to Cin channels; its adjoint maps
     our Cin-channel input to Cout channels: ``cols = x @ Wmat`` then ``col2im``, a group of images at a time
     (the group's columns folded while they are in the cache). An RGB output (G's last layer) is folded from
-    channels-first columns, (x @ Wmat)^T, into (C, N, H, W) memory. saved: x and whether there is a bias.
+    channels-first columns, (x @ Wmat)^T, into (C, N, H, W) memory. saved: x, whether there is a bias, Wmat.
     """
     xp = get_array_module(x)
     n, cin, h, w = x.shape
@@ -174,7 +175,7 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, out_hw, work_arra
         if bias is not None:
             y[images] += bias.reshape(1, -1, 1, 1)
     over_groups(x, group, work_arrays, rows_per_image=h * w, bytes_per_image=y.itemsize * h * w * wmat.shape[1])
-    return y, (x, bias is not None)
+    return y, (x, bias is not None, wmat)
 
 
 def conv_transpose2d_backward(grad_output, saved, weight, stride, padding, need_input_grad=True,
@@ -184,11 +185,10 @@ def conv_transpose2d_backward(grad_output, saved, weight, stride, padding, need_
         cols = im2col(g)         dx = cols @ Wmat^T      dW += x^T @ cols      db += sum of g
     """
     xp = get_array_module(grad_output)
-    x, has_bias = saved
+    x, has_bias, wmat = saved
     n, cin, h, w = x.shape
     kernel = weight.shape[2:]
-    x4 = nhwc(x)
-    wmat = weight_matrix(weight).T                                     # (kh*kw*Cout, Cin)
+    x4, wmat = nhwc(x), wmat.T                                         # (kh*kw*Cout, Cin), the forward's
     dx = nchw(xp.empty((n, h, w, cin), dtype=x.dtype)) if need_input_grad else None
 
     def group(images, arrays):

@@ -75,5 +75,14 @@ def add_sum(arrays, name, rows):
 
 
 def totals(parts, name):
-    """The sum over the threads' parts of a group loop's running total ``name``."""
-    return sum(part.totals[name] for part in parts)
+    """The sum over the threads' parts of a group loop's running total ``name``, as a fresh array (the parts'
+    totals are kept memory)."""
+    first = parts[0].totals[name]
+    total = get_array_module(first).empty_like(first)
+
+    def add(rows):                                  # the parts' sum, its rows shared out over the threads
+        total[rows] = first[rows]
+        for part in parts[1:]:
+            total[rows] += part.totals[name][rows]
+    over_batch(first, add)
+    return total

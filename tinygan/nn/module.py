@@ -28,12 +28,13 @@ class Parameter:
     def shape(self):
         return self.data.shape
 
-    def accumulate(self, g):
-        """grad += g (grad starts as None so a fresh parameter costs no memory)."""
+    def accumulate(self, g, fresh=False):
+        """grad += g (grad starts as None so a fresh parameter costs no memory). ``fresh``: g is a new array that
+        nobody else holds, so a first gradient is g itself, not a copy (a conv's dL/dW: up to 8 MB)."""
         if not self.requires_grad:
             return
         if self.grad is None:
-            self.grad = g.copy()
+            self.grad = g if fresh else g.copy()
         else:
             self.grad += g
 
