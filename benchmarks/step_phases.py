@@ -117,7 +117,7 @@ class PhaseClock:
             finally:
                 sync()
                 wall, inside, clock.in_groups = time.perf_counter() - start, clock.in_groups, None
-                thread_seconds = max(inside.pop("group work"), 1e-12)
+                thread_seconds = max(inside.pop("group work", 0), 1e-12)
                 inside["conv, rest"] = max(thread_seconds - sum(inside.values()), 0)
                 for phase, seconds in inside.items():
                     clock.seconds[phase] += wall * seconds / thread_seconds

@@ -134,6 +134,36 @@ def test_a_conv_over_several_groups_and_threads_equals_the_reference(kind, cin, 
     assert len({part for _, part in seen}) == 2                    # two parts, each with its own work arrays
 
 
+@pytest.mark.parametrize("kernel, cin", [(4, 5), (1, 5), (4, 1), (4, 3)])
+def test_a_fast_backward_uses_the_weight_of_its_forward(kernel, cin):
+    """A fast conv keeps its weight matrix from the forward for the backward (as autograd keeps its tensors), for
+    every shape alike (a 1x1 kernel's matrix would be a view of the weight): a change to the weight in between
+    does not reach the backward. Its dL/dW comes in the weight's own memory order."""
+    with nn.using_path("fast"):
+        conv = nn.Conv2d(cin, 4, kernel, 1 if kernel == 1 else 2, 0 if kernel == 1 else 1, rng=0).astype(np.float64)
+        x = normal((2, cin, 6, 6), 0)
+        y = conv(x)
+        g = normal(y.shape, 1)
+        twin = nn.Conv2d(cin, 4, kernel, conv.stride, conv.padding, rng=0).astype(np.float64)
+        twin(x)
+        conv.weight.data *= 2                                  # between the forward and its backward
+        np.testing.assert_array_equal(conv.backward(g), twin.backward(g))
+        assert conv.weight.grad.flags.c_contiguous
+
+
+@pytest.mark.parametrize("kind, cout", [("conv", 4), ("convT", 4), ("convT", 3)])
+def test_a_float64_upstream_gradient_gives_float64_gradients_on_both_paths(kind, cout):
+    layer = (lambda: nn.Conv2d(5, cout, 4, 2, 1, rng=0)) if kind == "conv" else (
+        lambda: nn.ConvTranspose2d(5, cout, 4, 2, 1, rng=0))
+    x = normal((2, 5, 8, 8), 0).astype(np.float32)
+    for path in nn.PATHS:
+        with nn.using_path(path):
+            made = layer()
+            y = made(x)
+            dx = made.backward(normal(y.shape, 1))             # float64
+            assert dx.dtype == made.weight.grad.dtype == made.bias.grad.dtype == np.float64, path
+
+
 @pytest.mark.parametrize("cin", [3, 5])
 def test_an_empty_batch_gives_empty_outputs_and_zero_gradients_on_both_paths(cin):
     for layer in (lambda: nn.Conv2d(cin, 4, 4, 2, 1, rng=0), lambda: nn.ConvTranspose2d(cin, 4, 4, 2, 1, rng=0)):

@@ -126,14 +126,16 @@ def over_groups(x, work, work_arrays=None, rows_per_image=1, bytes_per_image=0):
     of columns (``bytes_per_image``), so that its products stay efficient, and few enough that what one step of
     ``work`` writes is still in the core's cache when the next reads it. On the CPU each thread takes its part of
     the batch (batch_parts) and OpenBLAS computes each product on that thread (tinygan.blas.one_thread); without
-    that control (another BLAS), or with one thread (``using_threads(1)``), one thread runs every group and the
-    BLAS threads each product as it does. On the GPU the whole batch is one group.
+    that control (another BLAS), with one thread (``using_threads(1)``) or a batch too small to share, one thread
+    runs every group and the BLAS threads each product as it does. On the GPU the whole batch is one group.
+    Each thread keeps its own work arrays per layer, among them two arrays the size of the layer's dW.
     """
     arrays, n = kept_or_fresh(work_arrays), x.shape[0]
     on_cpu = get_array_module(x) is np
     per_group = max(1, GROUP_ROWS // max(rows_per_image, 1), GROUP_BYTES // max(bytes_per_image, 1)) if on_cpu else n
-    with one_thread(most=threads()) if on_cpu and threads() > 1 else contextlib.nullcontext(False) as shared:
-        parts = batch_parts(n) if shared else [slice(0, n)]
+    parts = batch_parts(n) if on_cpu and threads() > 1 else [slice(0, n)]
+    with one_thread(most=threads()) if len(parts) > 1 else contextlib.nullcontext(False) as shared:
+        parts = parts if shared else [slice(0, n)]
 
         def run(k):
             mine = arrays.part(k).start_totals()

@@ -52,15 +52,27 @@ def as_matrix(a):
 
 
 def weight_matrix(weight):
-    """(O, C, kh, kw) -> (O, kh*kw*C), the row order that matches im2col's columns."""
+    """(O, C, kh, kw) -> (O, kh*kw*C), the row order that matches im2col's columns: always a new array (a conv's
+    forward keeps it for its backward, which so uses the weight of its forward, as autograd would)."""
     o = weight.shape[0]
-    return weight.transpose(0, 2, 3, 1).reshape(o, -1)
+    return weight.transpose(0, 2, 3, 1).copy().reshape(o, -1)
 
 
-def weight_from_matrix(wmat, shape):
-    """Inverse of :func:`weight_matrix`: (O, kh*kw*C) -> (O, C, kh, kw)."""
+def weight_gradient(parts, shape):
+    """The threads' running totals "dW" (O, kh*kw*C) of a group loop, summed into a fresh (O, C, kh, kw) array in
+    the weight's own memory order (the layout change rides on the sum; Adam then reads it contiguously)."""
+    xp = get_array_module(parts[0].totals["dW"])
     o, c, kh, kw = shape
-    return wmat.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)
+    matrices = [part.totals["dW"].reshape(o, kh, kw, c) for part in parts]
+    dweight = xp.empty(shape, dtype=matrices[0].dtype)
+    into = dweight.transpose(0, 2, 3, 1)                               # (O, kh, kw, C), a view
+
+    def add(rows):                                                     # the rows shared out over the threads
+        into[rows] = matrices[0][rows]
+        for matrix in matrices[1:]:
+            into[rows] += matrix[rows]
+    over_batch(dweight, add)
+    return dweight
 
 
 RGB_CHANNELS = 3   # up to this many channels (an RGB image), a conv's columns are made from channel planes
@@ -115,11 +127,11 @@ def conv2d_backward(grad_output, saved, weight, stride, padding, need_input_grad
     n, c, h, w = x.shape
     _, o, ho, wo = grad_output.shape
     kernel = weight.shape[2:]
-    g4, rgb = nhwc(grad_output), c <= RGB_CHANNELS
+    g4, rgb, dtype = nhwc(grad_output), c <= RGB_CHANNELS, xp.result_type(grad_output.dtype, wmat.dtype)
     dx = None
     if need_input_grad:
-        dx = xp.empty((c, n, h, w), dtype=x.dtype).transpose(1, 0, 2, 3) if rgb else nchw(xp.empty((n, h, w, c),
-                                                                                                   dtype=x.dtype))
+        dx = xp.empty((c, n, h, w), dtype=dtype).transpose(1, 0, 2, 3) if rgb else nchw(xp.empty((n, h, w, c),
+                                                                                                  dtype=dtype))
 
     def group(images, arrays):
         g = as_matrix(g4[images])                                      # (k*Ho*Wo, O)
@@ -130,16 +142,16 @@ def conv2d_backward(grad_output, saved, weight, stride, padding, need_input_grad
         if need_input_grad:
             k = g.shape[0] // (ho * wo)
             if rgb:
-                dcols = arrays.columns(tuple(kernel) + (c, k, ho, wo), g.dtype, g)
+                dcols = arrays.columns(tuple(kernel) + (c, k, ho, wo), dtype, g)
                 multiply(wmat.T, g.T, out=dcols.reshape(wmat.shape[1], k * ho * wo))
                 fold_channels_first(dcols, dx[images], stride, padding, arrays)
             else:
-                dcols = arrays.columns((k, ho, wo) + tuple(kernel) + (c,), g.dtype, g)
+                dcols = arrays.columns((k, ho, wo) + tuple(kernel) + (c,), dtype, g)
                 multiply(g, wmat, out=as_matrix(dcols))
                 fold(dcols, nhwc(dx[images]), stride, padding, arrays)
     parts = over_groups(grad_output, group, work_arrays, rows_per_image=ho * wo,
                         bytes_per_image=g4.itemsize * ho * wo * wmat.shape[1])
-    dweight = weight_from_matrix(totals(parts, "dW"), weight.shape) if need_weight_grad else None
+    dweight = weight_gradient(parts, weight.shape) if need_weight_grad else None
     dbias = totals(parts, "db") if need_weight_grad and has_bias else None
     return dx, dweight, dbias
 
@@ -189,7 +201,8 @@ def conv_transpose2d_backward(grad_output, saved, weight, stride, padding, need_
     n, cin, h, w = x.shape
     kernel = weight.shape[2:]
     x4, wmat = nhwc(x), wmat.T                                         # (kh*kw*Cout, Cin), the forward's
-    dx = nchw(xp.empty((n, h, w, cin), dtype=x.dtype)) if need_input_grad else None
+    dtype = xp.result_type(grad_output.dtype, wmat.dtype)
+    dx = nchw(xp.empty((n, h, w, cin), dtype=dtype)) if need_input_grad else None
 
     def group(images, arrays):
         cols = pixel_columns(grad_output[images], kernel, stride, padding, arrays)   # (k*H*W, kh*kw*Cout)
@@ -201,7 +214,7 @@ def conv_transpose2d_backward(grad_output, saved, weight, stride, padding, need_
             multiply(cols, wmat, out=as_matrix(nhwc(dx[images])))
     parts = over_groups(grad_output, group, work_arrays, rows_per_image=h * w,
                         bytes_per_image=x.itemsize * h * w * wmat.shape[0])
-    dweight = weight_from_matrix(totals(parts, "dW"), weight.shape) if need_weight_grad else None
+    dweight = weight_gradient(parts, weight.shape) if need_weight_grad else None
     dbias = totals(parts, "db") if need_weight_grad and has_bias else None
     return dx, dweight, dbias
 

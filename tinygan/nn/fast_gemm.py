@@ -61,11 +61,11 @@ def multiply(a, b, out=None):
 def add_product(arrays, name, a, b):
     """The group loop's running total ``arrays.totals[name]`` += a @ b, in the thread's kept memory: the first
     group of a call writes the total, each next one its product into a kept scratch array, then adds it."""
-    shape = (a.shape[0], b.shape[1])
+    shape, dtype = (a.shape[0], b.shape[1]), get_array_module(a).result_type(a.dtype, b.dtype)
     if name not in arrays.totals:
-        arrays.totals[name] = multiply(a, b, out=arrays.scratch(name, shape, a.dtype, a))
+        arrays.totals[name] = multiply(a, b, out=arrays.scratch(name, shape, dtype, a))
     else:
-        arrays.totals[name] += multiply(a, b, out=arrays.scratch(name + " of a group", shape, a.dtype, a))
+        arrays.totals[name] += multiply(a, b, out=arrays.scratch(name + " of a group", shape, dtype, a))
 
 
 def add_sum(arrays, name, rows):
