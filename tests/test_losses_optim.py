@@ -162,8 +162,15 @@ def reference_sgd(w, grads, lr, mu, wd):
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
-def test_adam_follows_its_formula(weight_decay):
+@pytest.mark.parametrize("large", [False, True], ids=["small", "large"])
+def test_adam_follows_its_formula(weight_decay, large, monkeypatch):
+    """A large parameter is updated a cache-sized piece of rows at a time on every thread (over_batch): the same
+    elementwise formula on each piece."""
     params = make_params()
+    if large:
+        from tinygan.nn import cpu
+        monkeypatch.setattr(cpu, "CACHE_CHUNK_BYTES", 16 * 64 * 4 * 4 * 8)   # 16 rows of a (256, 64, 4, 4) weight
+        params.append(Parameter(host_rng(2).normal(size=(256, 64, 4, 4))))
     start = [p.data.copy() for p in params]
     steps = gradient_steps(params, 5)
     opt = Adam(params, lr=0.01, betas=(0.5, 0.999), eps=1e-8, weight_decay=weight_decay)

@@ -1,11 +1,14 @@
 """Optimisers: SGD with momentum and Adam, with the update rules of torch.optim.
 
 Their state is float32 (like the parameters) and round-trips through
-``state_dict()`` / ``load_state_dict()`` as plain arrays for an ``.npz`` checkpoint.
+``state_dict()`` / ``load_state_dict()`` as plain arrays for an ``.npz`` checkpoint. Adam updates a large
+parameter's rows on every core, a cache-sized piece at a time (tinygan.nn.cpu.over_batch): its ten passes then
+read what the one before wrote from the cache.
 """
 import numpy as np
 
 from . import backend
+from .nn.cpu import over_batch
 
 
 class Optimizer:
@@ -100,15 +103,20 @@ class Adam(Optimizer):
         bias1 = 1 - self.beta1 ** self.steps
         bias2_sqrt = (1 - self.beta2 ** self.steps) ** 0.5
         for p, m, v in zip(self.params, self.m, self.v):
-            if p.grad is None:
-                continue
-            xp = backend.get_array_module(p.data)
-            g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
-            m *= self.beta1
-            m += (1 - self.beta1) * g
-            v *= self.beta2
-            v += (1 - self.beta2) * (g * g)
-            denom = xp.sqrt(v)
-            denom /= bias2_sqrt
-            denom += self.eps
-            p.data -= (self.lr / bias1) * (m / denom)
+            if p.grad is not None:      # the rows of a large parameter on every core, a cache-sized piece at a time
+                over_batch(p.data, lambda rows: self._update(p.data[rows], p.grad[rows], m[rows], v[rows], bias1,
+                                                             bias2_sqrt), in_cache=True)
+
+    def _update(self, w, g, m, v, bias1, bias2_sqrt):
+        """Adam's update of the parameter w (in place) from its gradient g and moments m, v."""
+        xp = backend.get_array_module(w)
+        if self.weight_decay:
+            g = g + self.weight_decay * w
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * (g * g)
+        denom = xp.sqrt(v)
+        denom /= bias2_sqrt
+        denom += self.eps
+        w -= (self.lr / bias1) * (m / denom)
