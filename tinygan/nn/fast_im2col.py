@@ -123,14 +123,21 @@ def fold(cols, image, stride, padding, arrays):
 
 
 def fold_into(cols, canvas, image, stride, padding):
-    """Zero ``canvas``, add the columns (k, Ho, Wo, kh, kw, C) onto it, one strided add per block of kernel
-    offsets, and copy its inside into ``image`` (k, H, W, C)."""
+    """Add the columns (k, Ho, Wo, kh, kw, C) onto ``canvas``, one strided add per block of kernel offsets, and copy
+    its inside into ``image`` (k, H, W, C). The first block, when it covers whole tiles (the canvas's first
+    s Ho rows and s Wo columns), is copied rather than added: only the rest of the canvas is zeroed first."""
     k, ho, wo, kh, kw, c = cols.shape
-    h, w = image.shape[1:3]
-    ph, pw = padding
-    canvas[...] = 0
+    (h, w), (ph, pw), (sh, sw) = image.shape[1:3], padding, stride
     tiles, cols5 = _tiles(canvas, stride), cols.reshape(k, ho, wo, kh, kw * c)
-    for block in stride_blocks((kh, kw), stride):
+    blocks = list(stride_blocks((kh, kw), stride))
+    if blocks[0][2:] == (sh, sw):
+        canvas[:, sh * ho:] = 0
+        canvas[:, :sh * ho, sw * wo:] = 0
+        on_canvas, in_cols = _block_pair(tiles, cols5, blocks.pop(0), stride, c, (ho, wo))
+        on_canvas[...] = in_cols
+    else:
+        canvas[...] = 0
+    for block in blocks:
         on_canvas, in_cols = _block_pair(tiles, cols5, block, stride, c, (ho, wo))
         on_canvas += in_cols                             # the canvas stays in the cache for all blocks
     image[...] = canvas[:, ph:ph + h, pw:pw + w]
