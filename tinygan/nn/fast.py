@@ -30,7 +30,7 @@ import numpy as np
 from . import reference
 from ..backend import get_array_module
 from .cpu import over_batch, over_groups
-from .fast_gemm import add_product, add_sum, gemm, multiply, totals  # noqa: F401 (gemm: also tinygan.fid's)
+from .fast_gemm import add_product, add_sum, gemm, multiply, sum_into, totals  # noqa: F401 (gemm: fid's)
 from .fast_im2col import fold, fold_channels_first, im2col, unfold, unfold_channels_first  # noqa: F401 (im2col:
 from .reference import conv_output_size                                                   # lesson 12 times it)
 
@@ -61,17 +61,10 @@ def weight_matrix(weight):
 def weight_gradient(parts, shape):
     """The threads' running totals "dW" (O, kh*kw*C) of a group loop, summed into a fresh (O, C, kh, kw) array in
     the weight's own memory order (the layout change rides on the sum; Adam then reads it contiguously)."""
-    xp = get_array_module(parts[0].totals["dW"])
     o, c, kh, kw = shape
     matrices = [part.totals["dW"].reshape(o, kh, kw, c) for part in parts]
-    dweight = xp.empty(shape, dtype=matrices[0].dtype)
-    into = dweight.transpose(0, 2, 3, 1)                               # (O, kh, kw, C), a view
-
-    def add(rows):                                                     # the rows shared out over the threads
-        into[rows] = matrices[0][rows]
-        for matrix in matrices[1:]:
-            into[rows] += matrix[rows]
-    over_batch(dweight, add)
+    dweight = get_array_module(matrices[0]).empty(shape, dtype=matrices[0].dtype)
+    sum_into(dweight.transpose(0, 2, 3, 1), matrices)                 # through its (O, kh, kw, C) view
     return dweight
 
 

@@ -78,11 +78,15 @@ def totals(parts, name):
     """The sum over the threads' parts of a group loop's running total ``name``, as a fresh array (the parts'
     totals are kept memory)."""
     first = parts[0].totals[name]
-    total = get_array_module(first).empty_like(first)
+    return sum_into(get_array_module(first).empty_like(first), [part.totals[name] for part in parts])
 
-    def add(rows):                                  # the parts' sum, its rows shared out over the threads
-        total[rows] = first[rows]
-        for part in parts[1:]:
-            total[rows] += part.totals[name][rows]
-    over_batch(first, add)
-    return total
+
+def sum_into(out, arrays):
+    """out[...] = the sum of ``arrays`` (each of out's shape, out may be a view), its rows shared out over the
+    threads; returns out."""
+    def add(rows):
+        out[rows] = arrays[0][rows]
+        for array in arrays[1:]:
+            out[rows] += array[rows]
+    over_batch(out, add)
+    return out

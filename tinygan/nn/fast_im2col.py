@@ -14,7 +14,6 @@ organised for speed (lesson 12 times each trick):
 * RGB: unfold_channels_first and fold_channels_first copy and add channel planes (rows of pixels)
   instead of runs of 3 floats.
 """
-import numpy as np
 
 from ..backend import get_array_module
 from .cpu import kept_or_fresh, over_batch
@@ -62,22 +61,6 @@ def _block_pair(tiles, cols5, block, stride, c, out_hw):
     on_canvas = tiles[:, i0 // sh:i0 // sh + ho, :ti, j0 // sw:j0 // sw + wo, :tj * c]
     in_cols = cols5[:, :, :, i0:i0 + ti, j0 * c:(j0 + tj) * c].transpose(0, 1, 3, 2, 4)
     return on_canvas, in_cols
-
-
-CACHE_BYTES = 1 << 19     # a group of images whose canvas stays in a core's cache while every block passes over it
-
-
-def cache_sized_groups(part, canvas):
-    """The images of a batch slice in groups whose part of ``canvas`` fits in CACHE_BYTES (one group on a GPU).
-
-    Each block of offsets is one pass over the canvas; done group by group, the passes after the
-    first find the group's canvas in the cache instead of in main memory.
-    """
-    start, stop, _ = part.indices(canvas.shape[0])
-    per_image = canvas[0].nbytes
-    step = stop - start if get_array_module(canvas) is not np else max(1, CACHE_BYTES // max(per_image, 1))
-    for first in range(start, stop, max(step, 1)):
-        yield slice(first, min(first + step, stop))
 
 
 def unfold(x_nhwc, kernel, stride, padding, arrays):
@@ -158,10 +141,8 @@ def im2col(x_nhwc, kernel, stride, padding, work_arrays=None):
                            image=(h, w, ph, pw))
     cols = arrays.columns((n, ho, wo, kh, kw, c), x_nhwc.dtype, x_nhwc)
 
-    def unfold_part(part):                               # a slice of the batch
-        for images in cache_sized_groups(part, canvas):
-            unfold_into(x_nhwc[images], canvas[images], cols[images], stride, padding)
-    over_batch(x_nhwc, unfold_part)
+    over_batch(x_nhwc, lambda images: unfold_into(x_nhwc[images], canvas[images], cols[images], stride, padding),
+               in_cache=True)                    # a cache-sized group: the canvas stays in the cache for every block
     return cols
 
 
