@@ -2,7 +2,9 @@
 
 The ceiling is this machine's own float32 matrix-product speed (a large square
 matmul, measured in the same run). A convolution layer does 2*N*Ho*Wo*O*C*kh*kw
-FLOPs forward and twice that backward (one product for dL/dx, one for dL/dW).
+FLOPs forward and twice that backward (one product for dL/dx, one for dL/dW). Those are the FLOPs of
+im2col's products: the fast path's stride-2 layers of 4 or more channels make 9/16 of them (Winograd's
+F(2, 2), tinygan.nn.fast_winograd), so their GFLOP/s are "im2col-equivalent" and can pass the ceiling.
 
     python benchmarks/layers.py [--batch 128] [--repeat 5] [--paths fast reference]
 

@@ -6,7 +6,8 @@ same steps, and what no wrapper saw is "other" (Python, reshapes, small arrays).
 
     phase          what it is
     GEMM           every matrix product of the fast path (tinygan.nn.fast_gemm: gemm, multiply)
-    unfold / fold  im2col's and col2im's copies (and the RGB layers' channels-first ones)
+    unfold / fold  im2col's and col2im's copies (the RGB layers' channels-first ones, the 1x1 ends)
+    Winograd       the stride-2 convs' transforms (tinygan.nn.fast_winograd): tiles, outputs, weights
     conv, rest     what else the convs' group loops do: bias, dW's partial sums, dbias
     elementwise    LeakyReLU, ReLU, Tanh forward and backward
     BatchNorm      BatchNorm forward and backward (their sums and affine passes)
@@ -14,9 +15,10 @@ same steps, and what no wrapper saw is "other" (Python, reshapes, small arrays).
     optimizer      Adam's updates of G and D, the EMA update
     data           the batch (gather, flip, uint8 -> float) and the noise
 
-The convs run on both threads at once, a group of images at a time (tinygan.nn.cpu.over_groups); inside
-them the clock adds up each thread's seconds per phase and shares the loop's wall time out in
-those proportions.
+The stride-2 convs of 4 or more channels make 9 products where im2col makes 16 (Winograd's F(2, 2), lesson 12):
+the GEMM FLOPs below are the products actually made. The convs run on both threads at once, a group of images at
+a time (tinygan.nn.cpu.over_groups); inside them the clock adds up each thread's seconds per phase and shares the
+loop's wall time out in those proportions.
 
 The last column divides the step's GEMM FLOPs by this machine's float32 matmul
 rate (a 4096x4096 product, measured in the same run): the time the step would take
@@ -38,14 +40,18 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from tinygan import backend, blas, data, ema, losses, nn, optim, train  # noqa: E402
 from tinygan.options import add_backend, use_backend  # noqa: E402
 from tinygan.dcgan import Generator  # noqa: E402
-from tinygan.nn import activations, fast, fast_gemm  # noqa: E402
+from tinygan.nn import activations, fast, fast_gemm, fast_winograd as winograd  # noqa: E402
 
 from layers import matmul_ceiling, sync  # noqa: E402
 
 PHASES = {
-    "GEMM": [(fast, "gemm"), (fast, "multiply"), (fast_gemm, "multiply")],     # fast_gemm's: add_product's
+    "GEMM": [(fast, "gemm"), (fast, "multiply"), (fast_gemm, "multiply"),     # fast_gemm's: add_product's
+             (winograd, "multiply")],
     "unfold (im2col)": [(fast, "im2col"), (fast, "unfold"), (fast, "unfold_channels_first")],
     "fold (col2im)": [(fast, "fold"), (fast, "fold_channels_first")],
+    "Winograd transforms": [(winograd, "_image_tiles"), (winograd, "_output_tiles"), (winograd, "_tiles_to_outputs"),
+                            (winograd, "_tiles_to_images"), (winograd, "weight_tiles"),
+                            (winograd, "weight_gradient")],
     "conv, rest": [],
     "elementwise": [(fast, "leaky_relu_forward"), (fast, "relu_forward"), (fast, "slope_backward"),
                     (activations.Tanh, "forward"), (activations.Tanh, "backward")],
@@ -95,12 +101,12 @@ class PhaseClock:
             if phase == "GEMM":
                 a, b = args[0], args[1]
                 with clock.lock:
-                    clock.gemm_flops += 2 * a.shape[0] * a.shape[1] * b.shape[1]
+                    clock.gemm_flops += 2 * int(np.prod(a.shape)) * b.shape[-1]      # a stack: each matrix
             return result
         setattr(owner, name, timed)
 
-    def wrap_group_loop(self):
-        original, clock = fast.over_groups, self
+    def wrap_group_loop(self, owner):
+        original, clock = owner.over_groups, self
 
         def timed(x, work, *args, **kwargs):
             if not clock.on:
@@ -121,13 +127,14 @@ class PhaseClock:
                 inside["conv, rest"] = max(thread_seconds - sum(inside.values()), 0)
                 for phase, seconds in inside.items():
                     clock.seconds[phase] += wall * seconds / thread_seconds
-        fast.over_groups = timed
+        owner.over_groups = timed
 
     def install(self):
         for phase, places in PHASES.items():
             for owner, name in places:
                 self.wrap(phase, owner, name)
-        self.wrap_group_loop()
+        for owner in (fast, winograd):
+            self.wrap_group_loop(owner)
 
 
 def main():

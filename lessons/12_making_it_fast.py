@@ -38,6 +38,8 @@
 #    from the copies that follow it.
 # 11. **A group of images at a time**: unfold a few images and multiply their columns at once, while they
 #    are still in the cache, instead of sending the whole batch's columns to memory and back.
+# 12. **Fewer multiplications**: steps 3-11 make im2col's 16 products per 2x2 tile of outputs faster;
+#    Winograd's F(2, 2) makes 9, with additions around them (the fast path's way for D's and G's stride-2 layers).
 #
 # A trick is worth having when it saves time where the time goes; `benchmarks/train_step.py` and
 # `benchmarks/layers.py` print the whole picture for both paths, and `benchmarks/step_phases.py` splits
@@ -57,7 +59,7 @@ import numpy as np  # noqa: E402
 
 from tinygan.course.lesson import Lesson  # noqa: E402
 from tinygan import backend, nn  # noqa: E402
-from tinygan.nn import cpu, fast, fast_im2col  # noqa: E402
+from tinygan.nn import cpu, fast, fast_im2col, fast_winograd  # noqa: E402
 from tinygan.nn.reference import conv2d, conv2d_adjoint, conv2d_weight_grad  # noqa: E402
 from tinygan.nn.naive import naive_conv2d  # noqa: E402
 
@@ -130,7 +132,8 @@ threads = max(2, os.cpu_count() or 1)
 
 
 def fast_conv():
-    return fast.conv2d_forward(x_nhwc, weight, None, (2, 2), (1, 1))[0]
+    with fast_winograd.im2col_only():      # steps 3-11 make im2col faster; step 12 takes another way
+        return fast.conv2d_forward(x_nhwc, weight, None, (2, 2), (1, 1))[0]
 
 
 with cpu.using_threads(1):
@@ -171,7 +174,7 @@ layer.weight.data[...] = weight
 
 def backward(requires_grad):
     layer.requires_grad_(requires_grad)
-    with nn.using_path("fast"):
+    with nn.using_path("fast"), fast_winograd.im2col_only():
         layer(x_nhwc)
         return layer.backward(g)
 
@@ -371,6 +374,59 @@ with cpu.using_threads(threads):
     print(f"  {table[-1][0]:46s} {table[-1][1] * 1e3:9.3f} ms/image")
     report("a group at a time (fast.conv2d_forward)", best_time(fast_conv), batch, "the whole batch",
            relative_difference(fast.nhwc(fast_conv()).reshape(whole.shape), whole), 1e-6)
+
+# %% [markdown]
+# ## 12. Fewer multiplications: Winograd's F(2, 2)
+# Steps 3-11 make the same 16 multiplications per output pixel, input and output channel faster. This one makes
+# fewer (`tinygan/nn/fast_winograd.py`). Two exact rewrites:
+#
+# * **Space to depth.** Pad x by 1 and read pixel (2r + a, 2s + b) as channel (a, b, c) of pixel (r, s): an image
+#   half as high and wide with 4C channels, and the 4x4 kernel at stride 2 becomes a 2x2 kernel at stride 1.
+# * **Winograd's F(2, 2).** Two outputs of a 2-tap filter from 3 inputs take 3 products instead of 4:
+#   y0 = (d0 - d1) g0 + d1 (g0 + g1) and y1 = d1 (g0 + g1) + (d2 - d1) g1. On both axes, a 2x2 tile of outputs
+#   takes 9 products instead of 16. With channels each "product" is a matrix product over all tiles,
+#   (tiles, 4C) @ (4C, O): 9 of them, each a quarter of im2col's rows. 9/16 of the work.
+#
+# The backward runs the same steps backwards (each linear map transposed), with 9 products for dL/dx and 9 for
+# dL/dW; a transposed conv is the adjoint of a conv, so its forward is the conv's backward-data steps. The
+# transforms only add and subtract: the float32 error is a plain conv's. What they cost is the copies and
+# additions around the products; below, this layer's forward and forward + backward with im2col (step 11,
+# `fast_winograd.im2col_only()`) against Winograd's way, both on every thread.
+
+# %%
+print("\n12. 16 products per tile (im2col), or Winograd's 9")
+
+d0, d1, d2, g0, g1 = 2.0, -3.0, 5.0, 7.0, 11.0
+m = ((d0 - d1) * g0, d1 * (g0 + g1), (d2 - d1) * g1)                    # 3 products
+lesson.check("F(2, 2): 3 products give both outputs of a 2-tap filter", (m[0] + m[1], m[1] + m[2]),
+             (m[0] + m[1], m[1] + m[2]) == (d0 * g0 + d1 * g1, d1 * g0 + d2 * g1), "d0 g0 + d1 g1, d1 g0 + d2 g1")
+layer.requires_grad_(True)
+
+
+def winograd_conv():
+    return fast.conv2d_forward(x_nhwc, weight, None, (2, 2), (1, 1))[0]
+
+
+def forward_and_backward():
+    with nn.using_path("fast"):
+        layer(x_nhwc)
+        return layer.backward(g)
+
+
+with cpu.using_threads(threads):
+    table.append(("forward, im2col (16 products per tile)", best_time(fast_conv) / batch))
+    print(f"  {table[-1][0]:46s} {table[-1][1] * 1e3:9.3f} ms/image")
+    report("forward, Winograd (9 products per tile)", best_time(winograd_conv), batch, "im2col",
+           relative_difference(winograd_conv(), fast_conv()), 1e-5)
+    table.append(("forward + backward (dL/dx, dL/dW), im2col", seconds_full / batch))
+    print(f"  {table[-1][0]:46s} {table[-1][1] * 1e3:9.3f} ms/image   (step 5)")
+    seconds = best_time(forward_and_backward)
+    layer.weight.grad = None                                           # the timed runs added theirs up
+    report("forward + backward, Winograd", seconds, batch, "im2col", relative_difference(forward_and_backward(),
+                                                                                          full_dx), 1e-5)
+    lesson.check("Winograd's dL/dW against the reference path's conv2d_weight_grad",
+                 relative_difference(layer.weight.grad, reference_dw),
+                 relative_difference(layer.weight.grad, reference_dw) <= 1e-5, "should be <= 1e-5")
 
 # %% [markdown]
 # ## The whole training step, on each path

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tinygan import nn
 from tinygan.fid.conv import conv2d_relu
-from tinygan.nn import cpu, fast, fast_gemm, paths, reference as F
+from tinygan.nn import cpu, fast, fast_gemm, fast_winograd, paths, reference as F
 
 from strategies import conv_cases
 
@@ -117,6 +117,7 @@ def test_a_conv_over_several_groups_and_threads_equals_the_reference(kind, cin, 
         return real(x, lambda images, arrays: seen.append((images, id(arrays))) or work(images, arrays), *args,
                     **kwargs)
     monkeypatch.setattr(fast, "over_groups", counting)
+    monkeypatch.setattr(fast_winograd, "over_groups", counting)        # the 5- and 4-channel convs take its way
     set_threads, get_threads = functions
     held = get_threads()
     set_threads(2)
@@ -134,14 +135,15 @@ def test_a_conv_over_several_groups_and_threads_equals_the_reference(kind, cin, 
     assert len({part for _, part in seen}) == 2                    # two parts, each with its own work arrays
 
 
-@pytest.mark.parametrize("kernel, cin", [(4, 5), (1, 5), (4, 1), (4, 3)])
-def test_a_fast_backward_uses_the_weight_of_its_forward(kernel, cin):
+@pytest.mark.parametrize("kernel, cin, size", [(4, 5, 6), (4, 5, 8), (1, 5, 6), (4, 1, 6), (4, 3, 6)])
+def test_a_fast_backward_uses_the_weight_of_its_forward(kernel, cin, size):
     """A fast conv keeps its weight matrix from the forward for the backward (as autograd keeps its tensors), for
     every shape alike (a 1x1 kernel's matrix would be a view of the weight): a change to the weight in between
-    does not reach the backward. Its dL/dW comes in the weight's own memory order."""
+    does not reach the backward (an 8x8 image with 5 channels takes Winograd's way: its weight's tiles are kept).
+    Its dL/dW comes in the weight's own memory order."""
     with nn.using_path("fast"):
         conv = nn.Conv2d(cin, 4, kernel, 1 if kernel == 1 else 2, 0 if kernel == 1 else 1, rng=0).astype(np.float64)
-        x = normal((2, cin, 6, 6), 0)
+        x = normal((2, cin, size, size), 0)
         y = conv(x)
         g = normal(y.shape, 1)
         twin = nn.Conv2d(cin, 4, kernel, conv.stride, conv.padding, rng=0).astype(np.float64)

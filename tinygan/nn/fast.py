@@ -10,6 +10,9 @@ shows where a training step's time goes):
   NumPy/CuPy ops keep the memory order of their input, so the next conv's
   ``x.transpose(0, 2, 3, 1)`` is free, and im2col copies whole C-long rows
   (the C values of one pixel are adjacent in NHWC).
+* Fewer multiplications: the 4x4 stride-2 convs and convTs (every big layer of the DCGAN) make 9 matrix
+  products per 2x2 tile of outputs where im2col makes 16: space to depth, then Winograd's F(2, 2)
+  (tinygan.nn.fast_winograd). The others take im2col:
 * im2col and col2im a block of kernel offsets per copy (tinygan.nn.fast_im2col).
 * A conv works a group of images at a time (over_groups): it unfolds a group and multiplies its columns
   at once, while they are in the cache; the backward unfolds the group again instead of keeping the
@@ -27,7 +30,7 @@ The layers call this set unless the reference path is chosen (tinygan.nn.paths).
 """
 import numpy as np
 
-from . import reference
+from . import fast_winograd, reference
 from ..backend import get_array_module
 from .cpu import over_batch, over_groups
 from .fast_gemm import add_product, add_sum, gemm, multiply, sum_into, totals  # noqa: F401 (gemm: fid's)
@@ -94,6 +97,8 @@ def conv2d_forward(x, weight, bias, stride, padding, work_arrays=None):
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
     ho, wo = (conv_output_size(size, k, s, p) for size, k, s, p in zip((h, w), (kh, kw), stride, padding))
+    if fast_winograd.takes(x, weight, stride, padding, (h, w), (ho, wo)):
+        return fast_winograd.conv2d_forward(x, weight, bias, work_arrays)
     y = xp.empty((n, ho, wo, o), dtype=x.dtype)
     wmat = weight_matrix(weight)                                       # (O, kh*kw*C)
 
@@ -119,6 +124,9 @@ def conv2d_backward(grad_output, saved, weight, stride, padding, need_input_grad
     x, has_bias, wmat = saved                                          # wmat: (O, kh*kw*C), the forward's
     n, c, h, w = x.shape
     _, o, ho, wo = grad_output.shape
+    if fast_winograd.made(saved):
+        return fast_winograd.conv2d_backward(grad_output, saved, weight, need_input_grad, need_weight_grad,
+                                             work_arrays)
     kernel = weight.shape[2:]
     g4, rgb, dtype = nhwc(grad_output), c <= RGB_CHANNELS, xp.result_type(grad_output.dtype, wmat.dtype)
     dx = None
@@ -160,6 +168,8 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, out_hw, work_arra
     xp = get_array_module(x)
     n, cin, h, w = x.shape
     _, cout, kh, kw = weight.shape
+    if fast_winograd.takes(x, weight, stride, padding, out_hw, (h, w)):
+        return fast_winograd.conv_transpose2d_forward(x, weight, bias, work_arrays)
     x4, rgb = nhwc(x), cout <= RGB_CHANNELS
     if rgb:
         y = xp.empty((cout, n) + tuple(out_hw), dtype=x.dtype).transpose(1, 0, 2, 3)
@@ -192,6 +202,9 @@ def conv_transpose2d_backward(grad_output, saved, weight, stride, padding, need_
     xp = get_array_module(grad_output)
     x, has_bias, wmat = saved
     n, cin, h, w = x.shape
+    if fast_winograd.made(saved):
+        return fast_winograd.conv_transpose2d_backward(grad_output, saved, weight, need_input_grad,
+                                                       need_weight_grad, work_arrays)
     kernel = weight.shape[2:]
     x4, wmat = nhwc(x), wmat.T                                         # (kh*kw*Cout, Cin), the forward's
     dtype = xp.result_type(grad_output.dtype, wmat.dtype)

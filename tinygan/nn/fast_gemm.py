@@ -60,8 +60,9 @@ def multiply(a, b, out=None):
 
 def add_product(arrays, name, a, b):
     """The group loop's running total ``arrays.totals[name]`` += a @ b, in the thread's kept memory: the first
-    group of a call writes the total, each next one its product into a kept scratch array, then adds it."""
-    shape, dtype = (a.shape[0], b.shape[1]), get_array_module(a).result_type(a.dtype, b.dtype)
+    group of a call writes the total, each next one its product into a kept scratch array, then adds it. a and b may
+    be stacks of matrices (a product per matrix)."""
+    shape, dtype = a.shape[:-1] + b.shape[-1:], get_array_module(a).result_type(a.dtype, b.dtype)
     if name not in arrays.totals:
         arrays.totals[name] = multiply(a, b, out=arrays.scratch(name, shape, dtype, a))
     else:
