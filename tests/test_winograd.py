@@ -144,11 +144,26 @@ def test_several_groups_on_two_threads_equal_the_reference(kind, monkeypatch):
     assert sorted(images.start for images in groups) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]     # forward, backward
 
 
+@pytest.mark.parametrize("kind", ["conv", "convT"])
+def test_several_groups_on_one_thread_equal_the_reference(kind, monkeypatch):
+    """One image per group on one thread (no OpenBLAS needed): the kept tiles, canvases and products serve group
+    after group, and dW is added up group by group."""
+    monkeypatch.setattr(cpu, "GROUP_ROWS", 1)
+    monkeypatch.setattr(cpu, "GROUP_BYTES", 1)
+    with cpu.using_threads(1):
+        layer = (lambda: nn.Conv2d(6, 5, 4, 2, 1, rng=0)) if kind == "conv" else (
+            lambda: nn.ConvTranspose2d(6, 5, 4, 2, 1, rng=0))
+        x = normal((4, 6, 8, 8) if kind == "conv" else (4, 6, 4, 4), 1)
+        y_shape = (4, 5, 4, 4) if kind == "conv" else (4, 5, 8, 8)
+        assert_paths_agree(both_paths(layer, x, normal(y_shape, 2), np.float64), np.float64)
+
+
 def test_a_layer_reused_on_other_sizes_keeps_nothing_from_the_last_call():
-    """The canvas's zero border and the kept tiles serve only the size they were made for."""
+    """The canvas's zero border and the kept tiles serve only the size they were made for; the same size again
+    (fewer or more images) finds the border still zero."""
     with nn.using_path("fast"):
         kept = nn.Conv2d(5, 4, 4, 2, 1, rng=0)
-        for size, n in ((32, 3), (16, 2), (9, 2), (32, 1)):
+        for size, n in ((32, 3), (32, 1), (16, 2), (9, 2), (32, 1), (32, 2)):
             x = normal((n, 5, size, size), size).astype(np.float32)
             fresh = nn.Conv2d(5, 4, 4, 2, 1, rng=0)
             np.testing.assert_array_equal(kept(x), fresh(x))

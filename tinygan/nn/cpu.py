@@ -122,13 +122,15 @@ def over_groups(x, work, work_arrays=None, rows_per_image=1, bytes_per_image=0):
     where ``arrays`` are the work arrays of the thread that runs it. Returns each thread's WorkArrays, whose
     ``totals`` hold what the groups added up (a weight's gradient, part by part).
 
-    A group has enough images for GROUP_ROWS rows (``rows_per_image``: the conv's pixels per image) or GROUP_BYTES
-    of columns (``bytes_per_image``), so that its products stay efficient, and few enough that what one step of
-    ``work`` writes is still in the core's cache when the next reads it. On the CPU each thread takes its part of
+    A group has enough images for GROUP_ROWS rows (``rows_per_image``: the rows an image gives the products, the
+    conv's pixels or Winograd's tiles) or GROUP_BYTES of columns or tiles (``bytes_per_image``), so that its
+    products stay efficient, and few enough that what one step of ``work`` writes is still near the core (in its
+    cache, or the shared L3) when the next reads it. On the CPU each thread takes its part of
     the batch (batch_parts) and OpenBLAS computes each product on that thread (tinygan.blas.one_thread); without
     that control (another BLAS), with one thread (``using_threads(1)``) or a batch too small to share, one thread
     runs every group and the BLAS threads each product as it does. On the GPU the whole batch is one group.
-    Each thread keeps its own work arrays per layer, among them two arrays the size of the layer's dW.
+    Each thread keeps its own work arrays per layer, among them two arrays the size of the layer's dW (2.25 times
+    it in Winograd's tiles).
     """
     arrays, n = kept_or_fresh(work_arrays), x.shape[0]
     on_cpu = get_array_module(x) is np
@@ -178,12 +180,13 @@ class WorkArrays:
         return self._array("columns", shape, dtype, like)
 
     def scratch(self, name, shape, dtype, like):
-        """An array for one group's part of a total (its product, before it is added)."""
+        """A named array for one group's work: its part of a total (a product, before it is added), Winograd's
+        tiles and products. Two names never share memory; one name serves its next request."""
         return self._array(name, shape, dtype, like)
 
     def canvas(self, shape, dtype, like, image):
-        """The canvas im2col copies the image into. Only its inside is ever written, so its zero border holds
-        only for the ``image`` (size and padding) it was made for: another one gets a new canvas."""
+        """The canvas im2col (or Winograd's tiles) copies the image into. Only its inside is ever written, so its
+        zero border holds only for the ``image`` (size and padding) it was made for: another one gets a new canvas."""
         return self._array("canvas", shape, dtype, like, key=image)
 
     def fold_canvas(self, shape, dtype, like):

@@ -10,9 +10,9 @@ shows where a training step's time goes):
   NumPy/CuPy ops keep the memory order of their input, so the next conv's
   ``x.transpose(0, 2, 3, 1)`` is free, and im2col copies whole C-long rows
   (the C values of one pixel are adjacent in NHWC).
-* Fewer multiplications: the 4x4 stride-2 convs and convTs (every big layer of the DCGAN) make 9 matrix
-  products per 2x2 tile of outputs where im2col makes 16: space to depth, then Winograd's F(2, 2)
-  (tinygan.nn.fast_winograd). The others take im2col:
+* Fewer multiplications: the 4x4 stride-2 convs and convTs of 4 or more channels (the DCGAN's three middle
+  layers of G and of D) make 9 matrix products per 2x2 tile of outputs where im2col makes 16: space to depth,
+  then Winograd's F(2, 2) (tinygan.nn.fast_winograd). The other convs (the RGB and 1x1 ends) take im2col.
 * im2col and col2im a block of kernel offsets per copy (tinygan.nn.fast_im2col).
 * A conv works a group of images at a time (over_groups): it unfolds a group and multiplies its columns
   at once, while they are in the cache; the backward unfolds the group again instead of keeping the

@@ -1,12 +1,13 @@
 """Winograd's minimal filtering for the DCGAN's stride-2 convs: 9 matrix products where im2col needs 16.
 
-Every big layer of the DCGAN is a conv or a transposed conv with a 4x4 kernel, stride 2 and padding 1. The fast
-path computes those with fewer multiplications than im2col, in three exact steps (lesson 12 times them):
+The DCGAN's layers are convs and transposed convs with a 4x4 kernel, stride 2 and padding 1 (but for the 1x1 ends).
+The fast path computes those of 4 or more channels with fewer multiplications than im2col, in three exact steps
+(lesson 12 times them):
 
 1. **Space to depth.** Pad x by 1, then read pixel (2r + a, 2s + b) of the padded image as channel (a, b, c) of
    pixel (r, s) of an image half as high and wide, with 4C channels. The 4x4 kernel at stride 2 becomes a 2x2
-   kernel at stride 1: ``W2[u, v][(a, b, c), o] = W[o, c, 2u + a, 2v + b]``. Nothing is copied: in NHWC memory
-   the padded image (n, 2R, 2R, C) *is* the array (n, R, 2, R, 2C).
+   kernel at stride 1: ``W2[u, v][(a, b, c), o] = W[o, c, 2u + a, 2v + b]``. The padding is a copy (onto a kept
+   canvas); the rest is a reshape: in NHWC memory the padded image (n, 2R, 2S, C) *is* the array (n, R, 2, S, 2C).
 2. **Winograd F(2, 2).** Two outputs of a 2-tap filter g from three inputs d take 3 products instead of 4::
 
        y0 = d0 g0 + d1 g1 = (d0 - d1) g0 + d1 (g0 + g1)
@@ -15,7 +16,7 @@ path computes those with fewer multiplications than im2col, in three exact steps
    that is ``y = A^T [(G g) * (B^T d)]`` with ``B^T d = (d0 - d1, d1, d2 - d1)``, ``G g = (g0, g0 + g1, g1)``
    and ``A^T m = (m0 + m1, m1 + m2)``. On both axes at once, a 2x2 tile of outputs comes from a 3x3 tile of
    inputs (neighbouring tiles share a row or column) in 9 products instead of 16. With channels, each of the 9
-   is a matrix product over every tile of the batch: ``(tiles, 4C) @ (4C, O)``, 9/16 of im2col's work.
+   is a matrix product over every tile of a group of images: ``(tiles, 4C) @ (4C, O)``, 9/16 of im2col's work.
 3. **The backward runs the same steps backwards**, each linear map replaced by its transpose: ``A dy = (dy0,
    dy0 + dy1, dy1)``; ``dd = dy' W'^T`` and ``dW' = d'^T dy'`` (9 products each, as many as the forward);
    ``B dd = (dd0, dd1 - dd0 - dd2, dd2)`` added onto 3x3 tiles that overlap by one pixel; ``G^T dW' = (dW'0 +
@@ -23,7 +24,8 @@ path computes those with fewer multiplications than im2col, in three exact steps
    conv's backward-data steps and its backward-data the conv's forward.
 
 The transforms only add and subtract, so the rounding is that of a plain conv within a few additions. Each
-thread works a group of images at a time (cpu.over_groups), its tiles in the cache between the steps. ``takes``
+thread works a group of images at a time (cpu.over_groups: at least 512 tiles, or about 2 MB of them), with its
+own kept work arrays, so that the transforms' work stays near the core between the steps. ``takes``
 says which convs take this way (NumPy's only: on CuPy, untried on a GPU so far, every conv keeps im2col); the
 others take im2col (tinygan.nn.fast).
 """
@@ -182,7 +184,8 @@ def _tiles_to_outputs(products, out, arrays):
 
 def _tiles_to_images(products, arrays, k, h, w, c):
     """B e B^T, the adjoint of _image_tiles: the 9 products (9, k*T*T', 4C) added onto the padded, space-to-depth
-    images; returns their inside (k, h, w, c), a view of the thread's kept canvas."""
+    images; returns their inside (k, h, w, c), a view of the thread's kept scratch "winograd canvas" (the caller
+    copies it out before the next group)."""
     th, tw = h // 4, w // 4
     e = products.reshape(3, 3, k, th, tw, 2, 2 * c)
     rows = arrays.scratch("winograd rows", (3, k, th, 2, 2 * tw + 1, 2 * c), products.dtype, products)
