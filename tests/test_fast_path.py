@@ -103,21 +103,24 @@ def test_a_conv_over_several_groups_and_threads_equals_the_reference(kind, cin, 
                                                                      monkeypatch):
     """The fast convs work a group of images at a time, each thread on its part of the batch (cpu.over_groups),
     and add dW and db up group by group and thread by thread. With one image per group, 6 images on two threads
-    are 6 groups in 2 parts; the output and every gradient must still be the reference's (float64), for NHWC
-    columns and for an RGB image's channels-first ones."""
+    are 6 groups in 2 parts; the output and every gradient must still be the reference's (float64), for Winograd's
+    tiles (4 or more channels, tinygan.nn.fast_winograd) and for an RGB image's channels-first columns."""
     from tinygan import blas
     functions = blas.thread_functions()
     if functions is None:
         pytest.skip("no OpenBLAS in this process: the groups run on one thread")
     monkeypatch.setattr(cpu, "GROUP_ROWS", 1)
     monkeypatch.setattr(cpu, "GROUP_BYTES", 1)
-    seen, real = [], cpu.over_groups
+    seen, ways, real = [], set(), cpu.over_groups
 
-    def counting(x, work, *args, **kwargs):
-        return real(x, lambda images, arrays: seen.append((images, id(arrays))) or work(images, arrays), *args,
-                    **kwargs)
-    monkeypatch.setattr(fast, "over_groups", counting)
-    monkeypatch.setattr(fast_winograd, "over_groups", counting)        # the 5- and 4-channel convs take its way
+    def counting(way):
+        def loop(x, work, *args, **kwargs):
+            ways.add(way)
+            return real(x, lambda images, arrays: seen.append((images, id(arrays))) or work(images, arrays), *args,
+                        **kwargs)
+        return loop
+    monkeypatch.setattr(fast, "over_groups", counting("im2col"))
+    monkeypatch.setattr(fast_winograd, "over_groups", counting("winograd"))
     set_threads, get_threads = functions
     held = get_threads()
     set_threads(2)
@@ -133,6 +136,7 @@ def test_a_conv_over_several_groups_and_threads_equals_the_reference(kind, cin, 
     assert_paths_agree(results, np.float64)
     assert sorted(images.start for images, _ in seen) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]   # forward, backward
     assert len({part for _, part in seen}) == 2                    # two parts, each with its own work arrays
+    assert ways == ({"im2col"} if min(cin, cout) <= 3 else {"winograd"})    # RGB: im2col; else Winograd's way
 
 
 @pytest.mark.parametrize("kernel, cin, size", [(4, 5, 6), (4, 5, 8), (1, 5, 6), (4, 1, 6), (4, 3, 6)])

@@ -117,37 +117,10 @@ def test_f_2_2_is_two_outputs_of_a_two_tap_filter_from_three_products():
 
 
 @pytest.mark.parametrize("kind", ["conv", "convT"])
-def test_several_groups_on_two_threads_equal_the_reference(kind, monkeypatch):
-    """One image per group, 5 images on two threads: dW is added up group by group and thread by thread."""
-    from tinygan import blas
-    functions = blas.thread_functions()
-    if functions is None:
-        pytest.skip("no OpenBLAS in this process: the groups run on one thread")
-    monkeypatch.setattr(cpu, "GROUP_ROWS", 1)
-    monkeypatch.setattr(cpu, "GROUP_BYTES", 1)
-    groups, real = [], cpu.over_groups
-    monkeypatch.setattr(winograd, "over_groups", lambda x, work, *args, **kwargs: real(
-        x, lambda images, arrays: groups.append(images) or work(images, arrays), *args, **kwargs))
-    set_threads, get_threads = functions
-    held = get_threads()
-    set_threads(2)
-    try:
-        with cpu.using_threads(2):
-            layer = (lambda: nn.Conv2d(6, 5, 4, 2, 1, rng=0)) if kind == "conv" else (
-                lambda: nn.ConvTranspose2d(6, 5, 4, 2, 1, rng=0))
-            x = normal((5, 6, 8, 8) if kind == "conv" else (5, 6, 4, 4), 1)
-            y_shape = (5, 5, 4, 4) if kind == "conv" else (5, 5, 8, 8)
-            results = both_paths(layer, x, normal(y_shape, 2), np.float64)
-    finally:
-        set_threads(held)
-    assert_paths_agree(results, np.float64)
-    assert sorted(images.start for images in groups) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]     # forward, backward
-
-
-@pytest.mark.parametrize("kind", ["conv", "convT"])
 def test_several_groups_on_one_thread_equal_the_reference(kind, monkeypatch):
     """One image per group on one thread (no OpenBLAS needed): the kept tiles, canvases and products serve group
-    after group, and dW is added up group by group."""
+    after group, and dW is added up group by group. (On two threads: tests/test_fast_path.py, whose 5- and
+    4-channel convs take this way.)"""
     monkeypatch.setattr(cpu, "GROUP_ROWS", 1)
     monkeypatch.setattr(cpu, "GROUP_BYTES", 1)
     with cpu.using_threads(1):
